@@ -1,0 +1,109 @@
+// swift-tools-version: 6.1
+import PackageDescription
+import class Foundation.ProcessInfo
+
+// Benchmarks pull in ordo-one/benchmark and jemalloc; library users must never build them,
+// so they join the manifest only when OUTBOX_BENCHMARKS is set (see Benchmarks/README.md).
+let includeBenchmarks = ProcessInfo.processInfo.environment["OUTBOX_BENCHMARKS"] != nil
+
+let package = Package(
+    name: "OutboxConsumer",
+    platforms: [.macOS(.v15)],
+    products: [
+        /// The core SDK: typed events, the SQLite dedupe ledger, dispatch and the JSONL source.
+        .library(name: "OutboxConsumer", targets: ["OutboxConsumer"]),
+        /// The Redis Streams source (consumer groups over hiredis).
+        .library(name: "OutboxConsumerRedis", targets: ["OutboxConsumerRedis"]),
+        /// Helpers for testing handlers without files: an in-memory source and a recording handler.
+        .library(name: "OutboxConsumerTesting", targets: ["OutboxConsumerTesting"]),
+        .executable(name: "outbox-consumer", targets: ["OutboxConsumerCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries (system packages, never exposed)
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
+        ),
+
+        // MARK: Internal building blocks (package-level API only)
+        .target(name: "DedicatedExecutor"),
+        .target(name: "OutboxJSON"),
+        .target(name: "OutboxSQLite", dependencies: ["CSQLite", "DedicatedExecutor"]),
+        .target(name: "FileLines", dependencies: ["DedicatedExecutor"]),
+        .target(
+            name: "HiredisClient",
+            dependencies: ["CHiredis", "DedicatedExecutor", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // MARK: Library products
+        .target(
+            name: "OutboxConsumer",
+            dependencies: [
+                "OutboxJSON",
+                "OutboxSQLite",
+                "FileLines",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "OutboxConsumerRedis",
+            dependencies: [
+                "OutboxConsumer",
+                "HiredisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "OutboxConsumerTesting",
+            dependencies: ["OutboxConsumer"]
+        ),
+
+        // MARK: Command-line tool
+        .executableTarget(
+            name: "OutboxConsumerCLI",
+            dependencies: [
+                "OutboxConsumer",
+                "OutboxConsumerRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON"]),
+        .testTarget(name: "OutboxSQLiteTests", dependencies: ["OutboxSQLite"]),
+        .testTarget(name: "FileLinesTests", dependencies: ["FileLines"]),
+        .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient"]),
+        .testTarget(
+            name: "OutboxConsumerTests",
+            dependencies: ["OutboxConsumer", "OutboxConsumerTesting", "OutboxSQLite"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "OutboxConsumerRedisTests",
+            dependencies: ["OutboxConsumerRedis", "OutboxConsumer", "HiredisClient"]
+        ),
+    ]
+)
+
+if includeBenchmarks {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"])
+    )
+}
