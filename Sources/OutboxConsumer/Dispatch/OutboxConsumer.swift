@@ -1,0 +1,232 @@
+import Logging
+import Synchronization
+
+/// A consumer of outbox events: register handlers, then run it over a source.
+///
+/// ```swift
+/// let ledger = try SQLiteLedger(path: "audit.sqlite")
+/// let consumer = OutboxConsumer(name: "audit-log", ledger: ledger, logger: logger)
+/// consumer.on(IssueCreated.self) { event in print("#\(event.issueID) \(event.subject)") }
+/// consumer.onUnknown { raw in print("new type", raw.metadata.eventType) }
+/// let report = try await consumer.run(.jsonl(paths: ["archive.jsonl"]))
+/// ```
+///
+/// Delivery: every event is offered to its handlers until they all succeed, and only then is it
+/// recorded in the ledger under (consumer name, event id); a recorded event never runs again.
+/// An event whose handlers keep failing, and every record that is not a valid event, is kept in
+/// the ledger's failures table and the consumer moves on. See `docs/architecture.md`.
+public final class OutboxConsumer: Sendable {
+    /// Tuning of a consumer.
+    public struct Configuration: Sendable {
+        /// Records per ledger transaction. Larger batches amortize commits; the ledger's write lock
+        /// is held while a batch's handlers run. Default 500.
+        public var batchSize: Int
+        /// Retries of failing handlers. Default: 4 tries, 100 ms doubling up to 5 s.
+        public var retry: RetryPolicy
+        /// Deeper JSON is refused as bad input (it would only be an attack or a bug). Default 64.
+        public var maxNestingDepth: Int
+
+        public init(batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64) {
+            self.batchSize = batchSize
+            self.retry = retry
+            self.maxNestingDepth = maxNestingDepth
+        }
+    }
+
+    /// Identifies this consumer in the ledger: events are deduped per name.
+    public let name: String
+    public let ledger: SQLiteLedger
+    public let configuration: Configuration
+    let logger: Logger
+    private let registrations = Mutex<Registrations>(Registrations())
+
+    private struct Registrations: Sendable {
+        var handlers: [RegisteredHandler] = []
+        var payloadTypes: [any EventPayload.Type] = []
+        var counts: [RegisteredHandler.Selector: Int] = [:]
+    }
+
+    /// - Parameters:
+    ///   - name: the consumer's name in the ledger; two consumers with different names each see every event.
+    ///   - ledger: where processed events, failures and checkpoints are kept.
+    ///   - logger: the library logs through this logger and never creates its own.
+    public init(name: String, ledger: SQLiteLedger, configuration: Configuration = .init(), logger: Logger) {
+        self.name = name
+        self.ledger = ledger
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "outbox.consumer"] = .string(name)
+        self.logger = logger
+    }
+
+    // MARK: Registration
+
+    /// Handles events of `type` with an async handler.
+    ///
+    /// Throwing makes the event retry (``Configuration/retry``), then be kept as a failure; other
+    /// handlers of the event still run, and a later retry runs only the ones that failed.
+    /// - Parameter name: identifies the handler across restarts; default `"<event type>#<n>"`.
+    public func on<Payload: EventPayload>(
+        _ type: Payload.Type, name: String? = nil,
+        _ handler: @escaping @Sendable (OutboxEvent<Payload>) async throws -> Void
+    ) {
+        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .async { decoded, origin in
+            try await handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
+        })
+    }
+
+    /// Handles events of `type` inside the ledger's SQLite transaction.
+    ///
+    /// What the handler writes through `db` commits together with the ledger row that marks the
+    /// event processed, or not at all: state kept in the ledger database changes exactly once, even
+    /// across crashes and re-deliveries. It runs synchronously on the ledger's thread when the batch
+    /// commits, after the event's async handlers succeeded; keep it short and local.
+    public func onTransactional<Payload: EventPayload>(
+        _ type: Payload.Type, name: String? = nil,
+        _ handler: @escaping @Sendable (OutboxEvent<Payload>, LedgerTransaction) throws -> Void
+    ) {
+        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .transactional { decoded, origin, db in
+            try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), db)
+        })
+    }
+
+    /// Handles events whose type has no handler and no registered payload type: what a newer
+    /// producer sends. They get the raw payload.
+    public func onUnknown(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
+        register(.unknownTypes, name: name, payloadType: nil, body: .async { decoded, origin in
+            try await handler(Self.raw(decoded, origin))
+        })
+    }
+
+    /// Handles every event, known or not, with its raw payload.
+    public func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
+        register(.everyEvent, name: name, payloadType: nil, body: .async { decoded, origin in
+            try await handler(Self.raw(decoded, origin))
+        })
+    }
+
+    /// Handles every event inside the ledger's transaction (see ``onTransactional(_:name:_:)``).
+    public func onEveryTransactional(
+        name: String? = nil, _ handler: @escaping @Sendable (RawEvent, LedgerTransaction) throws -> Void
+    ) {
+        register(.everyEvent, name: name, payloadType: nil, body: .transactional { decoded, origin, db in
+            try handler(Self.raw(decoded, origin), db)
+        })
+    }
+
+    /// Decodes (and so validates) events of `type` without handling them: a payload that does not
+    /// decode is kept as bad input. The V1 types are always registered.
+    public func register<Payload: EventPayload>(_ type: Payload.Type) {
+        registrations.withLock { $0.payloadTypes.append(type) }
+    }
+
+    private func register(
+        _ selector: RegisteredHandler.Selector, name: String?, payloadType: (any EventPayload.Type)?,
+        body: RegisteredHandler.Body
+    ) {
+        registrations.withLock { state in
+            state.counts[selector, default: 0] += 1
+            let defaultName: String
+            switch selector {
+            case .eventType(let type): defaultName = "\(type)#\(state.counts[selector]!)"
+            case .unknownTypes: defaultName = "unknown#\(state.counts[selector]!)"
+            case .everyEvent: defaultName = "every#\(state.counts[selector]!)"
+            }
+            state.handlers.append(RegisteredHandler(name: name ?? defaultName, selector: selector, body: body))
+            if let payloadType { state.payloadTypes.append(payloadType) }
+        }
+    }
+
+    private static func payload<Payload: EventPayload>(_ decoded: DecodedEvent) throws -> Payload {
+        if let typed = decoded.typed as? Payload { return typed }
+        // Another type owns this event type's decoding; decode this handler's own view.
+        return try Payload(payload: decoded.payload)
+    }
+
+    private static func raw(_ decoded: DecodedEvent, _ origin: RecordOrigin) -> RawEvent {
+        RawEvent(metadata: decoded.metadata, payload: decoded.payload, origin: origin, isKnownType: decoded.isKnownType)
+    }
+
+    // MARK: Running
+
+    /// Reads `source` until it ends (a replay) or the task is cancelled (a follow), processing
+    /// batch after batch. Cancellation lets the batch in progress finish and commit first.
+    ///
+    /// - Parameter progress: called after each committed batch with the totals so far.
+    /// - Returns: what the run did.
+    /// - Throws: what the source throws when it cannot be opened or read, and ledger errors. A
+    ///   batch that fails to commit is rolled back whole: its events will be delivered again.
+    @discardableResult
+    public func run<Source: EventSource>(
+        _ source: Source, progress: (@Sendable (ConsumerReport) -> Void)? = nil
+    ) async throws -> ConsumerReport {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let processor = try await makeProcessor(checkpointKey: source.checkpointKey)
+        let checkpoint: String?
+        if let key = source.checkpointKey {
+            checkpoint = try await ledger.checkpoint(consumer: name, source: key)
+        } else {
+            checkpoint = nil
+        }
+        var reader = try await source.makeReader(
+            context: SourceContext(
+                consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize))
+        var report = ConsumerReport()
+        do {
+            while !Task.isCancelled {
+                let next: SourceBatch?
+                do {
+                    next = try await reader.next(maxRecords: configuration.batchSize)
+                } catch is CancellationError {
+                    break
+                }
+                guard let batch = next else { break }
+                if batch.records.isEmpty { continue }
+                // An unstructured task does not inherit cancellation: a shutdown request lets the
+                // batch in progress run to its commit instead of cutting its handlers short.
+                let (outcomes, delta) = try await Task { try await processor.process(batch) }.value
+                report.add(delta)
+                report.duration = clock.now - started
+                try await reader.didCommit(batch, outcomes: outcomes)
+                progress?(report)
+            }
+        } catch {
+            await reader.close()
+            throw error
+        }
+        await reader.close()
+        report.duration = clock.now - started
+        logger.info(
+            "run finished",
+            metadata: [
+                "read": "\(report.read)", "delivered": "\(report.delivered)",
+                "duplicates": "\(report.duplicates)", "failed": "\(report.failed)",
+            ])
+        return report
+    }
+
+    /// Feeds kept failures through the consumer again, after a fix: those that now succeed (or
+    /// turn out to be already processed) leave the failures table; the others stay, with one more
+    /// attempt counted. Truncated records (``FailureKind/truncatedRecord``) are not retried.
+    /// - Parameters:
+    ///   - ids: only these failures; all of this consumer's when nil.
+    ///   - replacing: corrected bytes to feed instead of what was kept, by failure id (a person
+    ///     fixed a bad line). The failure row then holds the corrected bytes if it fails again.
+    @discardableResult
+    public func retryFailures(ids: [Int64]? = nil, replacing: [Int64: [UInt8]] = [:]) async throws -> ConsumerReport {
+        try await run(KeptFailuresSource(ledger: ledger, consumer: name, ids: ids, replacements: replacing))
+    }
+
+    func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
+        guard configuration.batchSize >= 1 else { throw ConsumerConfigurationError.invalidBatchSize(configuration.batchSize) }
+        let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
+        let table = try HandlerTable(handlers)
+        let consumerID = try await ledger.writer.consumerID(name)
+        return BatchProcessor(
+            consumerName: name, consumerID: consumerID, ledger: ledger.writer,
+            decoder: EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth),
+            handlers: table, retry: configuration.retry, checkpointKey: checkpointKey,
+            logger: logger, metrics: ConsumerMetrics(consumer: name))
+    }
+}

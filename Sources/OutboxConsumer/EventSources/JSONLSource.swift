@@ -1,0 +1,162 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+internal import FileLines
+import Logging
+
+/// Events from JSON Lines files: one event object per line, as the outbox publisher writes them.
+///
+/// - **Replay** (``EventSource/jsonl(paths:maxLineLength:)``): reads finished files (or stdin,
+///   `-`) from the start, in order, streaming in constant memory. Keeps no checkpoint: the ledger
+///   dedupes whatever was processed before.
+/// - **Follow** (``EventSource/jsonl(following:pollInterval:stopAfterIdle:maxLineLength:)``): tails
+///   a file a publisher appends to. Only complete lines are read. Survives truncation and rotation,
+///   and resumes after a restart from a byte-offset checkpoint committed with the events it covers.
+///
+/// Lines may end in LF or CRLF; a UTF-8 BOM, blank lines and a last line without newline are fine.
+/// A line over `maxLineLength` is kept as a ``FailureKind/truncatedRecord`` failure with its
+/// beginning and position, without holding it in memory.
+public struct JSONLSource: EventSource {
+    enum Mode: Sendable {
+        case replay(paths: [String])
+        case follow(path: String, pollInterval: Duration, stopAfterIdle: Duration?)
+    }
+
+    let mode: Mode
+    let maxLineLength: Int
+
+    public var checkpointKey: String? {
+        switch mode {
+        case .replay: nil
+        case .follow(let path, _, _): "jsonl:" + Self.absolute(path)
+        }
+    }
+
+    public func makeReader(context: SourceContext) async throws -> JSONLReader {
+        let options = LineReaderOptions(maxLineLength: maxLineLength)
+        switch mode {
+        case .replay(let paths):
+            // Open every file first, so a typo in the last path fails before anything is processed.
+            var readers: [LineFileReader] = []
+            for path in paths {
+                do {
+                    readers.append(try LineFileReader(path: path, options: options))
+                } catch {
+                    throw JSONLSourceError(description: error.description)
+                }
+            }
+            return JSONLReader(state: .replay(readers[...]), maxLineLength: maxLineLength, logger: context.logger)
+        case .follow(let path, let pollInterval, let stopAfterIdle):
+            var resume: FollowPosition?
+            if let saved = context.checkpoint {
+                resume = FollowPosition(saved)
+                if resume == nil {
+                    context.logger.warning(
+                        "ignoring an unreadable checkpoint; following from the start", metadata: ["checkpoint": "\(saved)"])
+                }
+            }
+            let follower = FileFollower(
+                path: path, resumeFrom: resume,
+                options: FollowOptions(pollInterval: pollInterval, lines: options))
+            return JSONLReader(
+                state: .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: nil),
+                maxLineLength: maxLineLength, logger: context.logger)
+        }
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path == "-" || path.hasPrefix("/") { return path }
+        return FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
+
+/// A file that cannot be read.
+public struct JSONLSourceError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+extension EventSource where Self == JSONLSource {
+    /// Replays JSON Lines files in order; `-` reads stdin.
+    /// - Parameter maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
+    public static func jsonl(paths: [String], maxLineLength: Int = 16 << 20) -> JSONLSource {
+        JSONLSource(mode: .replay(paths: paths), maxLineLength: maxLineLength)
+    }
+
+    /// Follows a JSON Lines file that a publisher appends to, until the task is cancelled.
+    /// - Parameters:
+    ///   - pollInterval: how often the file is checked for growth, truncation and rotation. Default 200 ms.
+    ///   - stopAfterIdle: end the run once the file has not grown for this long (batch jobs, tests).
+    public static func jsonl(
+        following path: String, pollInterval: Duration = .milliseconds(200), stopAfterIdle: Duration? = nil,
+        maxLineLength: Int = 16 << 20
+    ) -> JSONLSource {
+        JSONLSource(
+            mode: .follow(path: path, pollInterval: pollInterval, stopAfterIdle: stopAfterIdle),
+            maxLineLength: maxLineLength)
+    }
+}
+
+/// The open state of a ``JSONLSource``.
+public struct JSONLReader: EventSourceReader {
+    enum State {
+        case replay(ArraySlice<LineFileReader>)
+        case follow(FileFollower, path: String, stopAfterIdle: Duration?, idleSince: ContinuousClock.Instant?)
+    }
+
+    var state: State
+    let maxLineLength: Int
+    let logger: Logger
+
+    public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
+        switch state {
+        case .replay(var readers):
+            while let reader = readers.first {
+                let items: [LineItem]
+                do {
+                    items = try await reader.next(maxLines: maxRecords)
+                } catch {
+                    throw JSONLSourceError(description: error.description)
+                }
+                if !items.isEmpty {
+                    state = .replay(readers)
+                    let name = reader.path == "-" ? "<stdin>" : reader.path
+                    return SourceBatch(records: items.map { record($0, source: name) })
+                }
+                readers = readers.dropFirst()
+            }
+            state = .replay(readers)
+            return nil
+
+        case .follow(let follower, let path, let stopAfterIdle, let idleSince):
+            let batch = try await follower.next(maxLines: maxRecords, waitAtMost: .seconds(1))
+            for notice in batch.notices {
+                logger.notice("followed file changed", metadata: ["path": "\(path)", "notice": "\(notice)"])
+            }
+            let clock = ContinuousClock()
+            if batch.items.isEmpty {
+                let since = idleSince ?? clock.now
+                if let stopAfterIdle, clock.now - since >= stopAfterIdle { return nil }
+                state = .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: since)
+                return SourceBatch(records: [])
+            }
+            state = .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: nil)
+            return SourceBatch(
+                records: batch.items.map { record($0, source: path) }, checkpoint: batch.position.description)
+        }
+    }
+
+    private func record(_ item: LineItem, source: String) -> SourceRecord {
+        switch item {
+        case .line(let line):
+            return SourceRecord(bytes: line.bytes, origin: .file(source, line: line.number, byteOffset: line.offset))
+        case .oversized(let number, let offset, _, let length, let prefix):
+            return SourceRecord(
+                bytes: prefix, origin: .file(source, line: number, byteOffset: offset),
+                rejection: SourceRejection(
+                    kind: .truncatedRecord,
+                    reason: "line is \(length) bytes, over the \(maxLineLength)-byte limit; only its first \(prefix.count) bytes are kept"))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/// What the dispatcher hands the ledger to record at the end of a batch.
+///
+/// Everything in here is committed in one SQLite transaction, together with the claims made at
+/// the start of the batch, the transactional handlers' writes and the source checkpoint.
+struct BatchCommit: Sendable {
+    /// Claimed events, in batch order, with what their async handlers did.
+    var events: [ClaimedEventResult] = []
+    /// Records that are not events, or that the source refused.
+    var rejections: [FailureRecord] = []
+    /// Kept failures that turned out to be duplicates of processed events: no longer needed.
+    var resolvedFailureIDs: [Int64] = []
+    /// The source position after this batch.
+    var checkpoint: (source: String, position: String)?
+}
+
+struct ClaimedEventResult: Sendable {
+    var eventID: Int64
+    var eventType: String
+    /// Handlers that succeeded in this run or an earlier one.
+    var completedHandlers: [String]
+    /// Async handlers that failed for good, with the last error.
+    var failedHandlers: [(name: String, error: String)]
+    /// Transactional handlers still to run, in registration order (only when no async handler failed).
+    var transactionalHandlers: [TransactionalInvocation]
+    /// Retries of transactional handlers count here too, for the run report.
+    var attempts: Int
+    /// The kept-failure row this record was re-fed from, if any.
+    var retriedFailureID: Int64?
+    /// Whether progress or failure rows may exist for this event and must be cleared on success.
+    var hasHistory: Bool
+    /// The original record, kept if the event fails.
+    var record: SourceRecord
+}
+
+struct TransactionalInvocation: Sendable {
+    var handlerName: String
+    var run: @Sendable (LedgerTransaction) throws -> Void
+}
+
+/// A failure about to be kept.
+struct FailureRecord: Sendable {
+    var kind: FailureKind
+    var eventID: Int64?
+    var eventType: String?
+    var handlers: [String]
+    var reason: String
+    var attempts: Int
+    var record: SourceRecord
+
+    /// Identity of a failure across deliveries: the event id when known, else a hash of the bytes,
+    /// so replaying an archive twice updates one row instead of keeping two.
+    var fingerprint: String {
+        if let eventID { return "event:\(eventID)" }
+        return "raw:\(FNV1a.hash(record.bytes))"
+    }
+}
+
+/// What the ledger says about the events of a batch it has just claimed.
+struct BatchClaim: Sendable {
+    /// For each event id asked about, in order: true when this batch claimed it (not a duplicate).
+    var claimed: [Bool]
+    /// Handlers already completed for claimed events that failed in an earlier run.
+    var completedHandlers: [Int64: Set<String>]
+    /// True when the consumer has kept failures or progress rows (so successes may clear some).
+    var hasHistory: Bool
+}
+
+/// Outcome of committing a batch, per claimed event (same order as `BatchCommit.events`).
+struct BatchCommitResult: Sendable {
+    /// Nil when the event succeeded, else why it was kept.
+    var failureReasons: [String?]
+    var transactionalAttempts: Int
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free fingerprint for raw bytes (not for security).
+enum FNV1a {
+    static func hash(_ bytes: some Sequence<UInt8>) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,345 @@
+import Foundation
+import DedicatedExecutor
+internal import OutboxSQLite
+
+/// The ledger's single write connection, on a thread of its own.
+///
+/// All writes go through here, serially: the batch protocol (claim at the start, record at the
+/// end, both in one transaction), retention, failure maintenance and users' `write` calls. The
+/// connection is opened lazily on the first call, so opening never blocks the caller's thread.
+actor LedgerConnection {
+    private let executor: DedicatedThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    let path: String
+    let configuration: SQLiteLedger.Configuration
+    let readOnly: Bool
+    private var connection: SQLiteConnection?
+    private var consumerIDs: [String: Int64] = [:]
+    /// True between `beginBatch` and `commitBatch`/`rollbackBatch`.
+    private(set) var batchOpen = false
+    /// `write` calls waiting for the open batch to end.
+    private var waitingWriters: [CheckedContinuation<Void, Never>] = []
+
+    init(path: String, configuration: SQLiteLedger.Configuration, readOnly: Bool) {
+        self.path = path
+        self.configuration = configuration
+        self.readOnly = readOnly
+        executor = DedicatedThreadExecutor(name: readOnly ? "outbox-ledger-read" : "outbox-ledger-write")
+    }
+
+    deinit {
+        executor.shutdown()
+    }
+
+    // MARK: Opening
+
+    /// The open connection; opens, configures and (for the writer) migrates on first use.
+    func db() throws(LedgerError) -> SQLiteConnection {
+        if let connection { return connection }
+        let connection: SQLiteConnection
+        do {
+            connection = try SQLiteConnection(
+                path: path,
+                options: .init(create: !readOnly, readOnly: false, busyTimeout: configuration.busyTimeout))
+            // WAL lets readers (queries, stats) run while a batch writes.
+            try connection.execute("PRAGMA journal_mode = WAL")
+            try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
+            try connection.execute("PRAGMA foreign_keys = ON")
+            if readOnly {
+                try connection.execute("PRAGMA query_only = 1")
+            } else {
+                try connection.transaction(.immediate) { try LedgerSchema.prepare($0, path: path) }
+            }
+        } catch let error as LedgerError {
+            throw error
+        } catch let error as SQLiteError {
+            throw Self.describeOpenError(error, path: path)
+        } catch {
+            throw LedgerError.sqlite("\(error)")
+        }
+        self.connection = connection
+        return connection
+    }
+
+    private static func describeOpenError(_ error: SQLiteError, path: String) -> LedgerError {
+        switch error.code.primary {
+        case .notADatabase: return .notADatabase(path: path)
+        case .cannotOpen, .permission, .readOnly, .ioError:
+            var reason = error.message
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+                reason = "the directory \(directory) does not exist"
+            } else if error.code.primary == .readOnly || !FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) {
+                reason = "the file or its directory is not writable (\(error.message))"
+            }
+            return .cannotOpen(path: path, reason: reason)
+        default:
+            return .sqlite(error.description)
+        }
+    }
+
+    func consumerID(_ name: String) throws(LedgerError) -> Int64 {
+        if let id = consumerIDs[name] { return id }
+        let db = try db()
+        let id: Int64 = try wrap {
+            if let existing = try db.query("SELECT id FROM outbox_consumers WHERE name = ?", [.text(name)], row: { $0.int64(0) }).first {
+                return existing
+            }
+            try db.execute(
+                "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?)",
+                [.text(name), .integer(Self.nowSeconds())])
+            return db.lastInsertRowID
+        }
+        consumerIDs[name] = id
+        return id
+    }
+
+    // MARK: The batch protocol
+
+    /// Opens the batch's write transaction and claims every event id by inserting it.
+    ///
+    /// The claim is the INSERT on the primary key, not a SELECT: a second consumer process with
+    /// the same name waits on the write lock and then sees our committed claims. Nothing is
+    /// committed here; `commitBatch` keeps the claims of events whose handlers all succeeded.
+    func beginBatch(consumerID: Int64, eventIDs: [Int64]) throws(LedgerError) -> BatchClaim {
+        let db = try db()
+        precondition(!batchOpen, "a ledger batch is already open")
+        return try wrap {
+            try db.execute("BEGIN IMMEDIATE")
+            batchOpen = true
+            do {
+                let now = Self.nowSeconds()
+                let claim = try db.statement(
+                    "INSERT INTO outbox_processed (consumer_id, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                var claimed: [Bool] = []
+                claimed.reserveCapacity(eventIDs.count)
+                for eventID in eventIDs {
+                    claim.bind(consumerID, at: 1)
+                    claim.bind(eventID, at: 2)
+                    claim.bind(now, at: 3)
+                    defer { claim.reset() }
+                    while try claim.step() {}
+                    claimed.append(db.changes == 1)
+                }
+                let hasHistory = try db.query(
+                    """
+                    SELECT EXISTS (SELECT 1 FROM outbox_handler_progress WHERE consumer_id = ?1)
+                        OR EXISTS (SELECT 1 FROM outbox_failures WHERE consumer_id = ?1)
+                    """, [.integer(consumerID)], row: { $0.int64(0) != 0 }
+                ).first ?? false
+                var completed: [Int64: Set<String>] = [:]
+                if hasHistory {
+                    let progress = try db.statement(
+                        "SELECT handler FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?")
+                    for (eventID, isClaimed) in zip(eventIDs, claimed) where isClaimed {
+                        let names = try progress.query([.integer(consumerID), .integer(eventID)]) { $0.string(0) ?? "" }
+                        if !names.isEmpty { completed[eventID] = Set(names) }
+                    }
+                }
+                return BatchClaim(claimed: claimed, completedHandlers: completed, hasHistory: hasHistory)
+            } catch {
+                rollbackBatch()
+                throw error
+            }
+        }
+    }
+
+    /// Runs the transactional handlers, keeps failures, clears resolved ones, saves the
+    /// checkpoint and commits. On any error the whole batch rolls back (nothing recorded).
+    func commitBatch(consumerID: Int64, _ batch: BatchCommit, maxAttempts: Int) throws(LedgerError) -> BatchCommitResult {
+        let db = try db()
+        precondition(batchOpen, "no ledger batch is open")
+        return try wrap {
+            do {
+                let now = Self.nowSeconds()
+                let nowMillis = Self.nowMillis()
+                var failureReasons: [String?] = []
+                var transactionalAttempts = 0
+                for event in batch.events {
+                    var completed = event.completedHandlers
+                    var failed = event.failedHandlers
+                    if failed.isEmpty {
+                        for handler in event.transactionalHandlers where !completed.contains(handler.handlerName) {
+                            let outcome = runTransactional(handler, db: db, maxAttempts: maxAttempts)
+                            transactionalAttempts += outcome.attempts
+                            if let error = outcome.error {
+                                failed.append((handler.handlerName, error))
+                            } else {
+                                completed.append(handler.handlerName)
+                            }
+                        }
+                    }
+                    if failed.isEmpty {
+                        failureReasons.append(nil)
+                        if event.hasHistory || event.retriedFailureID != nil {
+                            try db.execute(
+                                "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
+                                [.integer(consumerID), .integer(event.eventID)])
+                            try db.execute(
+                                "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
+                                [.integer(consumerID), .text("event:\(event.eventID)")])
+                            if let id = event.retriedFailureID {
+                                try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+                            }
+                        }
+                        continue
+                    }
+                    // Un-claim: the event is not processed, so a later delivery or retry runs it again.
+                    try db.execute(
+                        "DELETE FROM outbox_processed WHERE consumer_id = ? AND event_id = ?",
+                        [.integer(consumerID), .integer(event.eventID)])
+                    for name in completed {
+                        try db.execute(
+                            """
+                            INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
+                            VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
+                            """,
+                            [.integer(consumerID), .integer(event.eventID), .text(name), .integer(now)])
+                    }
+                    let reason = failed.map { "\($0.name): \($0.error)" }.joined(separator: "; ")
+                    failureReasons.append(reason)
+                    try keep(
+                        FailureRecord(
+                            kind: .handlerFailed, eventID: event.eventID, eventType: event.eventType,
+                            handlers: failed.map(\.name), reason: reason, attempts: 1, record: event.record),
+                        consumerID: consumerID, db: db, nowMillis: nowMillis)
+                }
+                for rejection in batch.rejections {
+                    try keep(rejection, consumerID: consumerID, db: db, nowMillis: nowMillis)
+                }
+                for id in batch.resolvedFailureIDs {
+                    try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+                }
+                if let checkpoint = batch.checkpoint {
+                    try db.execute(
+                        """
+                        INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                        """,
+                        [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
+                }
+                try db.execute("COMMIT")
+                endBatch()
+                return BatchCommitResult(failureReasons: failureReasons, transactionalAttempts: transactionalAttempts)
+            } catch {
+                rollbackBatch()
+                throw error
+            }
+        }
+    }
+
+    /// Abandons the open batch: nothing of it is recorded, so every event is delivered again later.
+    func rollbackBatch() {
+        connection?.rollbackIgnoringErrors()
+        endBatch()
+    }
+
+    private func endBatch() {
+        batchOpen = false
+        let waiting = waitingWriters
+        waitingWriters.removeAll()
+        for writer in waiting { writer.resume() }
+    }
+
+    /// One transactional handler in a savepoint of its own, so a failure undoes its writes only.
+    /// Retried at once: the write lock is ours, so waiting would not change a local failure.
+    private func runTransactional(
+        _ handler: TransactionalInvocation, db: SQLiteConnection, maxAttempts: Int
+    ) -> (attempts: Int, error: String?) {
+        var lastError = ""
+        for attempt in 1...max(1, maxAttempts) {
+            do {
+                try db.savepoint("outbox_handler") { try handler.run(LedgerTransaction(connection: $0)) }
+                return (attempt, nil)
+            } catch {
+                lastError = String(describing: error)
+                if error is any NonRetryableError { return (attempt, lastError) }
+            }
+        }
+        return (max(1, maxAttempts), lastError)
+    }
+
+    private func keep(_ failure: FailureRecord, consumerID: Int64, db: SQLiteConnection, nowMillis: Int64) throws {
+        var attempts = Int64(failure.attempts)
+        var firstFailedAt = nowMillis
+        if let id = failure.record.retriedFailureID {
+            // A re-fed failure replaces its old row, carrying its history over.
+            if let old = try db.query(
+                "SELECT attempts, first_failed_at FROM outbox_failures WHERE id = ?", [.integer(id)],
+                row: { ($0.int64(0), $0.int64(1)) }
+            ).first {
+                attempts += old.0
+                firstFailedAt = old.1
+            }
+            try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+        }
+        let origin = failure.record.origin
+        try db.execute(
+            """
+            INSERT INTO outbox_failures (consumer_id, fingerprint, kind, event_id, event_type, handlers, reason,
+                attempts, first_failed_at, last_failed_at, origin_source, origin_position, origin_line, origin_offset, raw)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (consumer_id, fingerprint) DO UPDATE SET
+                kind = excluded.kind, event_type = excluded.event_type, handlers = excluded.handlers,
+                reason = excluded.reason, attempts = attempts + excluded.attempts,
+                last_failed_at = excluded.last_failed_at, origin_source = excluded.origin_source,
+                origin_position = excluded.origin_position, origin_line = excluded.origin_line,
+                origin_offset = excluded.origin_offset, raw = excluded.raw
+            """,
+            [
+                .integer(consumerID), .text(failure.fingerprint), .text(failure.kind.rawValue),
+                SQLiteValue(failure.eventID), SQLiteValue(failure.eventType),
+                failure.handlers.isEmpty ? .null : .text(failure.handlers.joined(separator: ",")),
+                .text(failure.reason), .integer(attempts), .integer(firstFailedAt), .integer(nowMillis),
+                .text(origin.source), .text(origin.position), SQLiteValue(origin.line), SQLiteValue(origin.byteOffset),
+                .blob(Array(failure.record.bytes)),
+            ])
+    }
+
+    // MARK: General access
+
+    /// Runs `body` in a write transaction, after any open batch has ended.
+    func write<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
+        if LedgerBatchScope.isInsideBatch { throw LedgerError.writeInsideBatch }
+        while batchOpen {
+            await withCheckedContinuation { waitingWriters.append($0) }
+        }
+        let db = try db()
+        return try db.transaction(.immediate) { try body(LedgerTransaction(connection: $0)) }
+    }
+
+    /// Runs `body` on this connection without a transaction of its own (reads see a snapshot
+    /// per statement; the reader connection uses this).
+    func read<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) throws -> T {
+        let db = try db()
+        return try db.transaction(.deferred) { try body(LedgerTransaction(connection: $0)) }
+    }
+
+    /// Runs internal maintenance with the raw connection.
+    func withConnection<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        let db = try db()
+        return try wrap { try body(db) }
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws(LedgerError) -> T {
+        do {
+            return try body()
+        } catch let error as LedgerError {
+            throw error
+        } catch let error as SQLiteError {
+            throw LedgerError.sqlite(error.description)
+        } catch {
+            throw LedgerError.sqlite("\(error)")
+        }
+    }
+
+    static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// Marks the task that runs a batch's async handlers, so `SQLiteLedger.write` called from one of
+/// them fails clearly instead of waiting for its own batch to end.
+enum LedgerBatchScope {
+    @TaskLocal static var isInsideBatch = false
+}

@@ -1,0 +1,37 @@
+/// Errors of the dedupe ledger, each worded so a person knows what to do.
+public enum LedgerError: Error, Sendable, CustomStringConvertible {
+    /// The file could not be opened or created (missing directory, no permission, read-only disk).
+    case cannotOpen(path: String, reason: String)
+    /// The file exists but is not a SQLite database.
+    case notADatabase(path: String)
+    /// The ledger was written by a newer version of OutboxConsumer.
+    case incompatibleSchema(path: String, found: Int64, supported: Int64)
+    /// A purge asked for a horizon shorter than the configured minimum retention.
+    case retentionTooShort(requestedDays: Double, minimumDays: Double)
+    /// `write` was called from inside an async handler while its batch holds the ledger's write
+    /// transaction; it would wait for itself. Use a transactional handler instead.
+    case writeInsideBatch
+    /// Any other SQLite error: code, message and statement.
+    case sqlite(String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            "cannot open the ledger at \(path): \(reason)"
+        case .notADatabase(let path):
+            "\(path) is not a SQLite database (is it the right file?)"
+        case .incompatibleSchema(let path, let found, let supported):
+            "the ledger at \(path) has schema version \(found), but this build of OutboxConsumer supports up to \(supported); upgrade OutboxConsumer or use another ledger file"
+        case .retentionTooShort(let requested, let minimum):
+            "refusing to purge events younger than \(Self.days(minimum)) days (asked for \(Self.days(requested))): late re-deliveries of purged events would be processed again"
+        case .writeInsideBatch:
+            "SQLiteLedger.write was called from an async handler during its batch; use consumer.onTransactional to write in the ledger's transaction"
+        case .sqlite(let message):
+            "ledger error: \(message)"
+        }
+    }
+
+    private static func days(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}

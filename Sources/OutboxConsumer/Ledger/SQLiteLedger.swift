@@ -1,0 +1,263 @@
+import Foundation
+internal import OutboxSQLite
+
+/// The embedded dedupe ledger: one SQLite file (WAL mode) that records, per consumer, which
+/// events were fully processed, keeps what could not be, and holds source checkpoints.
+///
+/// Several consumers can share one file: rows are keyed by (consumer name, event id), so they
+/// never shadow each other, and SQLite's write lock serializes their batches. The file may also
+/// hold your own tables, written by transactional handlers in the same transaction that records
+/// the event (see ``OutboxConsumer/onTransactional(_:name:_:)``).
+///
+/// Opening is lazy: the file is created or checked on first use, on the ledger's own thread.
+/// Call ``prepare()`` to surface a bad path or an incompatible file early.
+public final class SQLiteLedger: Sendable {
+    /// How the ledger uses SQLite.
+    public struct Configuration: Sendable {
+        /// SQLite's `synchronous` setting in WAL mode.
+        public enum Synchronous: String, Sendable {
+            /// Durable against a crash of the process; the last commits may be lost on power loss.
+            case normal = "NORMAL"
+            /// Durable against power loss too, at the cost of an fsync per commit.
+            case full = "FULL"
+        }
+
+        /// Default `.normal`: a crashed process loses nothing committed.
+        public var synchronous: Synchronous
+        /// How long a writer waits for another process's write lock. Default 10 seconds.
+        public var busyTimeout: Duration
+        /// Purges refuse a horizon shorter than this. Default 7 days: an event re-delivered after
+        /// its ledger row is purged would be processed again.
+        public var minimumRetention: Duration
+
+        public init(
+            synchronous: Synchronous = .normal,
+            busyTimeout: Duration = .seconds(10),
+            minimumRetention: Duration = .seconds(7 * 86_400)
+        ) {
+            self.synchronous = synchronous
+            self.busyTimeout = busyTimeout
+            self.minimumRetention = minimumRetention
+        }
+    }
+
+    /// The database file.
+    public let path: String
+    public let configuration: Configuration
+    let writer: LedgerConnection
+    private let reader: LedgerConnection
+
+    /// A ledger in the SQLite file at `path`, created on first use if it does not exist.
+    ///
+    /// Throws at once when `path` is empty or names a directory; other problems (no such
+    /// directory, not writable, not a database, newer schema) surface from ``prepare()`` or the
+    /// first use, as ``LedgerError``.
+    public init(path: String, configuration: Configuration = .init()) throws {
+        guard !path.isEmpty else { throw LedgerError.cannotOpen(path: path, reason: "the path is empty") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw LedgerError.cannotOpen(path: path, reason: "it is a directory")
+        }
+        self.path = path
+        self.configuration = configuration
+        writer = LedgerConnection(path: path, configuration: configuration, readOnly: false)
+        reader = LedgerConnection(path: path, configuration: configuration, readOnly: true)
+    }
+
+    /// Opens the file now, creating or checking its tables.
+    public func prepare() async throws {
+        _ = try await writer.withConnection { _ in () }
+    }
+
+    // MARK: Your own data
+
+    /// Runs `body` in a write transaction of its own: commits when it returns, rolls back when it
+    /// throws. Waits for a batch in progress to commit first. Use it to create your tables at start
+    /// or for maintenance; to change them per event, use a transactional handler.
+    public func write<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
+        try await writer.write(body)
+    }
+
+    /// Runs `body` on a separate read connection, in a read transaction: a consistent snapshot
+    /// of committed data that never sees a batch in progress and never blocks it.
+    public func read<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
+        try await prepare()
+        return try await reader.read(body)
+    }
+
+    // MARK: Inspection
+
+    /// Whether `consumer` has recorded `eventID` as processed.
+    public func isProcessed(consumer: String, eventID: Int64) async throws -> Bool {
+        try await read { db in
+            try db.scalar(
+                """
+                SELECT count(*) FROM outbox_processed p JOIN outbox_consumers c ON c.id = p.consumer_id
+                WHERE c.name = ? AND p.event_id = ?
+                """, .text(consumer), .integer(eventID))?.int64 ?? 0 > 0
+        }
+    }
+
+    /// Kept failures, oldest first; all consumers when `consumer` is nil.
+    public func failures(consumer: String? = nil, ids: [Int64]? = nil, limit: Int? = nil) async throws -> [KeptFailure] {
+        try await read { db in try Self.failures(in: db, consumer: consumer, ids: ids, limit: limit) }
+    }
+
+    static func failures(in db: LedgerTransaction, consumer: String?, ids: [Int64]?, limit: Int?) throws -> [KeptFailure] {
+        var sql = """
+            SELECT f.id, c.name, f.kind, f.event_id, f.event_type, f.handlers, f.reason, f.attempts,
+                   f.first_failed_at, f.last_failed_at, f.origin_source, f.origin_position, f.origin_line,
+                   f.origin_offset, f.raw
+            FROM outbox_failures f JOIN outbox_consumers c ON c.id = f.consumer_id
+            WHERE (?1 IS NULL OR c.name = ?1)
+            """
+        if let ids {
+            sql += " AND f.id IN (\(ids.map(String.init).joined(separator: ",")))"
+        }
+        sql += " ORDER BY f.id"
+        if let limit { sql += " LIMIT \(max(0, limit))" }
+        return try db.query(sql, arguments: [DatabaseValue(consumer)]).map { row in
+            let raw: [UInt8]
+            if case .blob(let bytes) = row[14] { raw = bytes } else { raw = Array((row[14].string ?? "").utf8) }
+            return KeptFailure(
+                id: row[0].int64 ?? 0,
+                consumer: row[1].string ?? "",
+                kind: FailureKind(rawValue: row[2].string ?? ""),
+                eventID: row[3].int64,
+                eventType: row[4].string,
+                handlers: row[5].string.map { $0.split(separator: ",").map(String.init) } ?? [],
+                reason: row[6].string ?? "",
+                attempts: row[7].int ?? 0,
+                firstFailedAt: Date(timeIntervalSince1970: Double(row[8].int64 ?? 0) / 1000),
+                lastFailedAt: Date(timeIntervalSince1970: Double(row[9].int64 ?? 0) / 1000),
+                origin: RecordOrigin(
+                    source: row[10].string ?? "", position: row[11].string ?? "",
+                    line: row[12].int, byteOffset: row[13].int64),
+                raw: raw)
+        }
+    }
+
+    /// Deletes kept failures for good (after a person decided they are not needed). Returns how many.
+    @discardableResult
+    public func discardFailures(ids: [Int64]) async throws -> Int {
+        try await write { db in
+            var deleted = 0
+            for id in ids {
+                try db.execute("DELETE FROM outbox_failures WHERE id = ?", .integer(id))
+                deleted += db.changes
+            }
+            return deleted
+        }
+    }
+
+    /// The saved position of `source` for `consumer`.
+    public func checkpoint(consumer: String, source: String) async throws -> String? {
+        try await read { db in
+            try db.scalar(
+                """
+                SELECT k.position FROM outbox_checkpoints k JOIN outbox_consumers c ON c.id = k.consumer_id
+                WHERE c.name = ? AND k.source = ?
+                """, .text(consumer), .text(source))?.string
+        }
+    }
+
+    /// Counts per consumer.
+    public func stats() async throws -> LedgerStats {
+        let path = self.path
+        return try await read { db in
+            let version = try db.scalar("SELECT version FROM outbox_schema WHERE id = 1")?.int64 ?? 0
+            let pageCount = try db.scalar("PRAGMA page_count")?.int64 ?? 0
+            let pageSize = try db.scalar("PRAGMA page_size")?.int64 ?? 0
+            var consumers: [ConsumerLedgerStats] = []
+            for row in try db.query("SELECT id, name FROM outbox_consumers ORDER BY name") {
+                let id = row[0]
+                let processed = try db.query(
+                    "SELECT count(*), min(processed_at), max(processed_at) FROM outbox_processed WHERE consumer_id = ?",
+                    id)[0]
+                var failures: [FailureKind: Int] = [:]
+                for failure in try db.query("SELECT kind, count(*) FROM outbox_failures WHERE consumer_id = ? GROUP BY kind", id) {
+                    failures[FailureKind(rawValue: failure[0].string ?? "")] = failure[1].int ?? 0
+                }
+                var checkpoints: [String: String] = [:]
+                for checkpoint in try db.query("SELECT source, position FROM outbox_checkpoints WHERE consumer_id = ?", id) {
+                    checkpoints[checkpoint[0].string ?? ""] = checkpoint[1].string ?? ""
+                }
+                consumers.append(
+                    ConsumerLedgerStats(
+                        consumer: row[1].string ?? "",
+                        processed: processed[0].int ?? 0,
+                        oldestProcessedAt: processed[1].int64.map { Date(timeIntervalSince1970: Double($0)) },
+                        newestProcessedAt: processed[2].int64.map { Date(timeIntervalSince1970: Double($0)) },
+                        failures: failures,
+                        checkpoints: checkpoints))
+            }
+            return LedgerStats(
+                path: path, schemaVersion: version, fileSizeBytes: pageCount * pageSize, consumers: consumers)
+        }
+    }
+
+    // MARK: Retention
+
+    /// Deletes processed-event rows recorded more than `olderThan` ago, for one consumer or all.
+    ///
+    /// A dry run (the default) only counts. Deleting goes in batches of `batchSize` rows, each in
+    /// its own short transaction, so running consumers are held up for one batch at a time.
+    /// Refuses a horizon shorter than ``Configuration/minimumRetention``. Failures, progress and
+    /// checkpoints are never purged.
+    public func purge(
+        consumer: String? = nil, olderThan age: Duration, apply: Bool = false, batchSize: Int = 10_000
+    ) async throws -> PurgeReport {
+        let requestedSeconds = Self.seconds(age)
+        let minimumSeconds = Self.seconds(configuration.minimumRetention)
+        guard requestedSeconds >= minimumSeconds else {
+            throw LedgerError.retentionTooShort(requestedDays: requestedSeconds / 86_400, minimumDays: minimumSeconds / 86_400)
+        }
+        let cutoffDate = Date(timeIntervalSinceNow: -requestedSeconds)
+        let cutoff = Int64(cutoffDate.timeIntervalSince1970)
+        let consumerFilter = DatabaseValue(consumer)
+        let matched = try await read { db in
+            try db.scalar(
+                """
+                SELECT count(*) FROM outbox_processed
+                WHERE processed_at < ?1
+                  AND (?2 IS NULL OR consumer_id = (SELECT id FROM outbox_consumers WHERE name = ?2))
+                """, .integer(cutoff), consumerFilter)?.int ?? 0
+        }
+        guard apply, matched > 0 else {
+            return PurgeReport(matched: matched, deleted: 0, cutoff: cutoffDate, dryRun: !apply)
+        }
+        var deleted = 0
+        var after: (Int64, Int64) = (Int64.min, Int64.min)
+        let limit = max(1, batchSize)
+        while true {
+            let start = after
+            // Walk the primary key in order so every batch starts where the last one ended.
+            let (count, last): (Int, (Int64, Int64)?) = try await write { db in
+                let keys = try db.query(
+                    """
+                    SELECT consumer_id, event_id FROM outbox_processed
+                    WHERE (consumer_id, event_id) > (?1, ?2) AND processed_at < ?3
+                      AND (?4 IS NULL OR consumer_id = (SELECT id FROM outbox_consumers WHERE name = ?4))
+                    ORDER BY consumer_id, event_id LIMIT ?5
+                    """, .integer(start.0), .integer(start.1), .integer(cutoff), consumerFilter, .integer(Int64(limit)))
+                guard let first = keys.first, let lastKey = keys.last else { return (0, nil) }
+                try db.execute(
+                    """
+                    DELETE FROM outbox_processed
+                    WHERE (consumer_id, event_id) >= (?1, ?2) AND (consumer_id, event_id) <= (?3, ?4)
+                      AND processed_at < ?5
+                      AND (?6 IS NULL OR consumer_id = (SELECT id FROM outbox_consumers WHERE name = ?6))
+                    """, first[0], first[1], lastKey[0], lastKey[1], .integer(cutoff), consumerFilter)
+                return (db.changes, (lastKey[0].int64 ?? 0, lastKey[1].int64 ?? 0))
+            }
+            deleted += count
+            guard let last else { break }
+            after = last
+        }
+        return PurgeReport(matched: matched, deleted: deleted, cutoff: cutoffDate, dryRun: false)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import OutboxConsumer
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "Inspect the dedupe ledger or purge old rows.",
+        subcommands: [Stats.self, Purge.self])
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Counts per consumer: processed events, failures, checkpoints.")
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func run() async throws {
+            let stats = try await ledgerOptions.openExisting().stats()
+            let output = StandardOutput.shared
+            let iso = ISO8601DateFormatter()
+            if ledgerOptions.json {
+                let object: [String: Any] = [
+                    "path": stats.path, "schema_version": stats.schemaVersion, "file_size_bytes": stats.fileSizeBytes,
+                    "consumers": stats.consumers.map { consumer -> [String: Any] in
+                        [
+                            "name": consumer.consumer, "processed": consumer.processed,
+                            "oldest_processed_at": consumer.oldestProcessedAt.map(iso.string(from:)) as Any,
+                            "newest_processed_at": consumer.newestProcessedAt.map(iso.string(from:)) as Any,
+                            "failures": Dictionary(uniqueKeysWithValues: consumer.failures.map { ($0.key.rawValue, $0.value) }),
+                            "checkpoints": consumer.checkpoints,
+                        ]
+                    },
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                output.writeLine(String(decoding: data, as: UTF8.self))
+            } else {
+                output.writeLine("ledger \(stats.path) (schema \(stats.schemaVersion), \(stats.fileSizeBytes) bytes)")
+                if stats.consumers.isEmpty { output.writeLine("no consumers yet") }
+                for consumer in stats.consumers {
+                    let failures = consumer.failures.values.reduce(0, +)
+                    output.writeLine("consumer \(consumer.consumer): \(consumer.processed) processed, \(failures) kept failure(s)")
+                    if let oldest = consumer.oldestProcessedAt, let newest = consumer.newestProcessedAt {
+                        output.writeLine("  processed between \(iso.string(from: oldest)) and \(iso.string(from: newest))")
+                    }
+                    for (kind, count) in consumer.failures.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                        output.writeLine("  failures \(kind): \(count)")
+                    }
+                    for (source, position) in consumer.checkpoints.sorted(by: { $0.key < $1.key }) {
+                        output.writeLine("  checkpoint \(source): \(position)")
+                    }
+                }
+            }
+            output.flush()
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete processed-event rows older than DAYS (dry run unless --apply).",
+            discussion: """
+                A purged event that is delivered again would be processed again, so purges shorter than \
+                the minimum retention (--minimum-days, default 7) are refused. Failures are never purged.
+                """)
+        @OptionGroup var ledgerOptions: LedgerOptions
+        @Option(help: "Purge rows recorded more than this many days ago.")
+        var olderThan: Double
+        @Flag(help: "Really delete (default: only count).")
+        var apply = false
+        @Option(help: "Only this consumer's rows.")
+        var consumer: String?
+        @Option(help: "Refuse horizons shorter than this many days.")
+        var minimumDays: Double = 7
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: ledgerOptions.ledger) else {
+                throw CLIError("no ledger at \(ledgerOptions.ledger) (use --ledger PATH)")
+            }
+            let ledger = try SQLiteLedger(
+                path: ledgerOptions.ledger,
+                configuration: .init(minimumRetention: .seconds(minimumDays * 86_400)))
+            let report = try await ledger.purge(
+                consumer: consumer, olderThan: .seconds(olderThan * 86_400), apply: apply)
+            let output = StandardOutput.shared
+            let cutoff = ISO8601DateFormatter().string(from: report.cutoff)
+            if ledgerOptions.json {
+                let object: [String: Any] = [
+                    "matched": report.matched, "deleted": report.deleted, "dry_run": report.dryRun, "cutoff": cutoff,
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                output.writeLine(String(decoding: data, as: UTF8.self))
+            } else if report.dryRun {
+                output.writeLine("\(report.matched) row(s) processed before \(cutoff) would be purged; add --apply to delete them")
+            } else {
+                output.writeLine("purged \(report.deleted) row(s) processed before \(cutoff)")
+            }
+            output.flush()
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct OutboxConsumerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox-consumer",
+        abstract: "Consume Redmine outbox events: replay or follow JSONL files, read Redis Streams, inspect the ledger.",
+        discussion: """
+            Events are deduped by event_id in a SQLite ledger, per consumer name. Events that cannot be \
+            processed are kept in the ledger's failures table: list them with `failures list`.
+            """,
+        subcommands: [
+            ReplayCommand.self, FollowCommand.self,
+            FailuresCommand.self, LedgerCommand.self,
+        ]
+    )
+}

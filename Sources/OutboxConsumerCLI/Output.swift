@@ -1,0 +1,90 @@
+import Foundation
+import OutboxConsumer
+import Synchronization
+
+/// Buffered stdout shared by handlers (several may print) and the final summary.
+final class StandardOutput: Sendable {
+    static let shared = StandardOutput()
+    private let buffer = Mutex<[UInt8]>([])
+
+    func writeLine(_ line: String) {
+        buffer.withLock { buffer in
+            buffer.append(contentsOf: line.utf8)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 { Self.write(&buffer) }
+        }
+    }
+
+    func flush() {
+        buffer.withLock { Self.write(&$0) }
+    }
+
+    private static func write(_ buffer: inout [UInt8]) {
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Foundation.write(1, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { break }  // stdout closed (e.g. `| head`): nothing more to do
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Prints a run's summary: JSON (`--json`) or text for a person.
+enum Summary {
+    static func print(_ report: ConsumerReport, json: Bool, extra: [(String, String)] = []) {
+        let output = StandardOutput.shared
+        let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) / 1e18
+        if json {
+            var object: [String: Any] = [
+                "read": report.read, "delivered": report.delivered, "duplicates": report.duplicates,
+                "failed": report.failed, "retried": report.retried, "by_type": report.deliveredByType,
+                "seconds": (seconds * 1000).rounded() / 1000,
+                "events_per_second": report.recordsPerSecond.rounded(),
+            ]
+            for (key, value) in extra { object[key] = Int(value) ?? value as Any }
+            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            output.writeLine(String(decoding: data, as: UTF8.self))
+        } else {
+            output.writeLine(
+                "read \(report.read), delivered \(report.delivered), duplicates \(report.duplicates), "
+                    + "failed \(report.failed), retried \(report.retried) "
+                    + "in \(String(format: "%.2f", seconds)) s (\(Int(report.recordsPerSecond.rounded())) records/s)")
+            for (type, count) in report.deliveredByType.sorted(by: { $0.key < $1.key }) {
+                output.writeLine("  \(type): \(count)")
+            }
+            for (key, value) in extra { output.writeLine("\(key.replacingOccurrences(of: "_", with: " ")): \(value)") }
+            if report.failed > 0 {
+                output.writeLine("kept failures can be listed with: outbox-consumer failures list")
+            }
+        }
+        output.flush()
+    }
+}
+
+/// Progress on stderr, only when stderr is a terminal, at most a few times a second.
+final class ProgressLine: Sendable {
+    private let enabled = isatty(2) == 1
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    func update(_ report: ConsumerReport) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let due = last.withLock { last -> Bool in
+            if let previous = last, now - previous < .milliseconds(250) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let line = "\r\u{1B}[K read \(report.read)  delivered \(report.delivered)  duplicates \(report.duplicates)  failed \(report.failed)  \(Int(report.recordsPerSecond)) records/s"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled, last.withLock({ $0 != nil }) else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

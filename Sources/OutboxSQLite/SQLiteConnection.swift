@@ -1,0 +1,267 @@
+internal import CSQLite
+
+/// One SQLite connection. Not thread-safe by design: the owner (an actor running on a
+/// `DedicatedThreadExecutor`) serializes every call, so SQLite is opened without its own mutexes.
+///
+/// Statements are prepared once and cached by SQL text, as GRDB does, because re-preparing the
+/// same INSERT per event would dominate the cost of a claim.
+package final class SQLiteConnection {
+    package struct OpenOptions: Sendable {
+        /// Create the file when it does not exist.
+        package var create: Bool = true
+        package var readOnly: Bool = false
+        /// How long a writer waits for another connection's lock before `SQLITE_BUSY`.
+        package var busyTimeout: Duration = .seconds(10)
+        package init(create: Bool = true, readOnly: Bool = false, busyTimeout: Duration = .seconds(10)) {
+            self.create = create
+            self.readOnly = readOnly
+            self.busyTimeout = busyTimeout
+        }
+    }
+
+    package enum TransactionKind: String, Sendable {
+        case deferred = "DEFERRED"
+        /// Takes the write lock at BEGIN, so two writers serialize instead of failing mid-way.
+        case immediate = "IMMEDIATE"
+    }
+
+    package let path: String
+    private let handle: OpaquePointer
+    private var statementCache: [String: SQLiteStatement] = [:]
+
+    package init(path: String, options: OpenOptions = .init()) throws(SQLiteError) {
+        self.path = path
+        var flags = SQLITE_OPEN_NOMUTEX
+        flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
+        if options.create && !options.readOnly { flags |= SQLITE_OPEN_CREATE }
+        var db: OpaquePointer?
+        let code = sqlite3_open_v2(path, &db, flags, nil)
+        guard code == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
+            sqlite3_close_v2(db)
+            throw SQLiteError(code: SQLiteResultCode(rawValue: code), message: "cannot open \(path): \(message)")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        let milliseconds = options.busyTimeout.components.seconds * 1000
+            + options.busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        sqlite3_busy_timeout(db, Int32(clamping: milliseconds))
+    }
+
+    deinit {
+        statementCache.removeAll()  // statements must be finalized before the connection closes
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more statements that return no rows (DDL, PRAGMA, BEGIN/COMMIT).
+    package func execute(_ sql: String) throws(SQLiteError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if code != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
+            sqlite3_free(errorMessage)
+            throw SQLiteError(code: SQLiteResultCode(rawValue: sqlite3_extended_errcode(handle)), message: message, sql: sql)
+        }
+    }
+
+    /// Runs one statement with arguments and returns nothing.
+    package func execute(_ sql: String, _ arguments: [SQLiteValue]) throws(SQLiteError) {
+        try statement(sql).run(arguments)
+    }
+
+    /// Rows of one query, mapped by `row`.
+    package func query<T>(
+        _ sql: String, _ arguments: [SQLiteValue] = [], row: (SQLiteStatement) throws(SQLiteError) -> T
+    ) throws(SQLiteError) -> [T] {
+        try statement(sql).query(arguments, row: row)
+    }
+
+    /// A cached prepared statement for `sql`; reset and ready to bind.
+    package func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let cached = statementCache[sql] {
+            return cached
+        }
+        let statement = try prepareUncached(sql)
+        statementCache[sql] = statement
+        return statement
+    }
+
+    /// A statement that is not cached: for SQL built at run time (a user's own queries).
+    package func prepareUncached(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        var raw: OpaquePointer?
+        let code = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        guard code == SQLITE_OK, let raw else {
+            throw SQLiteError(code: SQLiteResultCode(rawValue: code), message: lastErrorMessage, sql: sql)
+        }
+        return SQLiteStatement(raw, connection: self, sql: sql)
+    }
+
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    package func transaction<T>(
+        _ kind: TransactionKind = .immediate, _ body: (SQLiteConnection) throws -> T
+    ) throws -> T {
+        try execute("BEGIN \(kind.rawValue)")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            rollbackIgnoringErrors()
+            throw error
+        }
+    }
+
+    /// Runs `body` in a savepoint (a nested transaction): released when it returns, rolled back
+    /// (and released) when it throws. Used to undo one handler's writes without the rest.
+    package func savepoint<T>(_ name: String, _ body: (SQLiteConnection) throws -> T) throws -> T {
+        try execute("SAVEPOINT \(name)")
+        do {
+            let value = try body(self)
+            try execute("RELEASE \(name)")
+            return value
+        } catch {
+            try? execute("ROLLBACK TO \(name)")
+            try? execute("RELEASE \(name)")
+            throw error
+        }
+    }
+
+    package func rollbackIgnoringErrors() {
+        if !isAutocommit {
+            try? execute("ROLLBACK")
+        }
+    }
+
+    /// True when no transaction is open.
+    package var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    package var changes: Int { Int(sqlite3_changes64(handle)) }
+    package var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    var lastErrorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+    var lastErrorCode: Int32 { sqlite3_extended_errcode(handle) }
+}
+
+/// A prepared statement. Binding is positional (1-based, as in SQLite).
+package final class SQLiteStatement {
+    private let handle: OpaquePointer
+    private unowned let connection: SQLiteConnection
+    package let sql: String
+
+    fileprivate init(_ handle: OpaquePointer, connection: SQLiteConnection, sql: String) {
+        self.handle = handle
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    // SQLite copies transient values at bind time, so Swift storage need not outlive the call.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    package func bind(_ value: Int64, at index: Int32) {
+        sqlite3_bind_int64(handle, index, value)
+    }
+
+    package func bind(_ value: String, at index: Int32) {
+        var value = value
+        value.withUTF8 { utf8 in
+            _ = sqlite3_bind_text(handle, index, utf8.baseAddress, Int32(utf8.count), Self.transient)
+        }
+    }
+
+    package func bind(bytes: ArraySlice<UInt8>, at index: Int32) {
+        bytes.withUnsafeBytes { buffer in
+            // A zero-length blob needs a non-NULL pointer, or SQLite stores NULL instead.
+            let start = buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)
+            _ = sqlite3_bind_blob(handle, index, start, Int32(buffer.count), Self.transient)
+        }
+    }
+
+    package func bind(bytes: [UInt8], at index: Int32) {
+        bind(bytes: bytes[...], at: index)
+    }
+
+    package func bind(_ value: SQLiteValue, at index: Int32) {
+        switch value {
+        case .null: sqlite3_bind_null(handle, index)
+        case .integer(let int): bind(int, at: index)
+        case .real(let double): sqlite3_bind_double(handle, index, double)
+        case .text(let text): bind(text, at: index)
+        case .blob(let bytes): bind(bytes: bytes, at: index)
+        }
+    }
+
+    package func bind(_ values: [SQLiteValue]) {
+        for (offset, value) in values.enumerated() {
+            bind(value, at: Int32(offset + 1))
+        }
+    }
+
+    /// Advances one row: true when a row is available, false when the statement is done.
+    package func step() throws(SQLiteError) -> Bool {
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = SQLiteError(
+                code: SQLiteResultCode(rawValue: connection.lastErrorCode), message: connection.lastErrorMessage, sql: sql)
+            sqlite3_reset(handle)
+            throw error
+        }
+    }
+
+    /// Makes the statement ready to run again; bindings are cleared so none leaks into the next use.
+    package func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// Binds, runs to completion and resets.
+    package func run(_ arguments: [SQLiteValue] = []) throws(SQLiteError) {
+        bind(arguments)
+        defer { reset() }
+        while try step() {}
+    }
+
+    /// Binds, maps every row and resets.
+    package func query<T>(_ arguments: [SQLiteValue] = [], row: (SQLiteStatement) throws(SQLiteError) -> T) throws(SQLiteError) -> [T] {
+        bind(arguments)
+        defer { reset() }
+        var rows: [T] = []
+        while try step() {
+            rows.append(try row(self))
+        }
+        return rows
+    }
+
+    // MARK: Columns of the current row (0-based, as in SQLite)
+
+    package var columnCount: Int32 { sqlite3_column_count(handle) }
+    package func columnName(_ index: Int32) -> String { String(cString: sqlite3_column_name(handle, index)) }
+    package func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+    package func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+    package func double(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
+
+    package func string(_ index: Int32) -> String? {
+        guard let text = sqlite3_column_text(handle, index) else { return nil }
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    package func bytes(_ index: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(handle, index))
+        guard count > 0, let blob = sqlite3_column_blob(handle, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: blob, count: count))
+    }
+
+    package func value(_ index: Int32) -> SQLiteValue {
+        switch sqlite3_column_type(handle, index) {
+        case SQLITE_INTEGER: .integer(int64(index))
+        case SQLITE_FLOAT: .real(double(index))
+        case SQLITE_TEXT: .text(string(index) ?? "")
+        case SQLITE_BLOB: .blob(bytes(index))
+        default: .null
+        }
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import OutboxConsumer
+import OutboxConsumerTesting
+import Testing
+
+/// Every V1 type decoded from the spec's sample payloads, and each tolerance rule of the contract.
+@Suite struct DecodingTests {
+    let directory = TemporaryDirectory()
+
+    /// Runs `lines` through a consumer that records every event, returns the recorder and ledger.
+    func consume(_ lines: [String], register: (OutboxConsumer) -> Void = { _ in }) async throws -> (RecordingHandler, SQLiteLedger, ConsumerReport) {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        let recorder = RecordingHandler()
+        consumer.onEvery(recorder.handle)
+        register(consumer)
+        let report = try await consumer.run(InMemorySource(lines: lines))
+        return (recorder, ledger, report)
+    }
+
+    @Test func issueCreatedFromTheSpecSample() async throws {
+        let received = Received<IssueCreated>()
+        let (_, _, report) = try await consume([TestEvent.sample("issue.created", eventID: 1)!]) { consumer in
+            consumer.on(IssueCreated.self) { received.add($0) }
+        }
+        #expect(report.delivered == 1)
+        let event = try #require(received.events.first)
+        #expect(event.eventID == 1)
+        #expect(event.metadata.eventType == "issue.created")
+        #expect(event.issueID == 123)
+        #expect(event.projectID == 4)
+        #expect(event.trackerID == 1)
+        #expect(event.statusID == 1)
+        #expect(event.priorityID == 2)
+        #expect(event.authorID == 5)
+        #expect(event.authorName == "Jane User")
+        #expect(event.assignedToID == nil)
+        #expect(event.assignedToName == nil)
+        #expect(event.subject == "Example")
+        #expect(event.createdOn == date("2026-04-21T12:00:00Z"))
+        #expect(event.occurredAt == date("2026-04-21T12:15:00Z"))
+    }
+
+    @Test func everyV1TypeDecodes() async throws {
+        let types = [
+            "issue.created", "issue.updated", "journal.created", "contact.created", "contact.updated",
+            "helpdesk_ticket.created", "helpdesk_ticket.updated", "journal_message.created", "journal_message.updated",
+        ]
+        let lines = types.enumerated().map { TestEvent.sample($1, eventID: Int64($0 + 1))! }
+        let issueUpdated = Received<IssueUpdated>()
+        let journal = Received<JournalCreated>()
+        let contactCreated = Received<ContactCreated>()
+        let contactUpdated = Received<ContactUpdated>()
+        let ticketCreated = Received<HelpdeskTicketCreated>()
+        let ticketUpdated = Received<HelpdeskTicketUpdated>()
+        let messageCreated = Received<JournalMessageCreated>()
+        let messageUpdated = Received<JournalMessageUpdated>()
+        let (recorder, _, report) = try await consume(lines) { consumer in
+            consumer.on(IssueUpdated.self) { issueUpdated.add($0) }
+            consumer.on(JournalCreated.self) { journal.add($0) }
+            consumer.on(ContactCreated.self) { contactCreated.add($0) }
+            consumer.on(ContactUpdated.self) { contactUpdated.add($0) }
+            consumer.on(HelpdeskTicketCreated.self) { ticketCreated.add($0) }
+            consumer.on(HelpdeskTicketUpdated.self) { ticketUpdated.add($0) }
+            consumer.on(JournalMessageCreated.self) { messageCreated.add($0) }
+            consumer.on(JournalMessageUpdated.self) { messageUpdated.add($0) }
+        }
+        #expect(report.delivered == 9)
+        #expect(report.failed == 0)
+        #expect(recorder.events.allSatisfy { $0.isKnownType })
+
+        let update = try #require(issueUpdated.events.first)
+        #expect(update.journalID == 456)
+        #expect(update.statusID == 2)
+        #expect(update.assignedToID == 7)
+        #expect(update.assignedToName == "Support User")
+        #expect(update.actorName == "Jane User")
+        #expect(update.updatedOn == date("2026-04-21T12:15:00Z"))
+
+        let journalEvent = try #require(journal.events.first)
+        #expect(journalEvent.changedFields == ["status_id", "assigned_to_id"])
+        #expect(journalEvent.hasNotes)
+        #expect(!journalEvent.privateNotes)
+        #expect(journalEvent.userID == 5)
+
+        let contact = try #require(contactCreated.events.first)
+        #expect(contact.contactID == 321)
+        #expect(contact.projectIDs == [4])
+        #expect(contact.company == "Customer Company")
+        #expect(!contact.isCompany)
+        #expect(try #require(contactUpdated.events.first).actorID == 5)
+
+        let ticket = try #require(ticketCreated.events.first)
+        #expect(ticket.helpdeskTicketID == 10)
+        #expect(ticket.contactID == 321)
+        #expect(ticket.messageID == "<message@example>")
+        #expect(ticket.isIncoming)
+        #expect(ticket.ccAddress == nil)
+        #expect(ticket.ticketDate == date("2026-04-21T12:00:00Z"))
+        #expect(try #require(ticketUpdated.events.first).fromAddress == "customer@example.com")
+
+        let message = try #require(messageCreated.events.first)
+        #expect(message.journalMessageID == 20)
+        #expect(message.journalID == 456)
+        #expect(!message.hasBCCAddress)
+        #expect(!message.isIncoming)
+        #expect(message.messageDate == date("2026-04-21T12:15:00Z"))
+        #expect(try #require(messageUpdated.events.first).toAddress == "customer@example.com")
+    }
+
+    @Test func toleranceRules() async throws {
+        var payload = TestEvent.samplePayload("issue.updated")!
+        payload["assigned_to_id"] = nil          // nullable field missing
+        payload["assigned_to_name"] = NSNull()   // nullable field null
+        payload["journal_id"] = nil
+        payload["brand_new_field"] = ["nested": [1, 2, 3]]  // extra fields ignored
+        let lines = [
+            // event_id as a string of digits
+            TestEvent.line(eventID: 0, type: "issue.updated", payload: payload, envelope: ["event_id": "98765"]),
+            // payload as a JSON string
+            TestEvent.line(eventID: 2, type: "issue.updated", payload: payload, payloadAsString: true),
+            // fractional seconds, numeric offset, MySQL's form, lower-case designators
+            TestEvent.line(eventID: 3, type: "issue.updated", occurredAt: "2026-04-21T12:15:00.250Z", payload: payload),
+            TestEvent.line(eventID: 4, type: "issue.updated", occurredAt: "2026-04-21T14:15:00+02:00", payload: payload),
+            TestEvent.line(eventID: 5, type: "issue.updated", occurredAt: "2026-04-21 12:15:00", payload: payload),
+            // envelope extras ignored; envelope ids as digit strings
+            TestEvent.line(
+                eventID: 6, type: "issue.updated", payload: payload,
+                envelope: ["attempts": 3, "processed_at": NSNull(), "locked_by": "worker-1", "project_id": "4"]),
+            // MySQL-style booleans and quoted ids in the payload
+            TestEvent.line(
+                eventID: 7, type: "journal.created",
+                payload: TestEvent.samplePayload("journal.created")!.merging(
+                    ["private_notes": 0, "has_notes": 1, "issue_id": "123"], uniquingKeysWith: { $1 })),
+        ]
+        let received = Received<IssueUpdated>()
+        let journals = Received<JournalCreated>()
+        let (_, _, report) = try await consume(lines) { consumer in
+            consumer.on(IssueUpdated.self) { received.add($0) }
+            consumer.on(JournalCreated.self) { journals.add($0) }
+        }
+        #expect(report.failed == 0)
+        #expect(report.delivered == 7)
+        let byID = Dictionary(uniqueKeysWithValues: received.events.map { ($0.eventID, $0) })
+        #expect(byID[98765]?.assignedToID == nil)
+        #expect(byID[98765]?.assignedToName == nil)
+        #expect(byID[98765]?.journalID == nil)
+        #expect(byID[2]?.subject == "Example")
+        #expect(byID[3]?.occurredAt == date("2026-04-21T12:15:00Z")!.addingTimeInterval(0.25))
+        #expect(byID[4]?.occurredAt == date("2026-04-21T12:15:00Z"))
+        #expect(byID[5]?.occurredAt == date("2026-04-21T12:15:00Z"))
+        #expect(byID[6]?.metadata.projectID == 4)
+        let journal = try #require(journals.events.first)
+        #expect(journal.hasNotes && !journal.privateNotes && journal.issueID == 123)
+    }
+
+    @Test func doublyEncodedPayloadFromARepublishedRowIsAccepted() async throws {
+        let inner = TestEvent.line(eventID: 1, type: "issue.created", payload: TestEvent.samplePayload("issue.created")!, payloadAsString: true)
+        // Re-publish that row, stringifying its already-string payload once more.
+        let object = try JSONSerialization.jsonObject(with: Data(inner.utf8)) as! [String: Any]
+        var republished = object
+        republished["payload"] = String(decoding: try JSONSerialization.data(withJSONObject: object["payload"]!, options: .fragmentsAllowed), as: UTF8.self)
+        let line = String(decoding: try JSONSerialization.data(withJSONObject: republished), as: UTF8.self)
+        let (_, _, report) = try await consume([line])
+        #expect(report.delivered == 1)
+        #expect(report.failed == 0)
+    }
+
+    @Test func unknownTypesReachCatchAllHandlersWithTheirPayload() async throws {
+        let unknown = TestEvent.line(
+            eventID: 50, type: "email.received", payload: ["message_id": "<m@x>", "from_address": "a@example.com"])
+        let unknownSeen = RecordingHandler()
+        let (everything, _, report) = try await consume([unknown, TestEvent.sample("issue.created", eventID: 51)!]) { consumer in
+            consumer.onUnknown(unknownSeen.handle)
+        }
+        #expect(report.delivered == 2)
+        #expect(unknownSeen.eventIDs == [50])
+        let raw = try #require(unknownSeen.events.first)
+        #expect(!raw.isKnownType)
+        #expect(raw.metadata.eventType == "email.received")
+        #expect(try raw.payload.string("from_address") == "a@example.com")
+        #expect(raw.payloadJSON.contains("\"message_id\":\"<m@x>\""))
+        #expect(everything.eventIDs == [50, 51])
+    }
+
+    /// A type the library does not know, declared and registered from outside it.
+    struct EmailReceived: EventPayload, Decodable {
+        static let eventType = "email.received"
+        var messageId: String
+        var fromAddress: String?
+        var receivedAt: Date
+    }
+
+    @Test func userDefinedTypesDecodeAndValidate() async throws {
+        let good = TestEvent.line(
+            eventID: 60, type: "email.received",
+            payload: ["message_id": "<m@x>", "from_address": "a@example.com", "received_at": "2026-04-21 12:00:00"])
+        let bad = TestEvent.line(eventID: 61, type: "email.received", payload: ["from_address": "b@example.com"])
+        let received = Received<EmailReceived>()
+        let unknown = RecordingHandler()
+        let (_, ledger, report) = try await consume([good, bad]) { consumer in
+            consumer.on(EmailReceived.self) { received.add($0) }
+            consumer.onUnknown(unknown.handle)
+        }
+        #expect(report.delivered == 1)
+        #expect(report.failed == 1)
+        #expect(unknown.events.isEmpty)
+        let email = try #require(received.events.first)
+        #expect(email.messageId == "<m@x>")
+        #expect(email.receivedAt == date("2026-04-21T12:00:00Z"))
+        let failure = try #require(try await ledger.failures().first)
+        #expect(failure.eventID == 61)
+        #expect(failure.reason.contains("message_id"))
+    }
+
+    @Test func badInputIsKeptWithItsReasonAndOrigin() async throws {
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        var missingRequired = TestEvent.samplePayload("issue.created")!
+        missingRequired["issue_id"] = nil
+        let cases: [(line: String, reasonContains: String)] = [
+            ("this is not json", "not valid JSON"),
+            (#"{"event_type":"issue.created","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_id is missing"),
+            (#"{"event_id":"12a","event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_id must be a positive"),
+            (#"{"event_id":-4,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_id must be a positive"),
+            (#"{"event_id":5,"occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_type is missing"),
+            (#"{"event_id":6,"event_type":"x","payload":{}}"#, "occurred_at is missing"),
+            (#"{"event_id":7,"event_type":"x","occurred_at":"yesterday","payload":{}}"#, "occurred_at is not a timestamp"),
+            (#"{"event_id":8,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z"}"#, "payload is missing"),
+            (#"{"event_id":9,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":[1]}"#, "payload must be an object"),
+            (TestEvent.line(eventID: 10, type: "issue.created", payload: missingRequired), "issue_id is missing"),
+            ("{\"event_id\":11,\"event_type\":\"x\u{FFFD}\"}", "not valid JSON"),  // replaced below by invalid UTF-8
+            (deep, "nesting"),
+            ("[1,2,3]", "not a JSON object"),
+        ]
+        var records = cases.enumerated().map { index, item in
+            SourceRecord(bytes: Array(item.line.utf8), origin: .file("bad.jsonl", line: index + 1, byteOffset: Int64(index * 100)))
+        }
+        // Invalid UTF-8 (a lone continuation byte) inside a string.
+        records[10] = SourceRecord(
+            bytes: Array(#"{"event_id":11,"event_type":"x"#.utf8) + [0x80] + Array(#"","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#.utf8),
+            origin: .file("bad.jsonl", line: 11, byteOffset: 1000))
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        let recorder = RecordingHandler()
+        consumer.onEvery(recorder.handle)
+        let report = try await consumer.run(InMemorySource(records: records))
+        #expect(report.read == cases.count)
+        #expect(report.failed == cases.count)
+        #expect(report.delivered == 0)
+        #expect(recorder.calls == 0)
+        let failures = try await ledger.failures(consumer: "test")
+        #expect(failures.count == cases.count)
+        for (index, item) in cases.enumerated() {
+            let failure = try #require(failures.first { $0.origin.line == index + 1 }, "line \(index + 1) was not kept")
+            #expect(failure.kind == .invalidInput)
+            #expect(failure.attempts == 1)
+            #expect(failure.origin.source == "bad.jsonl")
+            #expect(failure.raw == Array(records[index].bytes), "the record is kept byte for byte")
+            if index == 10 {
+                #expect(failure.reason.contains("UTF-8"), "\(failure.reason)")
+            } else {
+                #expect(failure.reason.contains(item.reasonContains), "line \(index + 1): \(failure.reason)")
+            }
+        }
+        #expect(failures.first { $0.origin.line == 10 }?.eventID == 10)
+    }
+}
+
+/// Collects typed events from a handler.
+final class Received<Payload: EventPayload>: Sendable {
+    private let storage = Mutex<[OutboxEvent<Payload>]>([])
+    func add(_ event: OutboxEvent<Payload>) { storage.withLock { $0.append(event) } }
+    var events: [OutboxEvent<Payload>] { storage.withLock { $0 } }
+}
+
+func date(_ text: String) -> Date? {
+    let formatter = ISO8601DateFormatter()
+    return formatter.date(from: text)
+}
+
+import Synchronization

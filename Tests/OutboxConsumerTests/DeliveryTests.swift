@@ -1,0 +1,211 @@
+import Foundation
+import OutboxConsumer
+import OutboxConsumerTesting
+import Synchronization
+import Testing
+
+/// Dedupe, retries, kept failures and their retry, transactional handlers.
+@Suite struct DeliveryTests {
+    let directory = TemporaryDirectory()
+
+    func lines(_ ids: ClosedRange<Int64>, type: String = "issue.created") -> [String] {
+        ids.map { TestEvent.sample(type, eventID: $0)! }
+    }
+
+    @Test func sampleArchiveReplayedTwiceDeliversEachEventOnce() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let first = makeConsumer(ledger: ledger)
+        let recorder = RecordingHandler()
+        first.onEvery(recorder.handle)
+        let report = try await first.run(.jsonl(paths: [try sampleArchivePath()]))
+        #expect(report.read == 2000)
+        #expect(report.delivered == 1893)
+        #expect(report.duplicates == 107)
+        #expect(report.failed == 0)
+        #expect(Set(recorder.eventIDs).count == 1893, "no event delivered twice")
+        #expect(report.deliveredByType["issue.updated"] == 599)
+
+        // A new consumer object on the same file (as after a restart) delivers nothing new.
+        let again = makeConsumer(ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")))
+        let second = RecordingHandler()
+        again.onEvery(second.handle)
+        let secondReport = try await again.run(.jsonl(paths: [try sampleArchivePath()]))
+        #expect(secondReport.delivered == 0)
+        #expect(secondReport.duplicates == 2000)
+        #expect(second.calls == 0)
+    }
+
+    @Test func duplicatesWithinOneBatchAndAcrossBatches() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger, batchSize: 3)
+        let recorder = RecordingHandler()
+        consumer.onEvery(recorder.handle)
+        let ids: [Int64] = [1, 1, 2, 3, 2, 4, 1, 5, 5]
+        let report = try await consumer.run(InMemorySource(lines: ids.map { TestEvent.sample("issue.created", eventID: $0)! }))
+        #expect(recorder.eventIDs == [1, 2, 3, 4, 5])
+        #expect(report.duplicates == 4)
+        #expect(report.delivered == 5)
+    }
+
+    @Test func consumersWithDifferentNamesSharingOneFileDoNotShadowEachOther() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("shared.sqlite"))
+        let audit = makeConsumer("audit", ledger: ledger)
+        let timeline = makeConsumer("timeline", ledger: ledger)
+        let auditSeen = RecordingHandler()
+        let timelineSeen = RecordingHandler()
+        audit.onEvery(auditSeen.handle)
+        timeline.onEvery(timelineSeen.handle)
+        let source = InMemorySource(lines: lines(1...20))
+        try await audit.run(source)
+        try await timeline.run(source)
+        #expect(auditSeen.eventIDs.count == 20)
+        #expect(timelineSeen.eventIDs.count == 20)
+        #expect(try await ledger.isProcessed(consumer: "audit", eventID: 7))
+        #expect(try await !ledger.isProcessed(consumer: "nobody", eventID: 7))
+    }
+
+    @Test func twoProcessesWithTheSameNameRunningConcurrentlyDeliverEachEventOnce() async throws {
+        // Two ledger objects = two connections, as two processes would have.
+        let path = directory.path("ledger.sqlite")
+        let counts = Mutex<[Int64: Int]>([:])
+        func consumer() throws -> OutboxConsumer {
+            let consumer = makeConsumer("same", ledger: try SQLiteLedger(path: path), batchSize: 7)
+            consumer.onEvery { event in counts.withLock { $0[event.metadata.eventID, default: 0] += 1 } }
+            return consumer
+        }
+        let a = try consumer()
+        let b = try consumer()
+        let source = InMemorySource(lines: lines(1...300))
+        async let first = a.run(source)
+        async let second = b.run(source)
+        let reports = try await [first, second]
+        #expect(reports.map(\.delivered).reduce(0, +) == 300)
+        #expect(counts.withLock { $0.count } == 300)
+        #expect(counts.withLock { $0.values.allSatisfy { $0 == 1 } })
+    }
+
+    @Test func failingHandlerIsRetriedThenKeptThenRetriedAfterTheFixExactlyOnce() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        let recorder = RecordingHandler()
+        consumer.onEvery(recorder.handle)
+        recorder.fail(eventID: 2, times: 2)  // recovers within the retries
+        recorder.failAlways(eventID: 3)       // fails for good
+
+        let report = try await consumer.run(InMemorySource(lines: lines(1...4)))
+        #expect(report.delivered == 3)
+        #expect(report.failed == 1)
+        #expect(report.retried == 2 + 2)  // event 2: two retries; event 3: two retries (3 tries)
+        #expect(recorder.eventIDs == [1, 2, 4])
+
+        let kept = try await ledger.failures(consumer: "test")
+        #expect(kept.count == 1)
+        let failure = try #require(kept.first)
+        #expect(failure.kind == .handlerFailed)
+        #expect(failure.eventID == 3)
+        #expect(failure.handlers == ["every#1"])
+        #expect(failure.reason.contains("injected failure for event 3"))
+        #expect(failure.origin.line == 3)
+        #expect(try await !ledger.isProcessed(consumer: "test", eventID: 3))
+
+        // Retrying before the fix keeps it, counting the attempt.
+        let stillFailing = try await consumer.retryFailures()
+        #expect(stillFailing.failed == 1)
+        #expect(try await ledger.failures(consumer: "test").first?.attempts == 2)
+
+        recorder.stopFailing(eventID: 3)
+        let retried = try await consumer.retryFailures()
+        #expect(retried.delivered == 1)
+        #expect(try await ledger.failures(consumer: "test").isEmpty)
+        #expect(recorder.eventIDs == [1, 2, 4, 3])
+
+        // And nothing happens twice afterwards.
+        let again = try await consumer.run(InMemorySource(lines: lines(1...4)))
+        #expect(again.delivered == 0)
+        #expect(try await consumer.retryFailures().read == 0)
+        #expect(recorder.eventIDs == [1, 2, 4, 3])
+    }
+
+    @Test func handlersThatSucceededAreNotRunAgainWhenAnotherOneIsRetried() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        let mailer = RecordingHandler()
+        let indexer = RecordingHandler()
+        consumer.onEvery(name: "mailer", mailer.handle)
+        consumer.onEvery(name: "indexer", indexer.handle)
+        indexer.failAlways(eventID: 1)
+        try await consumer.run(InMemorySource(lines: lines(1...1)))
+        #expect(mailer.eventIDs == [1])
+        #expect(try await ledger.failures().first?.handlers == ["indexer"])
+
+        // A re-delivery of the event while the indexer still fails: the mailer is not run again.
+        try await consumer.run(InMemorySource(lines: lines(1...1)))
+        #expect(mailer.calls == 1)
+
+        indexer.stopFailing(eventID: 1)
+        try await consumer.retryFailures()
+        #expect(mailer.calls == 1, "the mailer already succeeded for event 1")
+        #expect(indexer.eventIDs == [1])
+        #expect(try await ledger.isProcessed(consumer: "test", eventID: 1))
+    }
+
+    struct Rejected: NonRetryableError {}
+
+    @Test func nonRetryableErrorsAreKeptWithoutRetries() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger, retry: RetryPolicy(maxAttempts: 5, initialBackoff: .milliseconds(1)))
+        let calls = Mutex(0)
+        consumer.onEvery { _ in
+            calls.withLock { $0 += 1 }
+            throw Rejected()
+        }
+        let report = try await consumer.run(InMemorySource(lines: lines(1...1)))
+        #expect(calls.withLock { $0 } == 1)
+        #expect(report.retried == 0)
+        #expect(report.failed == 1)
+    }
+
+    @Test func transactionalHandlerWritesCommitWithTheEventOrNotAtAll() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        try await ledger.write { db in
+            try db.execute("CREATE TABLE issues (id INTEGER PRIMARY KEY, subject TEXT NOT NULL, events INTEGER NOT NULL)")
+        }
+        let consumer = makeConsumer(ledger: ledger)
+        consumer.onTransactional(IssueCreated.self, name: "projection") { event, db in
+            try db.execute(
+                "INSERT INTO issues (id, subject, events) VALUES (?, ?, 1) ON CONFLICT (id) DO UPDATE SET events = events + 1",
+                .integer(Int64(event.eventID)), .text(event.subject))
+            if event.eventID == 3 {
+                throw PermanentFailure(CocoaError(.featureUnsupported))
+            }
+        }
+        let report = try await consumer.run(InMemorySource(lines: lines(1...4) + lines(1...4)))
+        #expect(report.delivered == 3)
+        #expect(report.failed == 1)
+        let rows = try await ledger.read { db in try db.query("SELECT id, events FROM issues ORDER BY id") }
+        #expect(rows.map { $0["id"].int64 } == [1, 2, 4], "event 3's write was rolled back with its failure")
+        #expect(rows.allSatisfy { $0["events"].int64 == 1 }, "each effect exactly once")
+        #expect(try await !ledger.isProcessed(consumer: "test", eventID: 3))
+        #expect(try await ledger.failures().first?.handlers == ["projection"])
+    }
+
+    @Test func asyncHandlersCannotWriteThroughTheLedgerDuringTheirBatch() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger, retry: .none)
+        consumer.onEvery { _ in
+            try await ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS t (x)") }
+        }
+        let report = try await consumer.run(InMemorySource(lines: lines(1...1)))
+        #expect(report.failed == 1)
+        #expect(try await ledger.failures().first?.reason.contains("onTransactional") == true)
+    }
+
+    @Test func duplicateHandlerNamesAreRefused() async throws {
+        let consumer = makeConsumer(ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")))
+        consumer.onEvery(name: "x") { _ in }
+        consumer.on(IssueCreated.self, name: "x") { _ in }
+        await #expect(throws: ConsumerConfigurationError.self) {
+            try await consumer.run(InMemorySource(lines: []))
+        }
+    }
+}
