@@ -90,9 +90,15 @@ let package = Package(
         .testTarget(name: "OutboxSQLiteTests", dependencies: ["OutboxSQLite"]),
         .testTarget(name: "FileLinesTests", dependencies: ["FileLines"]),
         .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient"]),
+        // A consumer process that crash tests SIGKILL mid-batch.
+        .executableTarget(
+            name: "OutboxTestDriver",
+            dependencies: ["OutboxConsumer", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/OutboxTestDriver"
+        ),
         .testTarget(
             name: "OutboxConsumerTests",
-            dependencies: ["OutboxConsumer", "OutboxConsumerTesting", "OutboxSQLite"],
+            dependencies: ["OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

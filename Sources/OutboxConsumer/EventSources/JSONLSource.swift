@@ -130,7 +130,10 @@ public struct JSONLReader: EventSourceReader {
             return nil
 
         case .follow(let follower, let path, let stopAfterIdle, let idleSince):
-            let batch = try await follower.next(maxLines: maxRecords, waitAtMost: .seconds(1))
+            // Come back at least once a second (and sooner for a short idle limit) so the
+            // consumer can notice shutdown and the idle limit without waiting for data.
+            let wait = min(.seconds(1), stopAfterIdle.map { max($0 / 4, .milliseconds(10)) } ?? .seconds(1))
+            let batch = try await follower.next(maxLines: maxRecords, waitAtMost: wait)
             for notice in batch.notices {
                 logger.notice("followed file changed", metadata: ["path": "\(path)", "notice": "\(notice)"])
             }

@@ -1,0 +1,117 @@
+import Foundation
+import OutboxConsumer
+import OutboxConsumerTesting
+import Testing
+
+/// The `outbox-consumer` executable, run as a person would.
+@Suite struct CommandLineTests {
+    let directory = TemporaryDirectory()
+
+    func cli(_ arguments: [String], stdin: String? = nil) throws -> ProcessResult {
+        try runProcess(try builtProductPath("outbox-consumer"), arguments, stdin: stdin)
+    }
+
+    func summary(_ result: ProcessResult) throws -> [String: Any] {
+        let last = try #require(result.stdout.split(separator: "\n").last, "no output; stderr: \(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+    }
+
+    @Test func replayTwiceWithJSONSummary() throws {
+        let ledger = directory.path("ledger.sqlite")
+        let first = try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let firstSummary = try summary(first)
+        #expect(firstSummary["read"] as? Int == 2000)
+        #expect(firstSummary["delivered"] as? Int == 1893)
+        #expect(firstSummary["duplicates"] as? Int == 107)
+        #expect(firstSummary["failed"] as? Int == 0)
+        #expect((firstSummary["by_type"] as? [String: Int])?["journal.created"] == 599)
+        #expect(firstSummary["seconds"] is Double || firstSummary["seconds"] is Int)
+
+        let second = try summary(try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--json"]))
+        #expect(second["delivered"] as? Int == 0)
+        #expect(second["duplicates"] as? Int == 2000)
+    }
+
+    @Test func printWritesNormalizedLinesFromStdin() throws {
+        let payload = TestEvent.samplePayload("issue.created")!
+        let input = [
+            TestEvent.line(eventID: 7, type: "issue.created", occurredAt: "2026-04-21 14:00:00", payload: payload, payloadAsString: true),
+            "not json",
+        ].joined(separator: "\r\n")
+        let result = try cli(["replay", "-", "--ledger", directory.path("l.sqlite"), "--print", "--json"], stdin: "\u{FEFF}" + input)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(event["event_id"] as? Int == 7)
+        #expect(event["occurred_at"] as? String == "2026-04-21T14:00:00Z")
+        #expect((event["payload"] as? [String: Any])?["issue_id"] as? Int == 123, "payload printed as an object")
+        #expect(try summary(result)["failed"] as? Int == 1)
+
+        let listed = try cli(["failures", "list", "--ledger", directory.path("l.sqlite"), "--json"])
+        let failures = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(failures.count == 1)
+        #expect(failures.first?["raw"] as? String == "not json")
+        #expect((failures.first?["origin"] as? [String: Any])?["source"] as? String == "<stdin>")
+        #expect((failures.first?["origin"] as? [String: Any])?["line"] as? Int == 2)
+    }
+
+    @Test func aFixedLineIsRetriedFromAFile() throws {
+        let ledger = directory.path("l.sqlite")
+        let archive = directory.path("a.jsonl")
+        let broken = TestEvent.sample("issue.created", eventID: 9)!.replacingOccurrences(of: "\"issue_id\":123", with: "\"issue_id\":\"x\"")
+        try (broken + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+        #expect(try summary(try cli(["replay", archive, "--ledger", ledger, "--json"]))["failed"] as? Int == 1)
+
+        let stillBad = try summary(try cli(["failures", "retry", "--ledger", ledger, "--json"]))
+        #expect(stillBad["failed"] as? Int == 1, "a line that is still bad stays kept")
+
+        let fixed = directory.path("fixed.jsonl")
+        try (TestEvent.sample("issue.created", eventID: 9)! + "\n").write(toFile: fixed, atomically: true, encoding: .utf8)
+        let listed = try cli(["failures", "list", "--ledger", ledger, "--json"])
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])?.first?["id"] as? Int)
+        let retried = try summary(try cli(["failures", "retry", "--ledger", ledger, "--id", "\(id)", "--with", fixed, "--json"]))
+        #expect(retried["delivered"] as? Int == 1)
+        #expect(try cli(["failures", "list", "--ledger", ledger]).stdout.contains("no kept failures"))
+    }
+
+    @Test func errorsAPersonCanActOn() throws {
+        let missing = try cli(["replay", directory.path("nope.jsonl"), "--ledger", directory.path("l.sqlite")])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("nope.jsonl") && missing.stderr.contains("No such file"), "\(missing.stderr)")
+        #expect(!missing.stderr.contains("Fatal error") && missing.stderr.split(separator: "\n").count <= 2)
+
+        let archive = directory.path("a.jsonl")
+        try "".write(toFile: archive, atomically: true, encoding: .utf8)
+        let unwritable = try cli(["replay", archive, "--ledger", "/proc/outbox/ledger.sqlite"])
+        #expect(unwritable.status != 0)
+        #expect(unwritable.stderr.contains("cannot open the ledger"), "\(unwritable.stderr)")
+
+        let ledger = directory.path("old.sqlite")
+        #expect(try cli(["replay", archive, "--ledger", ledger]).status == 0)
+        let bump = try runProcess("/usr/bin/sqlite3", [ledger, "UPDATE outbox_schema SET version = 7"])
+        #expect(bump.status == 0)
+        let incompatible = try cli(["replay", archive, "--ledger", ledger])
+        #expect(incompatible.status != 0)
+        #expect(incompatible.stderr.contains("schema version 7"), "\(incompatible.stderr)")
+
+        let stats = try cli(["ledger", "stats", "--ledger", directory.path("absent.sqlite")])
+        #expect(stats.status != 0 && stats.stderr.contains("no ledger at"))
+    }
+
+    @Test func ledgerStatsAndPurge() throws {
+        let ledger = directory.path("l.sqlite")
+        _ = try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--consumer", "audit"])
+        let stats = try #require(
+            try JSONSerialization.jsonObject(with: Data(try cli(["ledger", "stats", "--ledger", ledger, "--json"]).stdout.utf8)) as? [String: Any])
+        let consumers = try #require(stats["consumers"] as? [[String: Any]])
+        #expect(consumers.first?["name"] as? String == "audit")
+        #expect(consumers.first?["processed"] as? Int == 1893)
+
+        let refused = try cli(["ledger", "purge", "--older-than", "1", "--ledger", ledger])
+        #expect(refused.status != 0 && refused.stderr.contains("refusing to purge"))
+        let dryRun = try cli(["ledger", "purge", "--older-than", "30", "--ledger", ledger])
+        #expect(dryRun.status == 0 && dryRun.stdout.contains("0 row(s)") && dryRun.stdout.contains("--apply"))
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import OutboxConsumer
+import OutboxConsumerTesting
+import Testing
+
+/// The ledger file itself: errors a person can act on, retention, stats.
+@Suite struct LedgerTests {
+    let directory = TemporaryDirectory()
+
+    @Test func clearErrorsForBadLedgerFiles() async throws {
+        let missingDirectory = try SQLiteLedger(path: directory.path("no/such/dir/ledger.sqlite"))
+        await #expect { try await missingDirectory.prepare() } throws: { error in
+            "\(error)".contains("does not exist")
+        }
+
+        let notADatabase = directory.path("text.sqlite")
+        try "hello, I am not a database, but I am long enough to look like a header...".write(
+            toFile: notADatabase, atomically: true, encoding: .utf8)
+        await #expect { try await SQLiteLedger(path: notADatabase).prepare() } throws: { error in
+            "\(error)".contains("is not a SQLite database")
+        }
+
+        #expect(throws: LedgerError.self) { try SQLiteLedger(path: directory.url.path) }
+
+        let newer = directory.path("newer.sqlite")
+        let ledger = try SQLiteLedger(path: newer)
+        try await ledger.prepare()
+        try await ledger.write { db in try db.execute("UPDATE outbox_schema SET version = 99") }
+        await #expect { try await SQLiteLedger(path: newer).prepare() } throws: { error in
+            "\(error)".contains("schema version 99") && "\(error)".contains("supports up to 1")
+        }
+    }
+
+    @Test func purgeIsDryRunByDefaultAgeGatedAndBatched() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        try await consumer.run(InMemorySource(lines: (1...25).map { TestEvent.sample("issue.created", eventID: $0)! }))
+        let other = makeConsumer("other", ledger: ledger)
+        try await other.run(InMemorySource(lines: (1...5).map { TestEvent.sample("issue.created", eventID: $0)! }))
+        // Age the first 20 of "test" by 40 days.
+        try await ledger.write { db in
+            try db.execute(
+                """
+                UPDATE outbox_processed SET processed_at = processed_at - 40 * 86400
+                WHERE event_id <= 20 AND consumer_id = (SELECT id FROM outbox_consumers WHERE name = 'test')
+                """)
+        }
+
+        await #expect(throws: LedgerError.self) { try await ledger.purge(olderThan: .seconds(86_400)) }
+
+        let dryRun = try await ledger.purge(olderThan: .seconds(30 * 86_400))
+        #expect(dryRun.dryRun && dryRun.matched == 20 && dryRun.deleted == 0)
+        #expect(try await ledger.isProcessed(consumer: "test", eventID: 1))
+
+        let applied = try await ledger.purge(olderThan: .seconds(30 * 86_400), apply: true, batchSize: 7)
+        #expect(applied.deleted == 20)
+        #expect(try await !ledger.isProcessed(consumer: "test", eventID: 20))
+        #expect(try await ledger.isProcessed(consumer: "test", eventID: 21))
+        #expect(try await ledger.isProcessed(consumer: "other", eventID: 1))
+
+        let stats = try await ledger.stats()
+        #expect(stats.consumers.map(\.consumer) == ["other", "test"])
+        #expect(stats.consumers.map(\.processed) == [5, 5])
+    }
+}
