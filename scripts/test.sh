@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up the machine and runs every test: unit and integration tests on real SQLite files, and
+# the Redis tests against a throw-away redis-server on a free loopback port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+swift build --build-tests
+scripts/with-redis.sh swift test --skip-build "$@"
