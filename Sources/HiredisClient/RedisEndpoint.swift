@@ -292,3 +292,19 @@ private enum RedisURLParser {
 extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
+
+extension RedisEndpoint: CustomReflectable {
+    /// `dump()` and debuggers show the password redacted too.
+    package var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "address": address as Any,
+                "username": username as Any,
+                "password": (password == nil ? nil : "***") as String? as Any,
+                "database": database as Any,
+            ],
+            displayStyle: .struct
+        )
+    }
+}
