@@ -17,8 +17,11 @@ package actor RedisConnection {
 
     /// Where this connection goes; its description redacts the password.
     package nonisolated let endpoint: RedisEndpoint
+    /// The timeouts it was opened with.
     package nonisolated let options: RedisConnectionOptions
 
+    /// Runs the actor on its own thread, so blocking hiredis calls never hold up Swift's
+    /// cooperative pool.
     package nonisolated var unownedExecutor: UnownedSerialExecutor {
         executor.asUnownedSerialExecutor()
     }
@@ -115,7 +118,7 @@ package actor RedisConnection {
         return reply
     }
 
-    /// Variadic form of ``command(_:)-([RedisArgument])``: `try connection.command("GET", key)`.
+    /// Variadic form of `command(_:)`: `try connection.command("GET", RedisArgument(key))`.
     package func command(_ arguments: RedisArgument...) throws(RedisError) -> RedisReply {
         try command(arguments)
     }
@@ -137,9 +140,19 @@ package actor RedisConnection {
             }
             var replies: [RedisReply] = []
             replies.reserveCapacity(commands.count)
+            // A reply that cannot be copied must not stop the loop: the replies after it
+            // would stay unread and answer the next command.
+            var firstProtocolError: RedisError?
             for _ in commands.indices {
-                replies.append(try context.readReply())
+                do throws(RedisError) {
+                    replies.append(try context.readReply())
+                } catch {
+                    guard case .protocolError = error else { throw error }
+                    firstProtocolError = firstProtocolError ?? error
+                    replies.append(.null)
+                }
             }
+            if let firstProtocolError { throw firstProtocolError }
             return replies
         }
     }

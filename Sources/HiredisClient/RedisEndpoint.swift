@@ -6,9 +6,11 @@ package struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     package enum Address: Sendable, Equatable {
         /// `host` is a name or an IP address; an IPv6 address is written without brackets.
         case tcp(host: String, port: Int)
+        /// An absolute path to a Unix domain socket.
         case unix(path: String)
     }
 
+    /// The server's TCP address or Unix socket.
     package var address: Address
     /// The ACL user name; `nil` logs in as the default user (plain `AUTH password`).
     package var username: String?
@@ -17,6 +19,7 @@ package struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     /// Selected with `SELECT` after connecting when it is not 0.
     package var database: Int
 
+    /// An endpoint from its parts; see ``init(url:)`` to parse a URL.
     package init(address: Address, username: String? = nil, password: String? = nil, database: Int = 0) {
         self.address = address
         self.username = username
@@ -37,6 +40,7 @@ package struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         self = try RedisURLParser.parse(url)
     }
 
+    /// The endpoint as a URL, with `***` in place of the password.
     package var description: String {
         switch address {
         case .tcp(let host, let port):

@@ -4,18 +4,23 @@
 
 /// One field of a stream entry; names and values are raw bytes.
 package struct StreamField: Sendable, Equatable {
+    /// The field name.
     package var name: [UInt8]
+    /// The field value.
     package var value: [UInt8]
 
+    /// A field from raw bytes.
     package init(name: [UInt8], value: [UInt8]) {
         self.name = name
         self.value = value
     }
 
+    /// A field with a text name and a binary value.
     package init(_ name: String, _ value: [UInt8]) {
         self.init(name: Array(name.utf8), value: value)
     }
 
+    /// A field with a text name and a text value (stored as UTF-8).
     package init(_ name: String, _ value: String) {
         self.init(name: Array(name.utf8), value: Array(value.utf8))
     }
@@ -32,6 +37,7 @@ package struct StreamEntry: Sendable, Equatable {
     /// leaves the pending list.
     package var deleted: Bool
 
+    /// Memberwise.
     package init(id: String, fields: [StreamField], deleted: Bool = false) {
         self.id = id
         self.fields = fields
@@ -55,6 +61,7 @@ package struct AutoClaimResult: Sendable, Equatable {
     /// removed them from the pending list. Always empty with Redis 6.2.
     package var deletedIDs: [String]
 
+    /// Memberwise.
     package init(nextStart: String, entries: [StreamEntry], deletedIDs: [String]) {
         self.nextStart = nextStart
         self.entries = entries
@@ -64,13 +71,16 @@ package struct AutoClaimResult: Sendable, Equatable {
 
 /// One entry of the extended `XPENDING` form.
 package struct PendingEntry: Sendable, Equatable {
+    /// The entry ID.
     package var id: String
+    /// The consumer that owns it.
     package var consumer: String
     /// Time since the entry was last delivered.
     package var idle: Duration
     /// How many times it has been delivered.
     package var deliveries: Int
 
+    /// Memberwise.
     package init(id: String, consumer: String, idle: Duration, deliveries: Int) {
         self.id = id
         self.consumer = consumer
@@ -81,13 +91,16 @@ package struct PendingEntry: Sendable, Equatable {
 
 /// The summary form of `XPENDING`.
 package struct PendingSummary: Sendable, Equatable {
+    /// How many entries are pending in the group.
     package var count: Int
-    /// `nil` when nothing is pending.
+    /// The lowest pending ID; `nil` when nothing is pending.
     package var smallestID: String?
+    /// The highest pending ID; `nil` when nothing is pending.
     package var largestID: String?
     /// Pending entries per consumer; consumers with none are absent.
     package var consumers: [String: Int]
 
+    /// Memberwise.
     package init(count: Int, smallestID: String?, largestID: String?, consumers: [String: Int]) {
         self.count = count
         self.smallestID = smallestID
@@ -98,9 +111,13 @@ package struct PendingSummary: Sendable, Equatable {
 
 /// One group from `XINFO GROUPS`.
 package struct GroupInfo: Sendable, Equatable {
+    /// The group name.
     package var name: String
+    /// How many consumers the group has.
     package var consumers: Int
+    /// How many entries are delivered but not acknowledged.
     package var pending: Int
+    /// The ID of the last entry delivered to the group.
     package var lastDeliveredID: String
     /// Redis 7+; `nil` on older servers or when Redis cannot tell.
     package var entriesRead: Int?
@@ -108,6 +125,7 @@ package struct GroupInfo: Sendable, Equatable {
     /// Redis cannot tell (e.g. after deletions).
     package var lag: Int?
 
+    /// Memberwise.
     package init(
         name: String, consumers: Int, pending: Int, lastDeliveredID: String,
         entriesRead: Int? = nil, lag: Int? = nil
@@ -123,13 +141,16 @@ package struct GroupInfo: Sendable, Equatable {
 
 /// One consumer from `XINFO CONSUMERS`.
 package struct ConsumerInfo: Sendable, Equatable {
+    /// The consumer name.
     package var name: String
+    /// How many entries it has pending.
     package var pending: Int
     /// Time since the consumer last interacted with the server.
     package var idle: Duration
     /// Time since its last successful read (Redis 7.2+); `nil` otherwise.
     package var inactive: Duration?
 
+    /// Memberwise.
     package init(name: String, pending: Int, idle: Duration, inactive: Duration? = nil) {
         self.name = name
         self.pending = pending
@@ -165,12 +186,21 @@ extension RedisConnection {
     ///     milliseconds, at least 1 ms) for new entries. Redis's "BLOCK 0 = forever" is not
     ///     reachable on purpose. Must be shorter than
     ///     ``RedisConnectionOptions/commandTimeout``, or the connection is torn down.
+    ///   - count: at most this many entries (at least 1).
     ///   - id: `>` for entries never delivered to the group; `0` (or an ID) to re-read this
     ///     consumer's pending entries, which may include ``StreamEntry/deleted`` ones.
     /// - Returns: the entries; empty when the block timed out or nothing was there.
+    /// - Throws: ``RedisError/protocolError(_:)`` without sending anything when `block` is not
+    ///   shorter than the command timeout; ``RedisError/server(_:)`` (`NOGROUP ...`) when the
+    ///   group or stream does not exist.
     package func readGroup(
         stream: String, group: String, consumer: String, count: Int, block: Duration?, id: String
     ) throws(RedisError) -> [StreamEntry] {
+        if let block, block >= options.commandTimeout {
+            throw .protocolError(
+                "XREADGROUP: BLOCK \(block) must be shorter than the command timeout (\(options.commandTimeout)), or the connection would time out first"
+            )
+        }
         var arguments: [RedisArgument] = [
             "XREADGROUP", "GROUP", RedisArgument(group), RedisArgument(consumer), "COUNT", RedisArgument(max(count, 1)),
         ]

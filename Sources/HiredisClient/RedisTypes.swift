@@ -11,6 +11,7 @@ package struct RedisConnectionOptions: Sendable {
     /// returning empty. Both timeouts are rounded up to at least 1 ms.
     package var commandTimeout: Duration = .seconds(30)
 
+    /// Options with the given timeouts (5 s to connect, 30 s per command by default).
     package init(connectTimeout: Duration = .seconds(5), commandTimeout: Duration = .seconds(30)) {
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
@@ -24,11 +25,13 @@ package indirect enum RedisReply: Sendable, Equatable {
     /// An error reply. `RedisConnection.command` throws it as ``RedisError/server(_:)``;
     /// only ``RedisConnection/pipeline(_:)`` returns it.
     case error(String)
+    /// An integer reply.
     case integer(Int64)
     /// A bulk string: raw bytes, not necessarily UTF-8.
     case bulk([UInt8])
     /// A nil bulk string or nil array.
     case null
+    /// An array reply; elements may themselves be nil or arrays.
     case array([RedisReply])
 
     /// A bulk string or status as text; `nil` for other replies and for bytes that are not UTF-8.
@@ -49,6 +52,7 @@ package indirect enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// The elements of an array reply.
     package var array: [RedisReply]? {
         if case .array(let elements) = self { elements } else { nil }
     }
@@ -62,6 +66,7 @@ package indirect enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// `true` for a nil reply.
     package var isNull: Bool { self == .null }
 
     private static func parseInteger(_ bytes: [UInt8]) -> Int64? {
@@ -117,8 +122,9 @@ package enum RedisError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The server answered with an error reply, e.g. `NOGROUP No such key ...`; the connection
     /// is still fine.
     case server(String)
-    /// A reply did not have the shape the command promises, or a command could not be sent
-    /// (e.g. no arguments). The connection is still usable.
+    /// A reply did not have the shape the command promises, or a command was refused before
+    /// sending (no arguments, a `BLOCK` longer than the command timeout). The connection is
+    /// still usable.
     case protocolError(String)
     /// The connection was closed, by ``RedisConnection/close()`` or after a connection error.
     case closed
@@ -137,7 +143,7 @@ package enum RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         case .connectionFailed(let message): "Redis connection failed: \(message)"
         case .connectionLost(let message): "Redis connection lost: \(message)"
         case .server(let message): "Redis error: \(message)"
-        case .protocolError(let message): "unexpected Redis reply: \(message)"
+        case .protocolError(let message): "Redis protocol error: \(message)"
         case .closed: "Redis connection is closed"
         }
     }
