@@ -169,8 +169,8 @@ struct RedisConnectionTests {
         await #expect {
             _ = try await RedisConnection.connect(to: endpoint, logger: quietLogger)
         } throws: { error in
-            guard case RedisError.server = error else { return false }
-            return !(error as! RedisError).isConnectionError
+            // A configuration error, which reconnecting would not fix.
+            if case RedisError.server = error { true } else { false }
         }
     }
 
@@ -182,7 +182,7 @@ struct RedisConnectionTests {
             _ = try await RedisConnection.connect(to: endpoint, logger: quietLogger)
         } throws: { error in
             guard case RedisError.connectionFailed(let message) = error else { return false }
-            return message.contains("127.0.0.1:\(port)") && (error as! RedisError).isConnectionError
+            return message.contains("127.0.0.1:\(port)")
         }
         #expect(ContinuousClock.now - start < .seconds(2))
 

@@ -234,6 +234,23 @@ struct RedisStreamTests {
         await connection.close()
     }
 
+    @Test func blockLongerThanTheCommandTimeoutIsRefusedBeforeSending() async throws {
+        let connection = try await connectToTestServer(
+            options: RedisConnectionOptions(commandTimeout: .seconds(1)))
+        let stream = uniqueKey("stream")
+        _ = try await connection.createGroup(stream: stream, group: "g", startID: "$")
+        await #expect {
+            _ = try await connection.readGroup(stream: stream, group: "g", consumer: "c", count: 1, block: .seconds(1), id: ">")
+        } throws: { error in
+            guard case RedisError.protocolError(let message) = error else { return false }
+            return message.contains("shorter than the command timeout")
+        }
+        #expect(await connection.isClosed == false)
+        #expect(try await connection.readGroup(stream: stream, group: "g", consumer: "c", count: 1, block: .milliseconds(10), id: ">") == [])
+        _ = try await connection.command("DEL", RedisArgument(stream))
+        await connection.close()
+    }
+
     @Test func blockingReadIsWokenByAWriterOnAnotherConnection() async throws {
         let reader = try await connectToTestServer()
         let writer = try await connectToTestServer()
