@@ -430,10 +430,11 @@ struct TapeParser {
             let unit = try hex4(at: i &+ 2, escape: i)
             switch unit {
             case 0xD800...0xDBFF:
+                // Must be followed by `\u`: end of input there is unexpectedEnd, anything else invalid.
+                guard i &+ 6 < count else { throw JSONParseError(.unexpectedEnd, at: count) }
+                guard base[i &+ 6] == ASCII.backslash else { throw JSONParseError(.invalidEscape, at: i) }
                 guard i &+ 7 < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-                guard base[i &+ 6] == ASCII.backslash, base[i &+ 7] == ASCII.lowerU else {
-                    throw JSONParseError(.invalidEscape, at: i)
-                }
+                guard base[i &+ 7] == ASCII.lowerU else { throw JSONParseError(.invalidEscape, at: i) }
                 let low = try hex4(at: i &+ 8, escape: i &+ 6)
                 guard (0xDC00...0xDFFF).contains(low) else { throw JSONParseError(.invalidEscape, at: i) }
                 return i &+ 12
