@@ -4,27 +4,35 @@
 // ----------------------------
 // Parsing makes one pass over the input bytes and writes a *tape*: a flat array of 32-byte
 // `TapeNode`s, one per value (object keys are string nodes too), in document order. Nothing
-// else is allocated per value; the tape and a header live in one `TapeStorage` allocation,
-// and the header keeps the caller's bytes alive (the `ArraySlice` is shared, not copied).
+// else is allocated per value: the tape and a small header share one `TapeBuffer`
+// allocation (a `ManagedBuffer`), and the header keeps the caller's bytes alive (the
+// `ArraySlice` is retained, not copied). A `JSONValue` is that buffer plus a node index.
 //
-//     node = meta   kind (bits 0-2) | flags (bits 3-7) | element count (bits 8-63, containers)
+//     node = meta   kind (bits 0-2) | flags (bits 3-7) | element count (bits 8-63; members
+//                   for objects)
 //            start  offset of the value's first byte (a string's opening quote)
 //            end    offset one past its last byte (a string's closing quote)
-//            aux    array/object: index of the first node after the subtree (skip pointer)
-//                   number with the exactInt flag: the Int64 value, parsed in the same pass
+//            aux    array/object: index of the first node after its subtree (skip pointer)
+//                   number flagged exactInt: its Int64 value, computed while scanning
 //
-//     {"a":[1,2],"b":"x"}  ->  0 object(count 2, aux 6)  1 "a"  2 array(count 2, aux 5)
-//                               3 1  4 2  5 "b"  6 "x"                       (aux of 0 is 7)
+//     {"a":[1,2],"b":"x"}  ->  #0 object count 2, aux 7   #1 "a"   #2 array count 2, aux 5
+//                              #3 1   #4 2   #5 "b"   #6 "x"
 //
-// An object's children alternate key, value. Children are walked with the skip pointers, so
-// member lookup and iteration never descend into nested values. Strings are validated at
-// parse time (UTF-8, control characters, escapes incl. surrogate pairs) but unescaped only
-// when asked, and only if the `hasEscapes` flag is set; otherwise the bytes are used as is.
+// An object's children alternate key, value. Siblings are reached through the skip
+// pointers, so member lookup and iteration never descend into nested values. Strings are
+// validated at parse time (UTF-8, control characters, escapes, surrogate pairs) but
+// unescaped only when asked, and only when the `hasEscapes` flag is set; otherwise their
+// bytes are used as they are. The header also records whether the whole document is
+// already compact (no whitespace between tokens, no escapes), which lets `writeCompact`
+// copy source bytes, and the deepest nesting, which sizes the writer's stack.
 //
-// The parser is iterative: an open container's `aux` temporarily holds its parent's index
-// (the stack lives in the tape), so nesting costs no C stack and depth is a counter.
-// String scanning tests 8 bytes at a time for `"`, `\`, bytes < 0x20 and bytes >= 0x80;
-// only the last need the UTF-8 state machine, so ASCII text runs at word speed.
+// The parser is iterative: an open container's `aux` holds its parent's index until the
+// container closes (the stack lives in the tape), so nesting costs no C stack and the
+// depth limit is a counter. String scanning tests 8 bytes at a time for `"`, `\`, bytes
+// below 0x20 and bytes from 0x80; only the last go through the UTF-8 checks, so ASCII runs
+// at word speed. Non-ASCII bytes are legal only inside strings, so validating there (and
+// classifying any other non-ASCII byte as it is met) validates the whole input in the same
+// pass; errors are therefore reported at the first offending byte in input order.
 
 /// A parsed JSON document. It shares (copy-on-write) the input bytes; values point into them.
 ///
@@ -96,8 +104,6 @@ enum Tape {
     static let hasEscapes: UInt64 = 1 << 3
     /// Number: an integer literal that fits in Int64; `aux` holds the value.
     static let exactInt: UInt64 = 1 << 4
-    /// Number: no fraction and no exponent (it may still be too big for Int64).
-    static let integerLiteral: UInt64 = 1 << 5
 
     static let countShift: UInt64 = 8
     static let countUnit: UInt64 = 1 << countShift
@@ -106,6 +112,7 @@ enum Tape {
 struct TapeHeader {
     /// The parsed input; node offsets are relative to its `startIndex`.
     var bytes: ArraySlice<UInt8>
+    /// Valid nodes; the buffer's capacity may be larger.
     var nodeCount: Int
     /// The deepest nesting in the document, so writers can size their stack once.
     var maxDepth: Int
@@ -510,7 +517,6 @@ struct TapeParser {
         var meta = Tape.number
         var value = 0
         if isInteger {
-            meta |= Tape.integerLiteral
             // 19 digits cannot wrap a UInt64; 18 always fit an Int64.
             if integerDigits <= 18 || (integerDigits == 19 && magnitude <= (negative ? 1 << 63 : UInt64(Int64.max))) {
                 meta |= Tape.exactInt

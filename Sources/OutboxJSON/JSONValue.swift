@@ -162,7 +162,7 @@ package struct JSONValue: Sendable {
 
     /// Appends this value as compact JSON: no insignificant whitespace, strings re-escaped
     /// minimally (only `"`, `\` and control characters; `\/` and `\u00e9` become `/` and `é`),
-    /// numbers exactly as in the source.
+    /// numbers exactly as in the source, object members in source order (duplicates kept).
     package func writeCompact(into output: inout [UInt8]) {
         let header = storage.header
         if header.isCompact {
@@ -170,6 +170,8 @@ package struct JSONValue: Sendable {
             return
         }
         let stackSize = max(1, header.maxDepth)
+        // Compact output is never longer than the source: every escape shrinks or stays.
+        output.reserveCapacity(output.count + node.end - node.start)
         storage.withTape { nodes, input in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: stackSize) { stack in
                 writeCompact(nodes: nodes, input: input, stack: stack, into: &output)

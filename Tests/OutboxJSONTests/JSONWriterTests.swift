@@ -178,7 +178,7 @@ struct JSONWriterTests {
         writer.endArray()
         #expect(writer.string == "[0,-1,7,9223372036854775807,-9223372036854775808,1000000]")
 
-        let doubles: [Double] = [0.1, -2.5, 100, 1e-7, 1e21, 5e-324, .greatestFiniteMagnitude, -0.0, 0.30000000000000004]
+        let doubles: [Double] = [0.1, -2.5, 100, 1e-7, 1e21, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -0.0, 0.30000000000000004]
         var doubleWriter = JSONWriter()
         doubleWriter.beginArray()
         for v in doubles { doubleWriter.double(v) }
