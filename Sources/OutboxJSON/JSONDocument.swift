@@ -61,6 +61,7 @@ package struct JSONDocument: Sendable {
         storage = try result.get()
     }
 
+    /// Parses exactly one JSON value; the array is shared, not copied.
     package init(parsing bytes: [UInt8], limits: JSONLimits = .default) throws(JSONParseError) {
         try self.init(parsing: bytes[...], limits: limits)
     }

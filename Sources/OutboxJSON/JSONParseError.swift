@@ -4,6 +4,7 @@ package struct JSONLimits: Sendable, Equatable {
     /// Deeper input fails with `JSONParseError.Kind.tooDeep`.
     package var maxDepth: Int
 
+    /// Limits with the given nesting depth.
     package init(maxDepth: Int = 64) {
         self.maxDepth = maxDepth
     }
@@ -18,6 +19,7 @@ package struct JSONLimits: Sendable, Equatable {
 /// UTF-8 as it goes (a successful parse means the whole input is valid UTF-8), so an
 /// ill-formed sequence after a syntax error is not the one reported.
 package struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The class of problem; `offset` says where.
     package enum Kind: Sendable, Equatable {
         /// An ill-formed UTF-8 sequence (overlong, surrogate, above U+10FFFF, truncated, stray continuation byte).
         case invalidUTF8
@@ -39,6 +41,7 @@ package struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatab
         case empty
     }
 
+    /// What went wrong.
     package var kind: Kind
     /// Byte offset of the problem, counted from the start of the parsed bytes (0-based,
     /// also for an `ArraySlice`). For `unexpectedEnd` it is the input's length.
@@ -46,6 +49,7 @@ package struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatab
     /// Extra context for `description` only: the offending scalar's value, or the depth limit.
     var context: Int
 
+    /// An error with no extra context (for comparisons in tests and by callers).
     package init(kind: Kind, offset: Int) {
         self.init(kind, at: offset, context: -1)
     }
@@ -61,6 +65,7 @@ package struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatab
         lhs.kind == rhs.kind && lhs.offset == rhs.offset
     }
 
+    /// A sentence for a person, e.g. `unexpected character 'x' at byte 3`.
     package var description: String {
         let at = "at byte \(offset)"
         switch kind {

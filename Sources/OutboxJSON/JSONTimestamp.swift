@@ -6,7 +6,7 @@ import Foundation
 
 /// Timestamps as the event contract allows them, parsed and formatted arithmetically
 /// (days from the civil calendar; no formatter objects, no locale, no time zone database).
-package enum JSONTimestamp {
+package enum JSONTimestamp: Sendable {
     /// Seconds from 1970-01-01 to 2001-01-01, `Date`'s own reference point.
     private static let referenceOffset: Int64 = 978_307_200
 
@@ -27,6 +27,7 @@ package enum JSONTimestamp {
         return Array(bytes).withUnsafeBufferPointer { parse(buffer: $0) }
     }
 
+    /// Parses a timestamp given as text; see `parse(_:)` for the accepted forms.
     package static func parse(_ string: String) -> Date? {
         var string = string
         return string.withUTF8 { parse(buffer: $0) }

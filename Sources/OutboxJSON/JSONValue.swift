@@ -1,5 +1,5 @@
 /// The type of a JSON value.
-package enum JSONKind: Sendable {
+package enum JSONKind: Sendable, Equatable {
     case null, bool, number, string, array, object
 }
 
@@ -11,6 +11,7 @@ package struct JSONValue: Sendable {
 
     @inline(__always) var node: TapeNode { storage.node(index) }
 
+    /// Which of the six JSON types this is.
     package var kind: JSONKind {
         switch node.kindCode {
         case Tape.null: return .null
@@ -22,8 +23,10 @@ package struct JSONValue: Sendable {
         }
     }
 
+    /// True only for `null` (not for a missing member: that is a nil `JSONValue?`).
     package var isNull: Bool { node.kindCode == Tape.null }
 
+    /// `true` or `false`; nil for any other kind (no coercion from numbers or strings).
     package var bool: Bool? {
         switch node.kindCode {
         case Tape.trueValue: return true
@@ -244,6 +247,7 @@ extension JSONValue: CustomStringConvertible {
 
 /// The elements of an array, in order. Walking it follows skip pointers: no intermediate array.
 package struct JSONArrayElements: Collection, Sendable {
+    /// A position in the array: the element's node on the tape.
     package struct Index: Comparable, Sendable {
         let node: Int
         package static func < (lhs: Index, rhs: Index) -> Bool { lhs.node < rhs.node }
@@ -260,10 +264,12 @@ package struct JSONArrayElements: Collection, Sendable {
     package var isEmpty: Bool { first == end }
     package var underestimatedCount: Int { count }
 
+    /// Steps over the current element's whole subtree in O(1).
     package func index(after i: Index) -> Index {
         Index(node: storage.withTape { nodes, _ in nextSibling(nodes, i.node) })
     }
 
+    /// The element at `position`.
     package subscript(position: Index) -> JSONValue {
         JSONValue(storage: storage, index: position.node)
     }
@@ -273,6 +279,7 @@ package struct JSONArrayElements: Collection, Sendable {
 package struct JSONObjectMembers: Collection, Sendable {
     package typealias Element = (key: String, value: JSONValue)
 
+    /// A position in the object: the member's key node on the tape.
     package struct Index: Comparable, Sendable {
         /// The key's node; the value is the next one.
         let node: Int
@@ -290,10 +297,12 @@ package struct JSONObjectMembers: Collection, Sendable {
     package var isEmpty: Bool { first == end }
     package var underestimatedCount: Int { count }
 
+    /// Steps over the current member's key and value subtree in O(1).
     package func index(after i: Index) -> Index {
         Index(node: storage.withTape { nodes, _ in nextSibling(nodes, i.node &+ 1) })
     }
 
+    /// The member's key (unescaped; allocates a String) and value.
     package subscript(position: Index) -> Element {
         let key = JSONValue(storage: storage, index: position.node).string ?? ""
         return (key, JSONValue(storage: storage, index: position.node &+ 1))

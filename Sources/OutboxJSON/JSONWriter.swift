@@ -17,6 +17,7 @@ package struct JSONWriter: Sendable {
     /// A value or container was just completed at this level, so the next one needs a comma.
     private var needsComma = false
 
+    /// An empty writer.
     package init() {}
 
     /// Starts with room for `capacity` bytes, to avoid regrowing for typical output.
@@ -30,23 +31,27 @@ package struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// Writes `{` (after a comma if needed).
     package mutating func beginObject() {
         beginValue()
         bytes.append(ASCII.openBrace)
         needsComma = false
     }
 
+    /// Writes `}`.
     package mutating func endObject() {
         bytes.append(ASCII.closeBrace)
         needsComma = true
     }
 
+    /// Writes `[` (after a comma if needed).
     package mutating func beginArray() {
         beginValue()
         bytes.append(ASCII.openBracket)
         needsComma = false
     }
 
+    /// Writes `]`.
     package mutating func endArray() {
         bytes.append(ASCII.closeBracket)
         needsComma = true
@@ -66,6 +71,7 @@ package struct JSONWriter: Sendable {
         appendQuoted(s)
     }
 
+    /// An integer, in decimal.
     package mutating func int(_ v: Int64) {
         beginValue()
         var magnitude = v.magnitude
@@ -94,11 +100,13 @@ package struct JSONWriter: Sendable {
         bytes.append(contentsOf: v.description.utf8)
     }
 
+    /// `true` or `false`.
     package mutating func bool(_ v: Bool) {
         beginValue()
         bytes.append(contentsOf: v ? "true".utf8 : "false".utf8)
     }
 
+    /// `null`.
     package mutating func null() {
         beginValue()
         bytes.append(contentsOf: "null".utf8)
