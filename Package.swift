@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "OutboxConsumerRedis", targets: ["OutboxConsumerRedis"]),
         /// Helpers for testing handlers without files: an in-memory source and a recording handler.
         .library(name: "OutboxConsumerTesting", targets: ["OutboxConsumerTesting"]),
+        /// ArgumentParser option groups and a signal-aware runner, so your consumer's command takes
+        /// the same options as `outbox-consumer`.
+        .library(name: "OutboxConsumerArguments", targets: ["OutboxConsumerArguments"]),
         .executable(name: "outbox-consumer", targets: ["OutboxConsumerCLI"]),
     ],
     dependencies: [
@@ -73,15 +76,26 @@ let package = Package(
             dependencies: ["OutboxConsumer"]
         ),
 
-        // MARK: Command-line tool
-        .executableTarget(
-            name: "OutboxConsumerCLI",
+        .target(
+            name: "OutboxConsumerArguments",
             dependencies: [
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Command-line tool
+        .executableTarget(
+            name: "OutboxConsumerCLI",
+            dependencies: [
+                "OutboxConsumer",
+                "OutboxConsumerRedis",
+                "OutboxConsumerArguments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

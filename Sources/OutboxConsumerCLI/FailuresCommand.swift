@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutboxConsumer
+import OutboxConsumerArguments
 
 struct FailuresCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,7 +62,7 @@ struct FailuresCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try await ledgerOptions.openExisting()
             guard let failure = try await ledger.failures(ids: [id]).first else {
-                throw CLIError("no kept failure with id \(id)")
+                throw CommandError("no kept failure with id \(id)")
             }
             FileHandle.standardOutput.write(Data(failure.raw + [0x0A]))
         }
@@ -74,7 +75,8 @@ struct FailuresCommand: AsyncParsableCommand {
                 This command's consumer only decodes and records (with --print, prints). Programs with \
                 their own handlers retry with OutboxConsumer.retryFailures().
                 """)
-        @OptionGroup var options: ConsumerOptions
+        @OptionGroup var consumerOptions: ConsumerArguments
+        @OptionGroup var output: OutputArguments
         @Option(name: .customLong("id"), help: "Retry only this failure (repeatable).")
         var ids: [Int64] = []
         @Option(help: "With one --id: retry the corrected record in FILE (one JSON line) instead of the kept bytes.")
@@ -85,12 +87,13 @@ struct FailuresCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = options.makeLogger()
-            let consumer = try options.makeConsumer(logger: logger)
+            let logger = consumerOptions.makeLogger(label: "outbox-consumer")
+            let consumer = try consumerOptions.makeConsumer(defaultName: "default", logger: logger)
+            output.install(on: consumer)
             var replacements: [Int64: [UInt8]] = [:]
             if let with, let id = ids.first {
                 guard let data = FileManager.default.contents(atPath: with) else {
-                    throw CLIError("cannot read \(with)")
+                    throw CommandError("cannot read \(with)")
                 }
                 var bytes = [UInt8](data)
                 while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
@@ -98,7 +101,7 @@ struct FailuresCommand: AsyncParsableCommand {
             }
             let report = try await consumer.retryFailures(ids: ids.isEmpty ? nil : ids, replacing: replacements)
             StandardOutput.shared.flush()
-            Summary.print(report, json: options.json)
+            RunSummary.print(report, json: output.json)
         }
     }
 

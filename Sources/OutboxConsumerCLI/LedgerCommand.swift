@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OutboxConsumer
+import OutboxConsumerArguments
 
 struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,7 +72,7 @@ struct LedgerCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard FileManager.default.fileExists(atPath: ledgerOptions.ledger) else {
-                throw CLIError("no ledger at \(ledgerOptions.ledger) (use --ledger PATH)")
+                throw CommandError("no ledger at \(ledgerOptions.ledger) (use --ledger PATH)")
             }
             let ledger = try SQLiteLedger(
                 path: ledgerOptions.ledger,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import OutboxConsumer
+import OutboxConsumerArguments
 
 struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,18 +11,19 @@ struct ReplayCommand: AsyncParsableCommand {
     @Argument(help: "JSONL files to replay, in order (`-` for stdin).")
     var files: [String]
 
-    @OptionGroup var options: ConsumerOptions
+    @OptionGroup var consumerOptions: ConsumerArguments
+    @OptionGroup var output: OutputArguments
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one FILE (or - for stdin)") }
     }
 
     func run() async throws {
-        let logger = options.makeLogger()
-        let consumer = try options.makeConsumer(logger: logger)
-        let report = try await runUntilSignal(consumer, source: .jsonl(paths: files), logger: logger)
-        StandardOutput.shared.flush()
-        Summary.print(report, json: options.json)
+        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
+        let consumer = try consumerOptions.makeConsumer(defaultName: "default", logger: logger)
+        output.install(on: consumer)
+        let report = try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
+        RunSummary.print(report, json: output.json)
     }
 }
 
@@ -37,7 +39,8 @@ struct FollowCommand: AsyncParsableCommand {
     @Argument(help: "The JSONL file to follow.")
     var file: String
 
-    @OptionGroup var options: ConsumerOptions
+    @OptionGroup var consumerOptions: ConsumerArguments
+    @OptionGroup var output: OutputArguments
 
     @Option(help: "How often to check the file, in milliseconds.")
     var pollMs: Int = 200
@@ -46,13 +49,13 @@ struct FollowCommand: AsyncParsableCommand {
     var idleExit: Double?
 
     func run() async throws {
-        let logger = options.makeLogger()
-        let consumer = try options.makeConsumer(logger: logger)
+        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
+        let consumer = try consumerOptions.makeConsumer(defaultName: "default", logger: logger)
+        output.install(on: consumer)
         let source = JSONLSource.jsonl(
             following: file, pollInterval: .milliseconds(max(1, pollMs)),
             stopAfterIdle: idleExit.map { .milliseconds(Int64($0 * 1000)) })
-        let report = try await runUntilSignal(consumer, source: source, logger: logger)
-        StandardOutput.shared.flush()
-        Summary.print(report, json: options.json)
+        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+        RunSummary.print(report, json: output.json)
     }
 }

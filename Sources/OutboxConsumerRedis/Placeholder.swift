@@ -1,1 +1,1 @@
-// Placeholder: replaced by the module's real sources.
+// Placeholder: replaced by the Redis Streams source.

@@ -10,7 +10,7 @@ import Testing
     func line(_ id: Int64) -> String { TestEvent.sample("journal.created", eventID: id)! + "\n" }
 
     func append(_ text: String, to path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
         handle.write(Data(text.utf8))

@@ -30,7 +30,7 @@ struct OutboxTestDriver {
 
         let crashIfDue: @Sendable (Int64, String) -> Void = { eventID, place in
             guard eventID == crashAt, crashIn == place, !FileManager.default.fileExists(atPath: marker) else { return }
-            FileManager.default.createFile(atPath: marker, contents: nil)
+            _ = FileManager.default.createFile(atPath: marker, contents: nil)
             kill(getpid(), SIGKILL)
         }
 

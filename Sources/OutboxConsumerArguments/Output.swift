@@ -2,12 +2,14 @@ import Foundation
 import OutboxConsumer
 import Synchronization
 
-/// Buffered stdout shared by handlers (several may print) and the final summary.
-final class StandardOutput: Sendable {
-    static let shared = StandardOutput()
+/// Buffered stdout, shared by handlers (several may print) and the final summary, so lines
+/// never interleave and `| head` does not kill the program.
+public final class StandardOutput: Sendable {
+    public static let shared = StandardOutput()
     private let buffer = Mutex<[UInt8]>([])
 
-    func writeLine(_ line: String) {
+    /// Appends `line` and a newline; written out in 64 KiB blocks.
+    public func writeLine(_ line: String) {
         buffer.withLock { buffer in
             buffer.append(contentsOf: line.utf8)
             buffer.append(0x0A)
@@ -15,7 +17,7 @@ final class StandardOutput: Sendable {
         }
     }
 
-    func flush() {
+    public func flush() {
         buffer.withLock { Self.write(&$0) }
     }
 
@@ -34,8 +36,10 @@ final class StandardOutput: Sendable {
 }
 
 /// Prints a run's summary: JSON (`--json`) or text for a person.
-enum Summary {
-    static func print(_ report: ConsumerReport, json: Bool, extra: [(String, String)] = []) {
+public enum RunSummary {
+    /// With `json`, one object with `read`, `delivered`, `duplicates`, `failed`, `retried`,
+    /// `by_type`, `seconds`, `events_per_second` and the `extra` keys, as the last stdout line.
+    public static func print(_ report: ConsumerReport, json: Bool, extra: [(String, Int)] = []) {
         let output = StandardOutput.shared
         let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) / 1e18
         if json {
@@ -45,7 +49,7 @@ enum Summary {
                 "seconds": (seconds * 1000).rounded() / 1000,
                 "events_per_second": report.recordsPerSecond.rounded(),
             ]
-            for (key, value) in extra { object[key] = Int(value) ?? value as Any }
+            for (key, value) in extra { object[key] = value }
             let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             output.writeLine(String(decoding: data, as: UTF8.self))
         } else {
