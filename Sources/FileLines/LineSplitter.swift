@@ -121,10 +121,7 @@ struct LineSplitter {
             guard let newline = indexOfNewline() else {
                 scanStart = buffer.count
                 if var line = oversized {
-                    if buffer.count > lineStart {
-                        line.length += Int64(buffer.count - lineStart)
-                        line.endsWithCarriageReturn = buffer.last == Self.carriageReturn
-                    }
+                    take(buffer[lineStart...], into: &line)
                     oversized = line
                     discardBuffer()
                 } else if buffer.count - lineStart > maxLineLength + 1 {
@@ -144,10 +141,7 @@ struct LineSplitter {
 
             let endOffset = bufferOffset + Int64(newline + 1)
             if var line = oversized {
-                if newline > lineStart {
-                    line.length += Int64(newline - lineStart)
-                    line.endsWithCarriageReturn = buffer[newline - 1] == Self.carriageReturn
-                }
+                take(buffer[lineStart..<newline], into: &line)
                 oversized = nil
                 lineNumber = line.number
                 advance(past: newline)
@@ -174,7 +168,7 @@ struct LineSplitter {
         byteOrderMarkPending = false  // a lone "\u{EF}\u{BB}" is content, not a BOM
         let endOffset = readOffset
         if var line = oversized {
-            line.length += Int64(buffer.count - lineStart)
+            take(buffer[lineStart...], into: &line)
             oversized = nil
             lineNumber = line.number
             discardBuffer()
@@ -200,6 +194,17 @@ struct LineSplitter {
             return nil
         }
         return .line(Line(bytes: content, number: lineNumber, offset: offset, endOffset: endOffset))
+    }
+
+    /// Counts more bytes of an oversized line, topping up its prefix (detection may come
+    /// before `keptPrefix` bytes were seen).
+    private func take(_ bytes: ArraySlice<UInt8>, into line: inout OversizedLine) {
+        guard let last = bytes.last else { return }
+        line.length += Int64(bytes.count)
+        line.endsWithCarriageReturn = last == Self.carriageReturn
+        if line.prefix.count < keptPrefix {
+            line.prefix += bytes.prefix(keptPrefix - line.prefix.count)
+        }
     }
 
     private func finished(_ line: OversizedLine, endOffset: Int64, hasTerminator: Bool) -> LineItem {
