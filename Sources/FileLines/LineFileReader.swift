@@ -24,12 +24,15 @@ package actor LineFileReader {
     /// The path for messages: "<stdin>" for "-".
     package nonisolated var displayName: String { path == "-" ? "<stdin>" : path }
 
-    private var descriptor: Int32
+    private let descriptor: Int32
     /// Stdin belongs to the process, not to us: never closed.
     private let ownsDescriptor: Bool
-    /// A FIFO opened by path without waiting for a writer (so `init` does not block): reopened
-    /// with a blocking open(2) before the first read, which waits for the writer as `cat` does.
-    private var reopenBeforeReading: Bool
+    /// A FIFO opened by path stays non-blocking (so `init` does not wait for a writer), and
+    /// each read first waits in poll(2): read(2) alone would report end of input at once while
+    /// no writer has connected yet. poll waits for data, or for the writer to hang up, like
+    /// `cat` does. (A second, blocking open would race: it waits forever for a writer that has
+    /// already written and left.)
+    private let pollBeforeReading: Bool
     /// Reads of a regular file never wait, so `next` may read on to fill a batch; a pipe's may.
     private let isRegularFile: Bool
     /// Bytes still to drop to reach `startOffset` on an input that cannot seek.
@@ -69,7 +72,8 @@ package actor LineFileReader {
             if status.kind == .directory {
                 throw FileLinesError.notARegularFile(path: path)
             }
-            if status.kind != .fifo {
+            // Stdin's flags are shared with other processes: leave them alone.
+            if owns && status.kind != .fifo {
                 SystemFile.makeBlocking(descriptor)
             }
         } catch {
@@ -94,7 +98,7 @@ package actor LineFileReader {
         self.path = path
         self.descriptor = descriptor
         self.ownsDescriptor = owns
-        self.reopenBeforeReading = owns && status.kind == .fifo
+        self.pollBeforeReading = owns && status.kind == .fifo
         self.isRegularFile = status.kind == .regular
         self.bytesToSkip = bytesToSkip
         self.size = status.kind == .regular ? status.size : nil
@@ -126,11 +130,13 @@ package actor LineFileReader {
                 break
             }
             if !items.isEmpty && !isRegularFile { break }
-            try prepareForReading()
+            try skipToStartOffset()
             let descriptor = descriptor
             let path = path
+            let pollFirst = pollBeforeReading
             let count = try splitter.fill { buffer throws(FileLinesError) in
-                try SystemFile.read(descriptor, into: buffer, path: path)
+                if pollFirst { SystemFile.waitUntilReadable(descriptor) }
+                return try SystemFile.read(descriptor, into: buffer, path: path)
             }
             if count == 0 { reachedEnd = true }
         }
@@ -144,20 +150,13 @@ package actor LineFileReader {
     /// Size of the file when opened; nil for pipes and devices.
     package var fileSize: Int64? { size }
 
-    private func prepareForReading() throws(FileLinesError) {
-        if reopenBeforeReading {
-            reopenBeforeReading = false
-            guard let blocking = try SystemFile.open(path, nonBlocking: false) else {
-                throw .cannotOpen(path: path, reason: SystemFile.describe(ENOENT))
-            }
-            SystemFile.close(descriptor)
-            descriptor = blocking
-        }
+    private func skipToStartOffset() throws(FileLinesError) {
         guard bytesToSkip > 0 else { return }
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
         defer { scratch.deallocate() }
         while bytesToSkip > 0 {
             let room = UnsafeMutableRawBufferPointer(rebasing: scratch[..<Int(min(bytesToSkip, Int64(scratch.count)))])
+            if pollBeforeReading { SystemFile.waitUntilReadable(descriptor) }
             let count = try SystemFile.read(descriptor, into: room, path: path)
             if count == 0 {
                 reachedEnd = true

@@ -88,12 +88,17 @@ enum SystemFile {
             let code = errno
             if code == EINTR { continue }
             if code == EAGAIN || code == EWOULDBLOCK {
-                var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                _ = poll(&request, 1, -1)
+                waitUntilReadable(descriptor)
                 continue
             }
             throw .readFailed(path: path, reason: describe(code))
         }
+    }
+
+    /// Blocks until a read would not fail with EAGAIN: data, end of input or an error.
+    static func waitUntilReadable(_ descriptor: Int32) {
+        var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while poll(&request, 1, -1) < 0 && errno == EINTR {}
     }
 
     static func close(_ descriptor: Int32) {
