@@ -45,6 +45,7 @@ package actor FileFollower {
     }
 
     private let executor = DedicatedThreadExecutor(name: "FileFollower")
+    /// The dedicated thread: isolated methods make blocking system calls.
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// The followed path.
@@ -59,6 +60,7 @@ package actor FileFollower {
     /// Notices that belong before the items of the next batch (see "Batches").
     private var pendingNotices: [FollowNotice] = []
 
+    /// Does not touch the file yet: the first `next` opens it (or waits for it).
     package init(path: String, resumeFrom: FollowPosition?, options: FollowOptions = .init()) {
         self.path = path
         self.resumeFrom = resumeFrom

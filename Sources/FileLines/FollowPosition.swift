@@ -4,10 +4,16 @@
 /// lines before `offset` (the last line consumed), so the next line read is `lineNumber + 1`.
 /// A position with device and inode 0 means "no file seen yet".
 package struct FollowPosition: Sendable, Equatable, LosslessStringConvertible {
+    /// `st_dev` of the file: with `inode`, tells the same file from a rotated-in one.
     package var device: UInt64
+    /// `st_ino` of the file.
     package var inode: UInt64
+    /// Byte offset of the first line not yet consumed.
     package var offset: Int64
+    /// Lines before `offset` (blank ones included).
     package var lineNumber: Int
+
+    /// Memberwise.
 
     package init(device: UInt64, inode: UInt64, offset: Int64, lineNumber: Int) {
         self.device = device
@@ -16,6 +22,7 @@ package struct FollowPosition: Sendable, Equatable, LosslessStringConvertible {
         self.lineNumber = lineNumber
     }
 
+    /// The checkpoint string, e.g. `v1 dev=2049 ino=1234 off=56789 line=120`.
     package var description: String {
         "v1 dev=\(device) ino=\(inode) off=\(offset) line=\(lineNumber)"
     }
@@ -77,6 +84,7 @@ package struct FollowBatch: Sendable {
     /// restart resumes exactly after them.
     package var position: FollowPosition
 
+    /// Memberwise.
     package init(items: [LineItem], notices: [FollowNotice], position: FollowPosition) {
         self.items = items
         self.notices = notices
@@ -91,6 +99,7 @@ package struct FollowOptions: Sendable {
     /// Line splitting, as for `LineFileReader`.
     package var lines: LineReaderOptions
 
+    /// Defaults: a look every 200 ms, default line splitting.
     package init(pollInterval: Duration = .milliseconds(200), lines: LineReaderOptions = .init()) {
         self.pollInterval = pollInterval
         self.lines = lines

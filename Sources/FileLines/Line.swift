@@ -13,6 +13,7 @@ package struct Line: Sendable {
     /// Byte offset just after the line's terminator, where the next line starts.
     package var endOffset: Int64
 
+    /// Memberwise.
     package init(bytes: ArraySlice<UInt8>, number: Int, offset: Int64, endOffset: Int64) {
         self.bytes = bytes
         self.number = number
@@ -65,6 +66,7 @@ package struct LineReaderOptions: Sendable {
     /// How many leading bytes of an oversized line are kept for diagnostics.
     package var keptPrefix: Int
 
+    /// Defaults: 16 MiB lines, 1 MiB reads, 64 KiB kept of an oversized line.
     package init(maxLineLength: Int = 16 << 20, readChunkSize: Int = 1 << 20, keptPrefix: Int = 64 << 10) {
         self.maxLineLength = maxLineLength
         self.readChunkSize = readChunkSize
@@ -82,6 +84,7 @@ package enum FileLinesError: Error, Sendable, Equatable, CustomStringConvertible
     /// or, for a follower, something other than a regular file.
     case notARegularFile(path: String)
 
+    /// A message for people, e.g. "cannot open /x.jsonl: No such file or directory".
     package var description: String {
         switch self {
         case .cannotOpen(let path, let reason):

@@ -17,6 +17,7 @@ import DedicatedExecutor
 /// `.oversized`, and a last line without a newline returned at end of input.
 package actor LineFileReader {
     private let executor: DedicatedThreadExecutor
+    /// The dedicated thread: isolated methods make blocking system calls.
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// The path as given; "-" for stdin.
