@@ -132,6 +132,7 @@ package actor LineFileReader {
             }
             if !items.isEmpty && !isRegularFile { break }
             try skipToStartOffset()
+            if reachedEnd { continue }
             let descriptor = descriptor
             let path = path
             let pollFirst = pollBeforeReading
