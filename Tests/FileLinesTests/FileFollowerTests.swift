@@ -119,6 +119,29 @@ struct FileFollowerTests {
         ])
     }
 
+    @Test func oversizedLineWrittenSlowlyIsSkippedAcrossPolls() async throws {
+        let path = directory.path("slow-oversized")
+        try write("a\n", to: path)
+        let options = FollowOptions(pollInterval: .milliseconds(10), lines: LineReaderOptions(maxLineLength: 16, readChunkSize: 8, keptPrefix: 4))
+        let follower = FileFollower(path: path, resumeFrom: nil, options: options)
+        #expect(try await follow(follower, items: 1).texts == ["a"])
+
+        let publisher = try Appender(path: path)
+        for piece in 0..<10 {
+            publisher.append(String(repeating: "\(piece)", count: 10))
+            let batch = try await follower.next(maxLines: 10, waitAtMost: .milliseconds(30))
+            #expect(batch.items.isEmpty)
+            // Not consumed yet: a restart would read the long line again from its start.
+            #expect(batch.position.offset == 2 && batch.position.lineNumber == 1)
+        }
+        publisher.append("\r\nb\n")
+        let log = try await follow(follower, items: 2)
+        #expect(log.items.map(Seen.init) == [
+            .oversized(number: 2, offset: 2, endOffset: 104, length: 100, prefix: "0000"),
+            .line(text: "b", number: 3, offset: 104, endOffset: 106),
+        ])
+    }
+
     @Test func truncationMidRunEmitsThePartialLineAndRestarts() async throws {
         let path = directory.path("copytruncate")
         try write("one\ntwo\nthree\ntail-partial", to: path)
