@@ -33,7 +33,7 @@ package enum JSONTimestamp: Sendable {
         return string.withUTF8 { parse(buffer: $0) }
     }
 
-    private static func parse(buffer text: UnsafeBufferPointer<UInt8>) -> Date? {
+    static func parse(buffer text: UnsafeBufferPointer<UInt8>) -> Date? {
         let count = text.count
         guard count >= 19 else { return nil }
 

@@ -5,14 +5,16 @@ import Foundation
 #endif
 internal import OutboxJSON
 
-/// An event decoded from a record: its envelope, its payload object, and its typed payload when
-/// the type is registered.
+/// An event decoded from a record as far as the ledger needs: envelope and payload object.
+/// The typed payload is decoded afterwards, and only for events the ledger did not have.
 struct DecodedEvent: Sendable {
     var metadata: EventMetadata
     var payload: PayloadReader
-    /// The decoded payload for registered types; nil for unknown types.
+    /// Index of the event type among the decoder's known types; nil for an unknown type.
+    var typeIndex: Int?
+    /// The typed payload, once decoded (nil for unknown types).
     var typed: (any EventPayload)?
-    var isKnownType: Bool { typed != nil }
+    var isKnownType: Bool { typeIndex != nil }
 }
 
 /// Why a record is not an event.
@@ -23,26 +25,45 @@ struct InputRejection: Error, Sendable {
     var eventType: String?
 }
 
-/// The decoding seam: bytes in, a typed event or a precise reason out.
+/// The decoding seam: bytes in, an event or a precise reason out.
 ///
-/// Everything about the wire format lives here and in the JSON parser it uses, so a faster
-/// decoder can replace this one without touching sources, the ledger or dispatch.
+/// Everything about the wire format lives here and in the JSON parser it uses, so sources, the
+/// ledger and dispatch never see JSON. Decoding is split in two so duplicates cost only the
+/// envelope: `decodeEnvelope` (enough to claim the event id), then `decodePayload` for events
+/// the ledger did not have.
 struct EventDecoder: Sendable {
-    /// Payload types by event type. The V1 types are always present, so their payloads are
-    /// validated even when no handler wants them.
-    let payloadTypes: [String: any EventPayload.Type]
-    let limits: JSONLimits
+    /// Payload types by index; the V1 types are always present, so their payloads are validated
+    /// even when no handler wants them.
+    let payloadTypes: [any EventPayload.Type]
+    /// Their event type names, as one `String` each that every decoded event shares.
+    let typeNames: [String]
+    private let typeSet: JSONKeySet
+    private let limits: JSONLimits
+
+    private enum Envelope: Int, CaseIterable {
+        case event_id, event_type, occurred_at, payload, source_type, source_id, project_id, issue_id, journal_id, user_id
+    }
+    private static let envelopeKeys = JSONKeySet(Envelope.allCases.map { "\($0)" })
+    private static func name(_ key: Envelope) -> String { envelopeKeys.keys[key.rawValue] }
 
     init(registered: [any EventPayload.Type], maxDepth: Int) {
-        var types: [String: any EventPayload.Type] = [:]
-        for type in V1EventTypes.all { types[type.eventType] = type }
+        var byName: [String: any EventPayload.Type] = [:]
+        var order: [String] = []
         // A user type registered for an event type replaces the built-in decoder for it.
-        for type in registered { types[type.eventType] = type }
-        payloadTypes = types
+        for type in V1EventTypes.all + registered {
+            if byName[type.eventType] == nil { order.append(type.eventType) }
+            byName[type.eventType] = type
+        }
+        typeNames = order
+        payloadTypes = order.map { byName[$0]! }
+        typeSet = JSONKeySet(order)
         limits = JSONLimits(maxDepth: maxDepth)
     }
 
-    func decode(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
+    /// The index of `eventType` among the known types.
+    func typeIndex(of eventType: String) -> Int? { typeNames.firstIndex(of: eventType) }
+
+    func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
         let document: JSONDocument
         do {
             document = try JSONDocument(parsing: bytes, limits: limits)
@@ -51,93 +72,103 @@ struct EventDecoder: Sendable {
         }
         let root = document.root
         guard root.kind == .object else {
-            return .failure(InputRejection(reason: "not a JSON object (found \(PayloadReader.describe(root)))"))
+            return .failure(InputRejection(reason: "not a JSON object (found \(FieldValue.describe(root)))"))
         }
+        let fields = root.scan(Self.envelopeKeys)
         var eventID: Int64?
         var eventType: String?
-        do {
-            let id = try Self.eventID(root)
+        do throws(InputRejection) {
+            let id = try Self.eventID(fields[Envelope.event_id.rawValue])
             eventID = id
-            let type = try Self.eventType(root)
+            let (type, typeIndex) = try self.eventType(fields[Envelope.event_type.rawValue])
             eventType = type
-            let occurredAt = try Self.occurredAt(root)
-            let payload = try Self.payloadObject(root, limits: limits)
+            let occurredAt = try Self.occurredAt(fields[Envelope.occurred_at.rawValue])
+            let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: limits)
             let metadata = EventMetadata(
                 eventID: id, eventType: type,
-                sourceType: try Self.optionalString(root, "source_type"),
-                sourceID: try Self.optionalInt(root, "source_id"),
-                projectID: try Self.optionalInt(root, "project_id"),
-                issueID: try Self.optionalInt(root, "issue_id"),
-                journalID: try Self.optionalInt(root, "journal_id"),
-                userID: try Self.optionalInt(root, "user_id"),
+                sourceType: try Self.optionalString(fields, .source_type),
+                sourceID: try Self.optionalInt(fields, .source_id),
+                projectID: try Self.optionalInt(fields, .project_id),
+                issueID: try Self.optionalInt(fields, .issue_id),
+                journalID: try Self.optionalInt(fields, .journal_id),
+                userID: try Self.optionalInt(fields, .user_id),
                 occurredAt: occurredAt)
-            let reader = PayloadReader(object: payload)
-            var typed: (any EventPayload)?
-            if let payloadType = payloadTypes[type] {
-                do {
-                    typed = try payloadType.init(payload: reader)
-                } catch {
-                    throw InputRejection(reason: "\(type): \(error)")
-                }
-            }
-            return .success(DecodedEvent(metadata: metadata, payload: reader, typed: typed))
-        } catch var rejection as InputRejection {
-            rejection.eventID = rejection.eventID ?? eventID
-            rejection.eventType = rejection.eventType ?? eventType
-            return .failure(rejection)
+            return .success(DecodedEvent(metadata: metadata, payload: PayloadReader(object: payload), typeIndex: typeIndex))
         } catch {
-            return .failure(InputRejection(reason: "\(error)", eventID: eventID, eventType: eventType))
+            return .failure(InputRejection(reason: error.reason, eventID: eventID, eventType: eventType))
+        }
+    }
+
+    /// Decodes the typed payload of a known type (a no-op for unknown types).
+    func decodePayload(_ event: inout DecodedEvent) -> InputRejection? {
+        guard let index = event.typeIndex else { return nil }
+        do {
+            event.typed = try payloadTypes[index].init(payload: event.payload)
+            return nil
+        } catch {
+            return InputRejection(
+                reason: "\(event.metadata.eventType): \(error)", eventID: event.metadata.eventID,
+                eventType: event.metadata.eventType)
+        }
+    }
+
+    /// Both steps, for callers that want the whole event at once.
+    func decode(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
+        switch decodeEnvelope(bytes) {
+        case .failure(let rejection):
+            return .failure(rejection)
+        case .success(var event):
+            if let rejection = decodePayload(&event) { return .failure(rejection) }
+            return .success(event)
         }
     }
 
     // MARK: Envelope fields
 
-    private static func eventID(_ root: JSONValue) throws(InputRejection) -> Int64 {
-        guard let value = root["event_id"], !value.isNull else {
+    private static func eventID(_ value: JSONValue?) throws(InputRejection) -> Int64 {
+        guard let value, !value.isNull else {
             throw InputRejection(reason: "event_id is missing")
         }
-        var id: Int64?
-        switch value.kind {
-        case .number:
-            id = value.int64
-        case .string:
+        var id = value.int64
+        if id == nil, value.kind == .string, let text = value.string, !text.isEmpty,
+            text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        {
             // Digits only: "98765" is the same id; " 98765", "+1", "1e3" are not ids.
-            if let text = value.string, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-                id = Int64(text)
-            }
-        default:
-            break
+            id = Int64(text)
         }
         guard let id, id > 0 else {
-            throw InputRejection(reason: "event_id must be a positive 64-bit integer, found \(PayloadReader.describe(value))")
+            throw InputRejection(reason: "event_id must be a positive 64-bit integer, found \(FieldValue.describe(value))")
         }
         return id
     }
 
-    private static func eventType(_ root: JSONValue) throws(InputRejection) -> String {
-        guard let value = root["event_type"], !value.isNull else {
+    private func eventType(_ value: JSONValue?) throws(InputRejection) -> (String, Int?) {
+        guard let value, !value.isNull else {
             throw InputRejection(reason: "event_type is missing")
         }
-        guard value.kind == .string, let type = value.string, !type.isEmpty else {
-            throw InputRejection(reason: "event_type must be a non-empty string, found \(PayloadReader.describe(value))")
+        if let index = value.stringIndex(in: typeSet) {
+            return (typeNames[index], index)
         }
-        return type
+        guard value.kind == .string, let type = value.string, !type.isEmpty else {
+            throw InputRejection(reason: "event_type must be a non-empty string, found \(FieldValue.describe(value))")
+        }
+        return (type, nil)
     }
 
-    private static func occurredAt(_ root: JSONValue) throws(InputRejection) -> Date {
-        guard let value = root["occurred_at"], !value.isNull else {
+    private static func occurredAt(_ value: JSONValue?) throws(InputRejection) -> Date {
+        guard let value, !value.isNull else {
             throw InputRejection(reason: "occurred_at is missing")
         }
-        guard value.kind == .string, let bytes = value.unescapedStringBytes, let date = JSONTimestamp.parse(bytes) else {
-            throw InputRejection(reason: "occurred_at is not a timestamp the contract allows: \(PayloadReader.describe(value))")
+        guard let date = value.timestamp else {
+            throw InputRejection(reason: "occurred_at is not a timestamp the contract allows: \(FieldValue.describe(value))")
         }
         return date
     }
 
     /// The payload object. A payload sent as a string (the MySQL text column) is parsed again;
     /// re-published rows sometimes carry it encoded twice, so a few levels are unwrapped.
-    private static func payloadObject(_ root: JSONValue, limits: JSONLimits) throws(InputRejection) -> JSONValue {
-        guard var value = root["payload"], !value.isNull else {
+    private static func payloadObject(_ found: JSONValue?, limits: JSONLimits) throws(InputRejection) -> JSONValue {
+        guard var value = found, !value.isNull else {
             throw InputRejection(reason: "payload is missing")
         }
         var encodings = 0
@@ -155,28 +186,29 @@ struct EventDecoder: Sendable {
         guard value.kind == .object else {
             let holder = encodings > 0 ? "a string holding " : ""
             throw InputRejection(
-                reason: "payload must be an object or a string holding one, found \(holder)\(PayloadReader.describe(value))")
+                reason: "payload must be an object or a string holding one, found \(holder)\(FieldValue.describe(value))")
         }
         return value
     }
 
     static let maxPayloadEncodings = 4
 
-    private static func optionalInt(_ root: JSONValue, _ key: String) throws(InputRejection) -> Int? {
-        guard let value = root[key], !value.isNull else { return nil }
+    private static func optionalInt(_ fields: JSONScannedMembers, _ key: Envelope) throws(InputRejection) -> Int? {
+        guard let value = fields[key.rawValue], !value.isNull else { return nil }
+        if let int = value.int64 { return Int(int) }
         do {
-            return Int(try PayloadReader.coerceInt(value, key))
+            return Int(try FieldValue.coerceInt(value, name(key)))
         } catch {
-            throw InputRejection(reason: "envelope field \(key): \(error.reason)")
+            throw InputRejection(reason: "envelope field \(name(key)): \(error.reason)")
         }
     }
 
-    private static func optionalString(_ root: JSONValue, _ key: String) throws(InputRejection) -> String? {
-        guard let value = root[key], !value.isNull else { return nil }
+    private static func optionalString(_ fields: JSONScannedMembers, _ key: Envelope) throws(InputRejection) -> String? {
+        guard let value = fields[key.rawValue], !value.isNull else { return nil }
         do {
-            return try PayloadReader.coerceString(value, key)
+            return try FieldValue.coerceString(value, name(key))
         } catch {
-            throw InputRejection(reason: "envelope field \(key): \(error.reason)")
+            throw InputRejection(reason: "envelope field \(name(key)): \(error.reason)")
         }
     }
 }

@@ -1,13 +1,28 @@
 import Logging
 
+/// A batch whose envelopes are decoded, ready to be claimed.
+struct PreparedBatch: Sendable {
+    let batch: SourceBatch
+    var events: [(recordIndex: Int, event: DecodedEvent)] = []
+    var rejections: [FailureRecord] = []
+    /// Outcomes so far: kept for rejected records, filled in for the rest by `process`.
+    var outcomes: [RecordOutcome]
+
+    init(batch: SourceBatch) {
+        self.batch = batch
+        outcomes = [RecordOutcome](repeating: .duplicate, count: batch.records.count)
+    }
+}
+
 /// Runs one batch through decode, claim, handlers and commit.
 ///
 /// The order of operations is the delivery guarantee:
-/// 1. decode every record; bad ones become failures to keep;
+/// 1. decode every record's envelope; bad ones become failures to keep;
 /// 2. open the ledger transaction and claim each event id by INSERT (duplicates fail to insert);
-/// 3. run the async handlers of claimed events, with retries;
-/// 4. at commit, run transactional handlers, un-claim events whose handlers failed (keeping them
-///    as failures), save the checkpoint, COMMIT.
+/// 3. decode the typed payloads of claimed events (duplicates never pay for it) and run their
+///    async handlers, with retries;
+/// 4. at commit, run transactional handlers, un-claim events whose handlers failed or whose
+///    payload did not decode (keeping them as failures), save the checkpoint, COMMIT.
 /// A crash anywhere before the COMMIT leaves no trace in the ledger, so the batch is delivered
 /// again: async handlers may run twice (at-least-once), transactional writes happen once.
 struct BatchProcessor: Sendable {
@@ -21,90 +36,112 @@ struct BatchProcessor: Sendable {
     let logger: Logger
     let metrics: ConsumerMetrics
 
-    func process(_ batch: SourceBatch) async throws -> ([RecordOutcome], ConsumerReport) {
-        var report = ConsumerReport()
-        report.read = batch.records.count
-        var outcomes = [RecordOutcome](repeating: .duplicate, count: batch.records.count)
-        var commit = BatchCommit()
-        if let checkpointKey, let position = batch.checkpoint {
-            commit.checkpoint = (checkpointKey, position)
-        }
-
-        var events: [(recordIndex: Int, event: DecodedEvent)] = []
-        events.reserveCapacity(batch.records.count)
+    /// Decodes a batch's envelopes: CPU work that needs no ledger, so the consumer does it for
+    /// the next batch while the ledger commits the current one.
+    func prepare(_ batch: SourceBatch) -> PreparedBatch {
+        var prepared = PreparedBatch(batch: batch)
+        prepared.events.reserveCapacity(batch.records.count)
         for (index, record) in batch.records.enumerated() {
             if let rejection = record.rejection {
-                commit.rejections.append(
+                prepared.rejections.append(
                     FailureRecord(kind: rejection.kind, handlers: [], reason: rejection.reason, attempts: 1, record: record))
-                outcomes[index] = .kept(reason: rejection.reason)
+                prepared.outcomes[index] = .kept(reason: rejection.reason)
                 continue
             }
-            switch decoder.decode(record.bytes) {
+            switch decoder.decodeEnvelope(record.bytes) {
             case .success(let event):
-                events.append((index, event))
+                prepared.events.append((index, event))
             case .failure(let rejection):
-                commit.rejections.append(
+                prepared.rejections.append(
                     FailureRecord(
                         kind: .invalidInput, eventID: rejection.eventID, eventType: rejection.eventType,
                         handlers: [], reason: rejection.reason, attempts: 1, record: record))
-                outcomes[index] = .kept(reason: rejection.reason)
+                prepared.outcomes[index] = .kept(reason: rejection.reason)
                 logger.warning(
                     "kept bad input", metadata: ["origin": "\(record.origin)", "reason": "\(rejection.reason)"])
             }
         }
-        report.failed = commit.rejections.count
+        return prepared
+    }
+
+    /// Claims, dispatches and commits a prepared batch.
+    func process(_ prepared: PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
+        let batch = prepared.batch
+        let events = prepared.events
+        var outcomes = prepared.outcomes
+        var report = ConsumerReport()
+        report.read = batch.records.count
+        report.failed = prepared.rejections.count
+        var commit = BatchCommit()
+        commit.rejections = prepared.rejections
+        if let checkpointKey, let position = batch.checkpoint {
+            commit.checkpoint = (checkpointKey, position)
+        }
 
         let claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: events.map(\.event.metadata.eventID))
         do {
             var claimedRecordIndices: [Int] = []
+            claimedRecordIndices.reserveCapacity(events.count)
             await LedgerBatchScope.$isInsideBatch.withValue(true) {
-                for (position, (recordIndex, event)) in events.enumerated() {
+                for (position, (recordIndex, decoded)) in events.enumerated() {
                     let record = batch.records[recordIndex]
                     guard claim.claimed[position] else {
                         report.duplicates += 1
-                        outcomes[recordIndex] = .duplicate
                         if let id = record.retriedFailureID { commit.resolvedFailureIDs.append(id) }
                         continue
                     }
-                    let matching = handlers.handlers(for: event)
-                    let alreadyDone = claim.completedHandlers[event.metadata.eventID] ?? []
-                    let asyncResult = await runAsyncHandlers(matching, event: event, origin: record.origin, skipping: alreadyDone)
-                    report.retried += asyncResult.retries
-                    var transactional: [TransactionalInvocation] = []
-                    for handler in matching {
-                        guard case .transactional(let body) = handler.body else { continue }
-                        let origin = record.origin
-                        transactional.append(
-                            TransactionalInvocation(handlerName: handler.name) { db in try body(event, origin, db) })
+                    var event = decoded
+                    var result = ClaimedEventResult(
+                        event: event, record: record, handlers: [], completed: 0, failures: [], invalidInput: nil,
+                        hasHistory: claim.hasHistory)
+                    if let rejection = decoder.decodePayload(&event) {
+                        result.invalidInput = rejection.reason
+                        logger.warning(
+                            "kept bad input", metadata: ["origin": "\(record.origin)", "reason": "\(rejection.reason)"])
+                    } else {
+                        let matching = handlers.handlers(for: event)
+                        result.event = event
+                        result.handlers = matching
+                        if let done = claim.completedHandlers[event.metadata.eventID] {
+                            for (bit, handler) in matching.enumerated() where done.contains(handler.name) {
+                                result.completed |= 1 << UInt64(bit)
+                            }
+                        }
+                        report.retried += await runAsyncHandlers(&result, origin: record.origin)
                     }
-                    commit.events.append(
-                        ClaimedEventResult(
-                            eventID: event.metadata.eventID, eventType: event.metadata.eventType,
-                            completedHandlers: Array(alreadyDone) + asyncResult.completed,
-                            failedHandlers: asyncResult.failed, transactionalHandlers: transactional,
-                            attempts: 1, retriedFailureID: record.retriedFailureID,
-                            hasHistory: claim.hasHistory, record: record))
+                    commit.events.append(result)
                     claimedRecordIndices.append(recordIndex)
                 }
             }
-            let result = try await ledger.commitBatch(consumerID: consumerID, commit, maxAttempts: retry.maxAttempts)
-            report.retried += max(0, result.transactionalAttempts - commit.events.reduce(0) { $0 + $1.transactionalHandlers.count })
-            for (position, reason) in result.failureReasons.enumerated() {
+            let committed = try await ledger.commitBatch(consumerID: consumerID, commit, maxAttempts: retry.maxAttempts)
+            report.retried += committed.transactionalRetries
+            var deliveredByType = [Int](repeating: 0, count: decoder.typeNames.count)
+            for (position, reason) in committed.failureReasons.enumerated() {
                 let recordIndex = claimedRecordIndices[position]
+                let event = commit.events[position].event
                 if let reason {
                     outcomes[recordIndex] = .kept(reason: reason)
                     report.failed += 1
-                    logger.error(
-                        "handlers failed for good; event kept",
-                        metadata: [
-                            "event_id": "\(commit.events[position].eventID)", "reason": "\(reason)",
-                            "origin": "\(batch.records[recordIndex].origin)",
-                        ])
+                    if commit.events[position].invalidInput == nil {
+                        logger.error(
+                            "handlers failed for good; event kept",
+                            metadata: [
+                                "event_id": "\(event.metadata.eventID)", "reason": "\(reason)",
+                                "origin": "\(batch.records[recordIndex].origin)",
+                            ])
+                    }
                 } else {
                     outcomes[recordIndex] = .delivered
                     report.delivered += 1
-                    report.deliveredByType[commit.events[position].eventType, default: 0] += 1
+                    if let typeIndex = event.typeIndex {
+                        deliveredByType[typeIndex] += 1
+                    } else {
+                        report.deliveredByType[event.metadata.eventType, default: 0] += 1
+                    }
                 }
+            }
+            for (typeIndex, count) in deliveredByType.enumerated() where count > 0 {
+                report.deliveredByType[decoder.typeNames[typeIndex], default: 0] += count
             }
         } catch {
             await ledger.rollbackBatch()
@@ -114,31 +151,27 @@ struct BatchProcessor: Sendable {
         return (outcomes, report)
     }
 
-    /// Runs the async handlers not yet completed for this event, each with its retries.
-    private func runAsyncHandlers(
-        _ matching: [RegisteredHandler], event: DecodedEvent, origin: RecordOrigin, skipping done: Set<String>
-    ) async -> (completed: [String], failed: [(name: String, error: String)], retries: Int) {
-        var completed: [String] = []
-        var failed: [(name: String, error: String)] = []
+    /// Runs the event's async handlers not completed yet, each with its retries; marks them
+    /// completed or failed in `result`. Returns the number of retries.
+    private func runAsyncHandlers(_ result: inout ClaimedEventResult, origin: RecordOrigin) async -> Int {
         var retries = 0
-        for handler in matching where !done.contains(handler.name) {
+        for (bit, handler) in result.handlers.enumerated() where result.completed & (1 << UInt64(bit)) == 0 {
             guard case .async(let body) = handler.body else { continue }
             var attempt = 1
             while true {
                 do {
-                    try await body(event, origin)
-                    completed.append(handler.name)
+                    try await body(result.event, origin)
+                    result.completed |= 1 << UInt64(bit)
                     break
                 } catch {
-                    let permanent = error is any NonRetryableError
-                    if permanent || attempt >= retry.maxAttempts {
-                        failed.append((handler.name, String(describing: error)))
+                    if error is any NonRetryableError || attempt >= retry.maxAttempts {
+                        result.failures.append((bit, String(describing: error)))
                         break
                     }
                     logger.notice(
                         "handler failed; retrying",
                         metadata: [
-                            "handler": "\(handler.name)", "event_id": "\(event.metadata.eventID)",
+                            "handler": "\(handler.name)", "event_id": "\(result.event.metadata.eventID)",
                             "attempt": "\(attempt)", "error": "\(error)",
                         ])
                     try? await Task.sleep(for: retry.backoff(afterAttempt: attempt))
@@ -147,6 +180,6 @@ struct BatchProcessor: Sendable {
                 }
             }
         }
-        return (completed, failed, retries)
+        return retries
     }
 }

@@ -18,6 +18,11 @@ struct RegisteredHandler: Sendable {
     var name: String
     var selector: Selector
     var body: Body
+
+    var isTransactional: Bool {
+        if case .transactional = body { return true }
+        return false
+    }
 }
 
 /// Configuration mistakes found when a run starts.
@@ -25,6 +30,8 @@ public enum ConsumerConfigurationError: Error, Sendable, CustomStringConvertible
     /// Two handlers share a name; names identify handlers across restarts, so they must be unique.
     case duplicateHandlerName(String)
     case invalidBatchSize(Int)
+    /// More handlers match one event type than a consumer supports (64).
+    case tooManyHandlers(eventType: String, count: Int)
 
     public var description: String {
         switch self {
@@ -32,43 +39,40 @@ public enum ConsumerConfigurationError: Error, Sendable, CustomStringConvertible
             "two handlers are named \"\(name)\"; give each handler a unique name"
         case .invalidBatchSize(let size):
             "batch size must be at least 1 (got \(size))"
+        case .tooManyHandlers(let type, let count):
+            "\(count) handlers match \(type); at most \(HandlerTable.maxHandlersPerEvent) are supported"
         }
     }
 }
 
-/// The handlers of a consumer, frozen for one run and indexed by event type.
+/// The handlers of a consumer, frozen for one run: for each known event type (by the decoder's
+/// type index) and for unknown types, the list an event goes to, in registration order.
+/// Computed once, so dispatching an event is an array lookup.
 struct HandlerTable: Sendable {
-    private let byType: [String: [RegisteredHandler]]
-    private let forUnknown: [RegisteredHandler]
-    private let forEvery: [RegisteredHandler]
-    private let order: [String: Int]
+    /// Completed handlers are tracked as bits of a UInt64.
+    static let maxHandlersPerEvent = 64
 
-    init(_ handlers: [RegisteredHandler]) throws(ConsumerConfigurationError) {
+    private let byTypeIndex: [[RegisteredHandler]]
+    private let forUnknown: [RegisteredHandler]
+
+    init(_ handlers: [RegisteredHandler], typeNames: [String]) throws(ConsumerConfigurationError) {
         var seen = Set<String>()
-        var byType: [String: [RegisteredHandler]] = [:]
-        var forUnknown: [RegisteredHandler] = []
-        var forEvery: [RegisteredHandler] = []
-        var order: [String: Int] = [:]
-        for (index, handler) in handlers.enumerated() {
+        for handler in handlers {
             guard seen.insert(handler.name).inserted else { throw .duplicateHandlerName(handler.name) }
-            order[handler.name] = index
-            switch handler.selector {
-            case .eventType(let type): byType[type, default: []].append(handler)
-            case .unknownTypes: forUnknown.append(handler)
-            case .everyEvent: forEvery.append(handler)
-            }
         }
-        self.byType = byType
-        self.forUnknown = forUnknown
-        self.forEvery = forEvery
-        self.order = order
+        byTypeIndex = typeNames.map { type in
+            handlers.filter { $0.selector == .eventType(type) || $0.selector == .everyEvent }
+        }
+        forUnknown = handlers.filter { $0.selector == .unknownTypes || $0.selector == .everyEvent }
+        for (type, list) in zip(typeNames + ["unknown types"], byTypeIndex + [forUnknown])
+        where list.count > Self.maxHandlersPerEvent {
+            throw .tooManyHandlers(eventType: type, count: list.count)
+        }
     }
 
     /// The handlers `event` goes to, in registration order.
+    @inline(__always)
     func handlers(for event: DecodedEvent) -> [RegisteredHandler] {
-        let typed = byType[event.metadata.eventType] ?? []
-        let unknown = event.isKnownType || !typed.isEmpty ? [] : forUnknown
-        if forEvery.isEmpty && unknown.isEmpty { return typed }
-        return (typed + unknown + forEvery).sorted { order[$0.name, default: 0] < order[$1.name, default: 0] }
+        event.typeIndex.map { byTypeIndex[$0] } ?? forUnknown
     }
 }

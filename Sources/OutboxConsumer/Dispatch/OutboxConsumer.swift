@@ -173,25 +173,51 @@ public final class OutboxConsumer: Sendable {
             context: SourceContext(
                 consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize))
         var report = ConsumerReport()
+        // Two batches overlap: while batch N is claimed, handled and committed in its own task,
+        // this task reads and decodes batch N+1. Commits stay in order (N+1 starts only after N
+        // committed), and the source hears of N's outcome after N committed.
+        var inFlight: (batch: SourceBatch, task: Task<([RecordOutcome], ConsumerReport), any Error>)?
         do {
-            while !Task.isCancelled {
-                let next: SourceBatch?
-                do {
-                    next = try await reader.next(maxRecords: configuration.batchSize)
-                } catch is CancellationError {
-                    break
+            var sourceEnded = false
+            while !sourceEnded || inFlight != nil {
+                var next: PreparedBatch?
+                var readError: (any Error)?
+                if !sourceEnded {
+                    if Task.isCancelled {
+                        sourceEnded = true
+                    } else {
+                        do {
+                            if let batch = try await reader.next(maxRecords: configuration.batchSize) {
+                                if !batch.records.isEmpty { next = processor.prepare(batch) }
+                            } else {
+                                sourceEnded = true
+                            }
+                        } catch is CancellationError {
+                            sourceEnded = true
+                        } catch {
+                            // Finish the batch in flight (commit and acknowledge it) before failing.
+                            sourceEnded = true
+                            readError = error
+                        }
+                    }
                 }
-                guard let batch = next else { break }
-                if batch.records.isEmpty { continue }
-                // An unstructured task does not inherit cancellation: a shutdown request lets the
-                // batch in progress run to its commit instead of cutting its handlers short.
-                let (outcomes, delta) = try await Task { try await processor.process(batch) }.value
-                report.add(delta)
-                report.duration = clock.now - started
-                try await reader.didCommit(batch, outcomes: outcomes)
-                progress?(report)
+                if let (batch, task) = inFlight {
+                    inFlight = nil
+                    let (outcomes, delta) = try await task.value
+                    report.add(delta)
+                    report.duration = clock.now - started
+                    try await reader.didCommit(batch, outcomes: outcomes)
+                    progress?(report)
+                }
+                if let readError { throw readError }
+                if let next {
+                    // An unstructured task does not inherit cancellation: a shutdown request lets
+                    // the batch in progress run to its commit instead of cutting its handlers short.
+                    inFlight = (next.batch, Task { try await processor.process(next) })
+                }
             }
         } catch {
+            if let (_, task) = inFlight { _ = try? await task.value }
             await reader.close()
             throw error
         }
@@ -221,12 +247,12 @@ public final class OutboxConsumer: Sendable {
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
         guard configuration.batchSize >= 1 else { throw ConsumerConfigurationError.invalidBatchSize(configuration.batchSize) }
         let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
-        let table = try HandlerTable(handlers)
+        let decoder = EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth)
+        let table = try HandlerTable(handlers, typeNames: decoder.typeNames)
         let consumerID = try await ledger.writer.consumerID(name)
         return BatchProcessor(
             consumerName: name, consumerID: consumerID, ledger: ledger.writer,
-            decoder: EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth),
-            handlers: table, retry: configuration.retry, checkpointKey: checkpointKey,
+            decoder: decoder, handlers: table, retry: configuration.retry, checkpointKey: checkpointKey,
             logger: logger, metrics: ConsumerMetrics(consumer: name))
     }
 }

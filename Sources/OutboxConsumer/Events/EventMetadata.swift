@@ -44,28 +44,48 @@ public struct EventMetadata: Sendable, Hashable {
 public struct RecordOrigin: Sendable, Hashable, CustomStringConvertible {
     /// The source: a file path, `<stdin>`, `redis:<stream>`, or a custom source's name.
     public var source: String
-    /// The position inside it, readable by a person: `line 12 (byte 3456)`, `entry 1713000000000-0`.
-    public var position: String
     /// The 1-based line number, for file sources.
     public var line: Int?
     /// The byte offset of the record's first byte, for file sources.
     public var byteOffset: Int64?
+    // Positions are formatted only when someone reads them: sources create an origin for
+    // every record, and most are never looked at.
+    private var explicitPosition: String?
+    private var entryID: String?
+
+    /// The position inside the source, readable by a person: `line 12 (byte 3456)`,
+    /// `entry 1713000000000-0`.
+    public var position: String {
+        get {
+            if let explicitPosition { return explicitPosition }
+            if let entryID { return "entry \(entryID)" }
+            if let line, let byteOffset { return "line \(line) (byte \(byteOffset))" }
+            if let line { return "line \(line)" }
+            return ""
+        }
+        set { explicitPosition = newValue }
+    }
 
     public init(source: String, position: String, line: Int? = nil, byteOffset: Int64? = nil) {
         self.source = source
-        self.position = position
+        self.explicitPosition = position
         self.line = line
         self.byteOffset = byteOffset
     }
 
     /// A line of a JSONL file.
     public static func file(_ path: String, line: Int, byteOffset: Int64) -> RecordOrigin {
-        RecordOrigin(source: path, position: "line \(line) (byte \(byteOffset))", line: line, byteOffset: byteOffset)
+        var origin = RecordOrigin(source: path, position: "", line: line, byteOffset: byteOffset)
+        origin.explicitPosition = nil
+        return origin
     }
 
     /// An entry of a Redis Stream.
     public static func streamEntry(stream: String, id: String) -> RecordOrigin {
-        RecordOrigin(source: "redis:\(stream)", position: "entry \(id)")
+        var origin = RecordOrigin(source: "redis:\(stream)", position: "")
+        origin.explicitPosition = nil
+        origin.entryID = id
+        return origin
     }
 
     public var description: String { "\(source) \(position)" }

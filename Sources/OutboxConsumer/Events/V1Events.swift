@@ -25,19 +25,23 @@ public struct IssueCreated: EventPayload, Hashable {
     public var createdOn: Date
     public var updatedOn: Date
 
-    public init(payload p: PayloadReader) throws {
-        issueID = try p.int("issue_id")
-        projectID = try p.int("project_id")
-        trackerID = try p.int("tracker_id")
-        statusID = try p.int("status_id")
-        priorityID = try p.int("priority_id")
-        authorID = try p.optionalInt("author_id")
-        authorName = try p.optionalString("author_name")
-        assignedToID = try p.optionalInt("assigned_to_id")
-        assignedToName = try p.optionalString("assigned_to_name")
-        subject = try p.string("subject")
-        createdOn = try p.date("created_on")
-        updatedOn = try p.date("updated_on")
+    private enum Field: Int, CaseIterable { case issue_id, project_id, tracker_id, status_id, priority_id, author_id, author_name, assigned_to_id, assigned_to_name, subject, created_on, updated_on }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        issueID = try f.int(.issue_id)
+        projectID = try f.int(.project_id)
+        trackerID = try f.int(.tracker_id)
+        statusID = try f.int(.status_id)
+        priorityID = try f.int(.priority_id)
+        authorID = try f.optionalInt(.author_id)
+        authorName = try f.optionalString(.author_name)
+        assignedToID = try f.optionalInt(.assigned_to_id)
+        assignedToName = try f.optionalString(.assigned_to_name)
+        subject = try f.string(.subject)
+        createdOn = try f.date(.created_on)
+        updatedOn = try f.date(.updated_on)
     }
 }
 
@@ -55,17 +59,21 @@ public struct IssueUpdated: EventPayload, Hashable {
     public var subject: String
     public var updatedOn: Date
 
-    public init(payload p: PayloadReader) throws {
-        issueID = try p.int("issue_id")
-        journalID = try p.optionalInt("journal_id")
-        projectID = try p.int("project_id")
-        statusID = try p.int("status_id")
-        assignedToID = try p.optionalInt("assigned_to_id")
-        assignedToName = try p.optionalString("assigned_to_name")
-        actorID = try p.optionalInt("actor_id")
-        actorName = try p.optionalString("actor_name")
-        subject = try p.string("subject")
-        updatedOn = try p.date("updated_on")
+    private enum Field: Int, CaseIterable { case issue_id, journal_id, project_id, status_id, assigned_to_id, assigned_to_name, actor_id, actor_name, subject, updated_on }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        issueID = try f.int(.issue_id)
+        journalID = try f.optionalInt(.journal_id)
+        projectID = try f.int(.project_id)
+        statusID = try f.int(.status_id)
+        assignedToID = try f.optionalInt(.assigned_to_id)
+        assignedToName = try f.optionalString(.assigned_to_name)
+        actorID = try f.optionalInt(.actor_id)
+        actorName = try f.optionalString(.actor_name)
+        subject = try f.string(.subject)
+        updatedOn = try f.date(.updated_on)
     }
 }
 
@@ -85,17 +93,21 @@ public struct JournalCreated: EventPayload, Hashable {
     public var changedFields: [String]
     public var createdOn: Date
 
-    public init(payload p: PayloadReader) throws {
-        journalID = try p.int("journal_id")
-        issueID = try p.int("issue_id")
-        projectID = try p.int("project_id")
-        userID = try p.optionalInt("user_id")
-        userName = try p.optionalString("user_name")
-        subject = try p.string("subject")
-        privateNotes = try p.bool("private_notes")
-        hasNotes = try p.bool("has_notes")
-        changedFields = try p.strings("changed_fields")
-        createdOn = try p.date("created_on")
+    private enum Field: Int, CaseIterable { case journal_id, issue_id, project_id, user_id, user_name, subject, private_notes, has_notes, changed_fields, created_on }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        journalID = try f.int(.journal_id)
+        issueID = try f.int(.issue_id)
+        projectID = try f.int(.project_id)
+        userID = try f.optionalInt(.user_id)
+        userName = try f.optionalString(.user_name)
+        subject = try f.string(.subject)
+        privateNotes = try f.bool(.private_notes)
+        hasNotes = try f.bool(.has_notes)
+        changedFields = try f.strings(.changed_fields)
+        createdOn = try f.date(.created_on)
     }
 }
 
@@ -114,18 +126,22 @@ public struct ContactCreated: EventPayload, Hashable {
     public var createdOn: Date
     public var updatedOn: Date
 
-    public init(payload p: PayloadReader) throws {
-        contactID = try p.int("contact_id")
-        projectIDs = try p.ints("project_ids")
-        isCompany = try p.bool("is_company")
-        name = try p.string("name")
-        company = try p.optionalString("company")
-        authorID = try p.optionalInt("author_id")
-        authorName = try p.optionalString("author_name")
-        assignedToID = try p.optionalInt("assigned_to_id")
-        assignedToName = try p.optionalString("assigned_to_name")
-        createdOn = try p.date("created_on")
-        updatedOn = try p.date("updated_on")
+    private enum Field: Int, CaseIterable { case contact_id, project_ids, is_company, name, company, author_id, author_name, assigned_to_id, assigned_to_name, created_on, updated_on }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        contactID = try f.int(.contact_id)
+        projectIDs = try f.ints(.project_ids)
+        isCompany = try f.bool(.is_company)
+        name = try f.string(.name)
+        company = try f.optionalString(.company)
+        authorID = try f.optionalInt(.author_id)
+        authorName = try f.optionalString(.author_name)
+        assignedToID = try f.optionalInt(.assigned_to_id)
+        assignedToName = try f.optionalString(.assigned_to_name)
+        createdOn = try f.date(.created_on)
+        updatedOn = try f.date(.updated_on)
     }
 }
 
@@ -143,17 +159,21 @@ public struct ContactUpdated: EventPayload, Hashable {
     public var assignedToName: String?
     public var updatedOn: Date
 
-    public init(payload p: PayloadReader) throws {
-        contactID = try p.int("contact_id")
-        projectIDs = try p.ints("project_ids")
-        isCompany = try p.bool("is_company")
-        name = try p.string("name")
-        company = try p.optionalString("company")
-        actorID = try p.optionalInt("actor_id")
-        actorName = try p.optionalString("actor_name")
-        assignedToID = try p.optionalInt("assigned_to_id")
-        assignedToName = try p.optionalString("assigned_to_name")
-        updatedOn = try p.date("updated_on")
+    private enum Field: Int, CaseIterable { case contact_id, project_ids, is_company, name, company, actor_id, actor_name, assigned_to_id, assigned_to_name, updated_on }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        contactID = try f.int(.contact_id)
+        projectIDs = try f.ints(.project_ids)
+        isCompany = try f.bool(.is_company)
+        name = try f.string(.name)
+        company = try f.optionalString(.company)
+        actorID = try f.optionalInt(.actor_id)
+        actorName = try f.optionalString(.actor_name)
+        assignedToID = try f.optionalInt(.assigned_to_id)
+        assignedToName = try f.optionalString(.assigned_to_name)
+        updatedOn = try f.date(.updated_on)
     }
 }
 
@@ -173,19 +193,23 @@ public struct HelpdeskTicket: Sendable, Hashable {
     public var subject: String?
     public var ticketDate: Date
 
-    public init(payload p: PayloadReader) throws {
-        helpdeskTicketID = try p.int("helpdesk_ticket_id")
-        issueID = try p.int("issue_id")
-        projectID = try p.int("project_id")
-        contactID = try p.optionalInt("contact_id")
-        messageID = try p.optionalString("message_id")
-        isIncoming = try p.bool("is_incoming")
-        source = try p.int("source")
-        fromAddress = try p.optionalString("from_address")
-        toAddress = try p.optionalString("to_address")
-        ccAddress = try p.optionalString("cc_address")
-        subject = try p.optionalString("subject")
-        ticketDate = try p.date("ticket_date")
+    private enum Field: Int, CaseIterable { case helpdesk_ticket_id, issue_id, project_id, contact_id, message_id, is_incoming, source, from_address, to_address, cc_address, subject, ticket_date }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        helpdeskTicketID = try f.int(.helpdesk_ticket_id)
+        issueID = try f.int(.issue_id)
+        projectID = try f.int(.project_id)
+        contactID = try f.optionalInt(.contact_id)
+        messageID = try f.optionalString(.message_id)
+        isIncoming = try f.bool(.is_incoming)
+        source = try f.int(.source)
+        fromAddress = try f.optionalString(.from_address)
+        toAddress = try f.optionalString(.to_address)
+        ccAddress = try f.optionalString(.cc_address)
+        subject = try f.optionalString(.subject)
+        ticketDate = try f.date(.ticket_date)
     }
 }
 
@@ -226,22 +250,26 @@ public struct JournalMessage: Sendable, Hashable {
     public var hasNotes: Bool
     public var messageDate: Date
 
-    public init(payload p: PayloadReader) throws {
-        journalMessageID = try p.int("journal_message_id")
-        journalID = try p.int("journal_id")
-        issueID = try p.int("issue_id")
-        projectID = try p.int("project_id")
-        contactID = try p.optionalInt("contact_id")
-        messageID = try p.optionalString("message_id")
-        isIncoming = try p.bool("is_incoming")
-        source = try p.int("source")
-        fromAddress = try p.optionalString("from_address")
-        toAddress = try p.optionalString("to_address")
-        ccAddress = try p.optionalString("cc_address")
-        hasBCCAddress = try p.bool("has_bcc_address")
-        privateNotes = try p.bool("private_notes")
-        hasNotes = try p.bool("has_notes")
-        messageDate = try p.date("message_date")
+    private enum Field: Int, CaseIterable { case journal_message_id, journal_id, issue_id, project_id, contact_id, message_id, is_incoming, source, from_address, to_address, cc_address, has_bcc_address, private_notes, has_notes, message_date }
+    private static let keys = PayloadKeys(Field.self)
+
+    public init(payload: PayloadReader) throws {
+        let f = payload.fields(Self.keys)
+        journalMessageID = try f.int(.journal_message_id)
+        journalID = try f.int(.journal_id)
+        issueID = try f.int(.issue_id)
+        projectID = try f.int(.project_id)
+        contactID = try f.optionalInt(.contact_id)
+        messageID = try f.optionalString(.message_id)
+        isIncoming = try f.bool(.is_incoming)
+        source = try f.int(.source)
+        fromAddress = try f.optionalString(.from_address)
+        toAddress = try f.optionalString(.to_address)
+        ccAddress = try f.optionalString(.cc_address)
+        hasBCCAddress = try f.bool(.has_bcc_address)
+        privateNotes = try f.bool(.private_notes)
+        hasNotes = try f.bool(.has_notes)
+        messageDate = try f.date(.message_date)
     }
 }
 

@@ -14,27 +14,22 @@ struct BatchCommit: Sendable {
 }
 
 struct ClaimedEventResult: Sendable {
-    var eventID: Int64
-    var eventType: String
-    /// Handlers that succeeded in this run or an earlier one.
-    var completedHandlers: [String]
-    /// Async handlers that failed for good, with the last error.
-    var failedHandlers: [(name: String, error: String)]
-    /// Transactional handlers still to run, in registration order (only when no async handler failed).
-    var transactionalHandlers: [TransactionalInvocation]
-    /// Retries of transactional handlers count here too, for the run report.
-    var attempts: Int
-    /// The kept-failure row this record was re-fed from, if any.
-    var retriedFailureID: Int64?
-    /// Whether progress or failure rows may exist for this event and must be cleared on success.
-    var hasHistory: Bool
+    /// The event, with its typed payload when it decoded.
+    var event: DecodedEvent
     /// The original record, kept if the event fails.
     var record: SourceRecord
-}
+    /// The handlers the event goes to, in registration order.
+    var handlers: [RegisteredHandler]
+    /// Bit i set: `handlers[i]` succeeded, in this run or an earlier one.
+    var completed: UInt64
+    /// Handlers that failed for good (by index into `handlers`), with the last error.
+    var failures: [(index: Int, error: String)]
+    /// Set when the typed payload did not decode: the event is kept as bad input.
+    var invalidInput: String?
+    /// Whether progress or failure rows may exist for this event and must be cleared on success.
+    var hasHistory: Bool
 
-struct TransactionalInvocation: Sendable {
-    var handlerName: String
-    var run: @Sendable (LedgerTransaction) throws -> Void
+    var eventID: Int64 { event.metadata.eventID }
 }
 
 /// A failure about to be kept.
@@ -69,7 +64,8 @@ struct BatchClaim: Sendable {
 struct BatchCommitResult: Sendable {
     /// Nil when the event succeeded, else why it was kept.
     var failureReasons: [String?]
-    var transactionalAttempts: Int
+    /// Tries of transactional handlers beyond the first.
+    var transactionalRetries: Int
 }
 
 /// 64-bit FNV-1a: a stable, dependency-free fingerprint for raw bytes (not for security).

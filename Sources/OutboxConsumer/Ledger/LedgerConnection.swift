@@ -155,54 +155,63 @@ actor LedgerConnection {
                 let now = Self.nowSeconds()
                 let nowMillis = Self.nowMillis()
                 var failureReasons: [String?] = []
-                var transactionalAttempts = 0
-                for event in batch.events {
-                    var completed = event.completedHandlers
-                    var failed = event.failedHandlers
-                    if failed.isEmpty {
-                        for handler in event.transactionalHandlers where !completed.contains(handler.handlerName) {
-                            let outcome = runTransactional(handler, db: db, maxAttempts: maxAttempts)
-                            transactionalAttempts += outcome.attempts
+                failureReasons.reserveCapacity(batch.events.count)
+                var transactionalRetries = 0
+                for var event in batch.events {
+                    if let reason = event.invalidInput {
+                        try unclaim(event.eventID, consumerID: consumerID, db: db)
+                        try keep(
+                            FailureRecord(
+                                kind: .invalidInput, eventID: event.eventID, eventType: event.event.metadata.eventType,
+                                handlers: [], reason: reason, attempts: 1, record: event.record),
+                            consumerID: consumerID, db: db, nowMillis: nowMillis)
+                        failureReasons.append(reason)
+                        continue
+                    }
+                    if event.failures.isEmpty {
+                        for (bit, handler) in event.handlers.enumerated()
+                        where handler.isTransactional && event.completed & (1 << UInt64(bit)) == 0 {
+                            let outcome = runTransactional(handler, event: event, db: db, maxAttempts: maxAttempts)
+                            transactionalRetries += outcome.attempts - 1
                             if let error = outcome.error {
-                                failed.append((handler.handlerName, error))
+                                event.failures.append((bit, error))
                             } else {
-                                completed.append(handler.handlerName)
+                                event.completed |= 1 << UInt64(bit)
                             }
                         }
                     }
-                    if failed.isEmpty {
+                    if event.failures.isEmpty {
                         failureReasons.append(nil)
-                        if event.hasHistory || event.retriedFailureID != nil {
+                        if event.hasHistory || event.record.retriedFailureID != nil {
                             try db.execute(
                                 "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
                                 [.integer(consumerID), .integer(event.eventID)])
                             try db.execute(
                                 "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
                                 [.integer(consumerID), .text("event:\(event.eventID)")])
-                            if let id = event.retriedFailureID {
+                            if let id = event.record.retriedFailureID {
                                 try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
                             }
                         }
                         continue
                     }
                     // Un-claim: the event is not processed, so a later delivery or retry runs it again.
-                    try db.execute(
-                        "DELETE FROM outbox_processed WHERE consumer_id = ? AND event_id = ?",
-                        [.integer(consumerID), .integer(event.eventID)])
-                    for name in completed {
+                    try unclaim(event.eventID, consumerID: consumerID, db: db)
+                    for (bit, handler) in event.handlers.enumerated() where event.completed & (1 << UInt64(bit)) != 0 {
                         try db.execute(
                             """
                             INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
                             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
                             """,
-                            [.integer(consumerID), .integer(event.eventID), .text(name), .integer(now)])
+                            [.integer(consumerID), .integer(event.eventID), .text(handler.name), .integer(now)])
                     }
-                    let reason = failed.map { "\($0.name): \($0.error)" }.joined(separator: "; ")
+                    let failedNames = event.failures.map { event.handlers[$0.index].name }
+                    let reason = zip(failedNames, event.failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
                     failureReasons.append(reason)
                     try keep(
                         FailureRecord(
-                            kind: .handlerFailed, eventID: event.eventID, eventType: event.eventType,
-                            handlers: failed.map(\.name), reason: reason, attempts: 1, record: event.record),
+                            kind: .handlerFailed, eventID: event.eventID, eventType: event.event.metadata.eventType,
+                            handlers: failedNames, reason: reason, attempts: 1, record: event.record),
                         consumerID: consumerID, db: db, nowMillis: nowMillis)
                 }
                 for rejection in batch.rejections {
@@ -221,7 +230,7 @@ actor LedgerConnection {
                 }
                 try db.execute("COMMIT")
                 endBatch()
-                return BatchCommitResult(failureReasons: failureReasons, transactionalAttempts: transactionalAttempts)
+                return BatchCommitResult(failureReasons: failureReasons, transactionalRetries: transactionalRetries)
             } catch {
                 rollbackBatch()
                 throw error
@@ -245,12 +254,13 @@ actor LedgerConnection {
     /// One transactional handler in a savepoint of its own, so a failure undoes its writes only.
     /// Retried at once: the write lock is ours, so waiting would not change a local failure.
     private func runTransactional(
-        _ handler: TransactionalInvocation, db: SQLiteConnection, maxAttempts: Int
+        _ handler: RegisteredHandler, event: ClaimedEventResult, db: SQLiteConnection, maxAttempts: Int
     ) -> (attempts: Int, error: String?) {
+        guard case .transactional(let body) = handler.body else { return (1, nil) }
         var lastError = ""
         for attempt in 1...max(1, maxAttempts) {
             do {
-                try db.savepoint("outbox_handler") { try handler.run(LedgerTransaction(connection: $0)) }
+                try db.savepoint("outbox_handler") { try body(event.event, event.record.origin, LedgerTransaction(connection: $0)) }
                 return (attempt, nil)
             } catch {
                 lastError = String(describing: error)
@@ -258,6 +268,12 @@ actor LedgerConnection {
             }
         }
         return (max(1, maxAttempts), lastError)
+    }
+
+    private func unclaim(_ eventID: Int64, consumerID: Int64, db: SQLiteConnection) throws {
+        try db.execute(
+            "DELETE FROM outbox_processed WHERE consumer_id = ? AND event_id = ?",
+            [.integer(consumerID), .integer(eventID)])
     }
 
     private func keep(_ failure: FailureRecord, consumerID: Int64, db: SQLiteConnection, nowMillis: Int64) throws {
