@@ -45,6 +45,7 @@ let package = Package(
         .target(name: "OutboxJSON"),
         .target(name: "OutboxSQLite", dependencies: ["CSQLite", "DedicatedExecutor"]),
         .target(name: "FileLines", dependencies: ["DedicatedExecutor"]),
+        .target(name: "ArchiveGenerator", dependencies: ["OutboxJSON"]),
         .target(
             name: "HiredisClient",
             dependencies: ["CHiredis", "DedicatedExecutor", .product(name: "Logging", package: "swift-log")]
@@ -94,6 +95,7 @@ let package = Package(
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
                 "OutboxConsumerArguments",
+                "ArchiveGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -125,5 +127,18 @@ let package = Package(
 if includeBenchmarks {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.0", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "OutboxBenchmarks",
+            dependencies: [
+                "OutboxConsumer",
+                "ArchiveGenerator",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/OutboxBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
     )
 }

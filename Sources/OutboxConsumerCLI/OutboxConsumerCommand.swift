@@ -10,7 +10,7 @@ struct OutboxConsumerCommand: AsyncParsableCommand {
             processed are kept in the ledger's failures table: list them with `failures list`.
             """,
         subcommands: [
-            ReplayCommand.self, FollowCommand.self,
+            ReplayCommand.self, FollowCommand.self, GenerateCommand.self,
             FailuresCommand.self, LedgerCommand.self,
         ]
     )

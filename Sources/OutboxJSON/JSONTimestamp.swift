@@ -200,3 +200,10 @@ package enum JSONTimestamp: Sendable {
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 }
+
+extension JSONTimestamp {
+    /// Formats whole seconds since 1970 as `2026-04-21T12:15:00Z`.
+    package static func format(seconds: Int64) -> String {
+        format(Date(timeIntervalSince1970: Double(seconds)))
+    }
+}

@@ -7,8 +7,8 @@ internal import OutboxJSON
 
 /// An event decoded from a record as far as the ledger needs: envelope and payload object.
 /// The typed payload is decoded afterwards, and only for events the ledger did not have.
-struct DecodedEvent: Sendable {
-    var metadata: EventMetadata
+package struct DecodedEvent: Sendable {
+    package var metadata: EventMetadata
     var payload: PayloadReader
     /// Index of the event type among the decoder's known types; nil for an unknown type.
     var typeIndex: Int?
@@ -18,7 +18,7 @@ struct DecodedEvent: Sendable {
 }
 
 /// Why a record is not an event.
-struct InputRejection: Error, Sendable {
+package struct InputRejection: Error, Sendable {
     var reason: String
     /// The event id and type, when decoding got that far (they make the failure easier to find).
     var eventID: Int64?
@@ -31,7 +31,7 @@ struct InputRejection: Error, Sendable {
 /// ledger and dispatch never see JSON. Decoding is split in two so duplicates cost only the
 /// envelope: `decodeEnvelope` (enough to claim the event id), then `decodePayload` for events
 /// the ledger did not have.
-struct EventDecoder: Sendable {
+package struct EventDecoder: Sendable {
     /// Payload types by index; the V1 types are always present, so their payloads are validated
     /// even when no handler wants them.
     let payloadTypes: [any EventPayload.Type]
@@ -46,7 +46,7 @@ struct EventDecoder: Sendable {
     private static let envelopeKeys = JSONKeySet(Envelope.allCases.map { "\($0)" })
     private static func name(_ key: Envelope) -> String { envelopeKeys.keys[key.rawValue] }
 
-    init(registered: [any EventPayload.Type], maxDepth: Int) {
+    package init(registered: [any EventPayload.Type] = [], maxDepth: Int = 64) {
         var byName: [String: any EventPayload.Type] = [:]
         var order: [String] = []
         // A user type registered for an event type replaces the built-in decoder for it.
@@ -63,7 +63,7 @@ struct EventDecoder: Sendable {
     /// The index of `eventType` among the known types.
     func typeIndex(of eventType: String) -> Int? { typeNames.firstIndex(of: eventType) }
 
-    func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
+    package func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
         let document: JSONDocument
         do {
             document = try JSONDocument(parsing: bytes, limits: limits)
@@ -100,7 +100,7 @@ struct EventDecoder: Sendable {
     }
 
     /// Decodes the typed payload of a known type (a no-op for unknown types).
-    func decodePayload(_ event: inout DecodedEvent) -> InputRejection? {
+    package func decodePayload(_ event: inout DecodedEvent) -> InputRejection? {
         guard let index = event.typeIndex else { return nil }
         do {
             event.typed = try payloadTypes[index].init(payload: event.payload)
@@ -113,7 +113,7 @@ struct EventDecoder: Sendable {
     }
 
     /// Both steps, for callers that want the whole event at once.
-    func decode(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
+    package func decode(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
         switch decodeEnvelope(bytes) {
         case .failure(let rejection):
             return .failure(rejection)

@@ -85,6 +85,15 @@ public final class SQLiteLedger: Sendable {
         return try await reader.read(body)
     }
 
+    /// Records `eventIDs` as processed by `consumer` in one batch, without handlers; returns how
+    /// many were new. The ledger's claim path alone, for benchmarks and bulk imports.
+    package func recordProcessed(consumer: String, eventIDs: [Int64]) async throws -> Int {
+        let consumerID = try await writer.consumerID(consumer)
+        let claim = try await writer.beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+        _ = try await writer.commitBatch(consumerID: consumerID, BatchCommit(), maxAttempts: 1)
+        return claim.claimed.reduce(0) { $0 + ($1 ? 1 : 0) }
+    }
+
     // MARK: Inspection
 
     /// Whether `consumer` has recorded `eventID` as processed.
