@@ -114,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxConsumerTests",
-            dependencies: ["OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI"],
+            dependencies: ["OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
