@@ -36,7 +36,7 @@ struct BatchProcessor: Sendable {
             if let rejection = record.rejection {
                 commit.rejections.append(
                     FailureRecord(kind: rejection.kind, handlers: [], reason: rejection.reason, attempts: 1, record: record))
-                outcomes[index] = .kept(reason: rejection.reason)
+                outcomes[index] = .kept(kind: rejection.kind, reason: rejection.reason)
                 continue
             }
             switch decoder.decode(record.bytes) {
@@ -47,7 +47,7 @@ struct BatchProcessor: Sendable {
                     FailureRecord(
                         kind: .invalidInput, eventID: rejection.eventID, eventType: rejection.eventType,
                         handlers: [], reason: rejection.reason, attempts: 1, record: record))
-                outcomes[index] = .kept(reason: rejection.reason)
+                outcomes[index] = .kept(kind: .invalidInput, reason: rejection.reason)
                 logger.warning(
                     "kept bad input", metadata: ["origin": "\(record.origin)", "reason": "\(rejection.reason)"])
             }
@@ -92,7 +92,7 @@ struct BatchProcessor: Sendable {
             for (position, reason) in result.failureReasons.enumerated() {
                 let recordIndex = claimedRecordIndices[position]
                 if let reason {
-                    outcomes[recordIndex] = .kept(reason: reason)
+                    outcomes[recordIndex] = .kept(kind: .handlerFailed, reason: reason)
                     report.failed += 1
                     logger.error(
                         "handlers failed for good; event kept",
