@@ -94,6 +94,9 @@ let package = Package(
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
                 "OutboxConsumerArguments",
+                // `publish` reads archives and writes entries with the package's own building blocks.
+                "FileLines",
+                "HiredisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

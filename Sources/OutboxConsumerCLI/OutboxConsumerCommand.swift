@@ -11,6 +11,7 @@ struct OutboxConsumerCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ReplayCommand.self, FollowCommand.self,
+            PublishCommand.self, ConsumeCommand.self, StatusCommand.self,
             FailuresCommand.self, LedgerCommand.self,
         ]
     )
