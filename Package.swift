@@ -110,7 +110,7 @@ let package = Package(
         // A consumer process that crash tests SIGKILL mid-batch.
         .executableTarget(
             name: "OutboxTestDriver",
-            dependencies: ["OutboxConsumer", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OutboxConsumer", "OutboxConsumerRedis", .product(name: "Logging", package: "swift-log")],
             path: "Tests/OutboxTestDriver"
         ),
         .testTarget(
@@ -120,7 +120,11 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxConsumerRedisTests",
-            dependencies: ["OutboxConsumerRedis", "OutboxConsumer", "HiredisClient"]
+            dependencies: [
+                "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
+                // Built for the tests that run them as processes.
+                "OutboxTestDriver", "OutboxConsumerCLI",
+            ]
         ),
     ]
 )
