@@ -159,7 +159,9 @@ struct ConsumeCommand: AsyncParsableCommand {
             Run one per process, on as many machines as you like, with the same --group and a distinct \
             --consumer-name each. Entries are acknowledged once their batch is committed to the ledger; \
             entries that are not valid events, or were delivered more than --max-deliveries times, go to \
-            the dead-letter stream and the ledger's failures. See docs/redis.md.
+            the dead-letter stream and the ledger's failures. --consumer names the consumer in the \
+            ledger (events are deduped per ledger consumer); --consumer-name names this process in the \
+            Redis group. See docs/redis.md.
             """)
 
     @OptionGroup(title: "Redis Stream") var redisOptions: RedisSourceArguments
