@@ -72,6 +72,7 @@ public struct SourceArguments: ParsableArguments, Sendable {
     @Option(help: "How often a followed file is checked, in milliseconds.")
     public var pollMs: Int = 200
 
+    /// `--redis URL --group NAME` and the other Redis Stream options.
     @OptionGroup(title: "Redis Stream")
     public var redis: RedisSourceArguments
 
@@ -80,6 +81,7 @@ public struct SourceArguments: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// Exactly one kind of source: files, `--follow FILE`, or `--redis URL`.
     public func validate() throws {
         let kinds = [!files.isEmpty, follow != nil, redis.redis != nil].filter { $0 }.count
         guard kinds == 1 else {
@@ -123,6 +125,7 @@ public struct SourceRunResult: Sendable {
     /// `trimmed` for a Redis Stream; none for files.
     public var sourceCounts: [(String, Int)]
 
+    /// A result with the given report and source counts.
     public init(report: ConsumerReport, sourceCounts: [(String, Int)] = []) {
         self.report = report
         self.sourceCounts = sourceCounts
@@ -134,39 +137,48 @@ public struct SourceRunResult: Sendable {
 /// optional here so that ``SourceArguments`` can offer it next to files; `--group` is required
 /// with it.
 public struct RedisSourceArguments: ParsableArguments, Sendable {
+    /// `--redis URL`: the server; nil when the program reads another kind of source.
     @Option(help: ArgumentHelp(
         "Read a Redis Stream through a consumer group.",
         discussion: "redis://[user:password@]host[:port][/db], unix:///path/redis.sock[?db=N], or a socket path.",
         valueName: "url"))
     public var redis: String?
 
+    /// `--stream KEY`, default `redmine:outbox`.
     @Option(help: ArgumentHelp("The stream key.", valueName: "key"))
     public var stream: String = RedisStreamSource.Configuration.defaultStream
 
+    /// `--group NAME`, required with `--redis`.
     @Option(help: ArgumentHelp("The consumer group (created if missing).", valueName: "name"))
     public var group: String?
 
+    /// `--consumer-name NAME`; nil for `<hostname>-<pid>`.
     @Option(help: ArgumentHelp(
         "This process's name within the group; each process needs its own. (default: <hostname>-<pid>)",
         valueName: "name"))
     public var consumerName: String?
 
+    /// `--start 0|$`, default `0`.
     @Option(help: ArgumentHelp("Where a new group starts: 0 (the whole stream) or $ (only new entries).", valueName: "0|$"))
     public var start: String = "0"
 
+    /// `--max-deliveries N`, default 5.
     @Option(help: ArgumentHelp("Dead-letter entries delivered more often than this.", valueName: "n"))
     public var maxDeliveries: Int = 5
 
+    /// `--reclaim-min-idle SECONDS`, default 300.
     @Option(help: ArgumentHelp(
         "Take over entries other consumers left pending for this many seconds (longer than a batch can take).",
         valueName: "seconds"))
     public var reclaimMinIdle: Double = 300
 
+    /// `--dead-letter-stream KEY`; nil for `<stream>:dead`.
     @Option(help: ArgumentHelp("The dead-letter stream. (default: <stream>:dead)", valueName: "key"))
     public var deadLetterStream: String?
 
     public init() {}
 
+    /// `--group` is required with `--redis`, and the Redis options need `--redis`.
     public func validate() throws {
         guard redis != nil else {
             if group != nil || consumerName != nil || deadLetterStream != nil {

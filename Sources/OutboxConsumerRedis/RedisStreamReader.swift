@@ -6,8 +6,8 @@ import OutboxConsumer
 /// group, and the entries waiting to be acknowledged or dead-lettered.
 ///
 /// Owned by one consumer run; see ``RedisStreamSource`` for what it does.
-public struct RedisStreamReader: EventSourceReader {
-    private enum Phase {
+public struct RedisStreamReader: EventSourceReader, Sendable {
+    private enum Phase: Sendable {
         /// Re-reading this consumer's own pending entries (XREADGROUP from an ID), after the
         /// entry with this ID.
         case ownPending(after: String)
@@ -15,7 +15,7 @@ public struct RedisStreamReader: EventSourceReader {
         case newEntries
     }
 
-    private enum Step {
+    private enum Step: Sendable {
         case batch(SourceBatch)
         case again
         case finished
