@@ -96,6 +96,9 @@ let package = Package(
                 "OutboxConsumerRedis",
                 "OutboxConsumerArguments",
                 "ArchiveGenerator",
+                // `publish` reads archives and writes entries with the package's own building blocks.
+                "FileLines",
+                "HiredisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -109,7 +112,7 @@ let package = Package(
         // A consumer process that crash tests SIGKILL mid-batch.
         .executableTarget(
             name: "OutboxTestDriver",
-            dependencies: ["OutboxConsumer", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OutboxConsumer", "OutboxConsumerRedis", .product(name: "Logging", package: "swift-log")],
             path: "Tests/OutboxTestDriver"
         ),
         .testTarget(
@@ -119,7 +122,11 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxConsumerRedisTests",
-            dependencies: ["OutboxConsumerRedis", "OutboxConsumer", "HiredisClient"]
+            dependencies: [
+                "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
+                // Built for the tests that run them as processes.
+                "OutboxTestDriver", "OutboxConsumerCLI",
+            ]
         ),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import OutboxConsumer
+import OutboxConsumerRedis
 
 /// The options every consuming command shares: `--ledger`, `--consumer`, `--batch-size`,
 /// `--max-attempts`, `--log-level`. Use it with `@OptionGroup` in your own consumer's command,
@@ -59,8 +60,8 @@ public struct OutputArguments: ParsableArguments, Sendable {
     }
 }
 
-/// Where to read events from: JSONL files to replay, a JSONL file to follow (and, with the Redis
-/// product, a Redis Stream). Exactly one kind per run.
+/// Where to read events from: JSONL files to replay, a JSONL file to follow, or a Redis Stream
+/// through a consumer group (`--redis URL --group NAME`). Exactly one kind per run.
 public struct SourceArguments: ParsableArguments, Sendable {
     @Argument(help: "JSONL files to replay, in order (`-` for stdin).")
     public var files: [String] = []
@@ -71,28 +72,148 @@ public struct SourceArguments: ParsableArguments, Sendable {
     @Option(help: "How often a followed file is checked, in milliseconds.")
     public var pollMs: Int = 200
 
-    @Option(help: "Exit after the input has had nothing new for this many seconds (follow).")
+    /// `--redis URL --group NAME` and the other Redis Stream options.
+    @OptionGroup(title: "Redis Stream")
+    public var redis: RedisSourceArguments
+
+    @Option(help: "Exit after the input has had nothing new for this many seconds (follow, Redis).")
     public var idleExit: Double?
 
     public init() {}
 
+    /// Exactly one kind of source: files, `--follow FILE`, or `--redis URL`.
     public func validate() throws {
-        let kinds = [!files.isEmpty, follow != nil].filter { $0 }.count
+        let kinds = [!files.isEmpty, follow != nil, redis.redis != nil].filter { $0 }.count
         guard kinds == 1 else {
-            throw ValidationError("give JSONL files to replay, or --follow FILE")
+            throw ValidationError("give JSONL files to replay, --follow FILE, or --redis URL --group NAME (one of them)")
+        }
+        if let idleExit, !(idleExit > 0) {
+            throw ValidationError("--idle-exit must be a positive number of seconds")
         }
     }
 
     /// Runs `consumer` over the chosen source until it ends or SIGINT/SIGTERM (which let the
     /// batch in progress commit), showing progress on stderr when it is a terminal.
     public func run(_ consumer: OutboxConsumer, logger: Logger) async throws -> ConsumerReport {
+        try await runForSummary(consumer, logger: logger).report
+    }
+
+    /// Like ``run(_:logger:)``, and also returns the source's own counts for the summary
+    /// (`acked` and `dead_lettered` for a Redis Stream): pass them to
+    /// `RunSummary.print(_:json:extra:)`.
+    public func runForSummary(_ consumer: OutboxConsumer, logger: Logger) async throws -> SourceRunResult {
+        let stopAfterIdle = idleExit.map(Duration.seconds)
+        if redis.redis != nil {
+            let source = try redis.makeSource(stopAfterIdle: stopAfterIdle)
+            let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+            return SourceRunResult(report: report, sourceCounts: RedisSourceArguments.summaryCounts(source.statistics.snapshot))
+        }
         if let follow {
             let source = JSONLSource.jsonl(
-                following: follow, pollInterval: .milliseconds(max(1, pollMs)),
-                stopAfterIdle: idleExit.map { .milliseconds(Int64($0 * 1000)) })
-            return try await ConsumerRunner.run(consumer, source: source, logger: logger)
+                following: follow, pollInterval: .milliseconds(max(1, pollMs)), stopAfterIdle: stopAfterIdle)
+            return SourceRunResult(report: try await ConsumerRunner.run(consumer, source: source, logger: logger))
         }
-        return try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
+        return SourceRunResult(report: try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger))
+    }
+}
+
+/// What a run did: the consumer's report, and counts only the source knows.
+public struct SourceRunResult: Sendable {
+    /// The consumer's report.
+    public var report: ConsumerReport
+    /// Extra summary keys and values, in order: `acked`, `dead_lettered`, `reclaimed` and
+    /// `trimmed` for a Redis Stream; none for files.
+    public var sourceCounts: [(String, Int)]
+
+    /// A result with the given report and source counts.
+    public init(report: ConsumerReport, sourceCounts: [(String, Int)] = []) {
+        self.report = report
+        self.sourceCounts = sourceCounts
+    }
+}
+
+/// The options of a Redis Stream source: `--redis URL`, `--stream KEY`, `--group NAME`,
+/// `--consumer-name NAME`, `--start 0|$`, and the dead-letter and reclaim knobs. `--redis` is
+/// optional here so that ``SourceArguments`` can offer it next to files; `--group` is required
+/// with it.
+public struct RedisSourceArguments: ParsableArguments, Sendable {
+    /// `--redis URL`: the server; nil when the program reads another kind of source.
+    @Option(help: ArgumentHelp(
+        "Read a Redis Stream through a consumer group.",
+        discussion: "redis://[user:password@]host[:port][/db], unix:///path/redis.sock[?db=N], or a socket path.",
+        valueName: "url"))
+    public var redis: String?
+
+    /// `--stream KEY`, default `redmine:outbox`.
+    @Option(help: ArgumentHelp("The stream key.", valueName: "key"))
+    public var stream: String = RedisStreamSource.Configuration.defaultStream
+
+    /// `--group NAME`, required with `--redis`.
+    @Option(help: ArgumentHelp("The consumer group (created if missing).", valueName: "name"))
+    public var group: String?
+
+    /// `--consumer-name NAME`; nil for `<hostname>-<pid>`.
+    @Option(help: ArgumentHelp(
+        "This process's name within the group; each process needs its own. (default: <hostname>-<pid>)",
+        valueName: "name"))
+    public var consumerName: String?
+
+    /// `--start 0|$`, default `0`.
+    @Option(help: ArgumentHelp("Where a new group starts: 0 (the whole stream) or $ (only new entries).", valueName: "0|$"))
+    public var start: String = "0"
+
+    /// `--max-deliveries N`, default 5.
+    @Option(help: ArgumentHelp("Dead-letter entries delivered more often than this.", valueName: "n"))
+    public var maxDeliveries: Int = 5
+
+    /// `--reclaim-min-idle SECONDS`, default 300.
+    @Option(help: ArgumentHelp(
+        "Take over entries other consumers left pending for this many seconds (longer than a batch can take).",
+        valueName: "seconds"))
+    public var reclaimMinIdle: Double = 300
+
+    /// `--dead-letter-stream KEY`; nil for `<stream>:dead`.
+    @Option(help: ArgumentHelp("The dead-letter stream. (default: <stream>:dead)", valueName: "key"))
+    public var deadLetterStream: String?
+
+    public init() {}
+
+    /// `--group` is required with `--redis`, and the Redis options need `--redis`.
+    public func validate() throws {
+        guard redis != nil else {
+            if group != nil || consumerName != nil || deadLetterStream != nil {
+                throw ValidationError("--group, --consumer-name and --dead-letter-stream need --redis URL")
+            }
+            return
+        }
+        guard let group, !group.isEmpty else { throw ValidationError("--redis needs --group NAME") }
+        guard RedisStreamSource.StartPosition(start) != nil else {
+            throw ValidationError("--start must be 0 (the whole stream) or $ (only new entries), got '\(start)'")
+        }
+        guard maxDeliveries >= 1 else { throw ValidationError("--max-deliveries must be at least 1") }
+        guard reclaimMinIdle >= 0 else { throw ValidationError("--reclaim-min-idle must not be negative") }
+    }
+
+    /// The source these options describe.
+    /// - Parameter stopAfterIdle: `--idle-exit`, which the command declares.
+    public func makeSource(stopAfterIdle: Duration?) throws -> RedisStreamSource {
+        guard let redis, let group else { throw CommandError("--redis URL and --group NAME are required") }
+        var configuration = RedisStreamSource.Configuration(
+            url: redis, stream: stream, group: group, consumerName: consumerName,
+            startPosition: RedisStreamSource.StartPosition(start) ?? .beginning)
+        configuration.maxDeliveries = maxDeliveries
+        configuration.reclaimMinIdle = .milliseconds(Int64((reclaimMinIdle * 1000).rounded()))
+        configuration.deadLetterStream = deadLetterStream
+        configuration.stopAfterIdle = stopAfterIdle
+        return RedisStreamSource(configuration: configuration)
+    }
+
+    /// The summary keys of a Redis run.
+    public static func summaryCounts(_ statistics: RedisStreamStatistics.Snapshot) -> [(String, Int)] {
+        [
+            ("acked", statistics.acked), ("dead_lettered", statistics.deadLettered),
+            ("reclaimed", statistics.reclaimed), ("trimmed", statistics.trimmed),
+        ]
     }
 }
 

@@ -10,8 +10,9 @@ struct OutboxConsumerCommand: AsyncParsableCommand {
             processed are kept in the ledger's failures table: list them with `failures list`.
             """,
         subcommands: [
-            ReplayCommand.self, FollowCommand.self, GenerateCommand.self,
-            FailuresCommand.self, LedgerCommand.self,
+            ReplayCommand.self, FollowCommand.self,
+            PublishCommand.self, ConsumeCommand.self, StatusCommand.self,
+            FailuresCommand.self, LedgerCommand.self, GenerateCommand.self,
         ]
     )
 }

@@ -1,14 +1,17 @@
 // A consumer process for crash tests: the tests SIGKILL it (or it SIGKILLs itself at a chosen
 // event) and check what the ledger and the handlers' effects look like after a restart.
 //
-// usage: OutboxTestDriver --ledger PATH --input FILE --effects FILE [--follow SECONDS_IDLE]
-//          [--crash-at EVENT_ID --crash-in async|transactional] [--batch-size N]
+// usage: OutboxTestDriver --ledger PATH --effects FILE (--input FILE [--follow SECONDS_IDLE]
+//          | --redis URL --stream KEY --group NAME --consumer-name NAME --idle-exit SECONDS
+//            [--reclaim-min-idle-ms MS] [--reclaim-interval-ms MS])
+//          [--crash-at EVENT_ID --crash-in async|transactional] [--batch-size N] [--handler-delay-ms MS]
 // Effects: the async handler appends each event id to --effects (a line each); the transactional
 // handler inserts it into the ledger database's `effects` table. --crash-at kills the process
 // once, right after that event's effect, before the batch commits (a marker file makes it once).
 import Foundation
 import Logging
 import OutboxConsumer
+import OutboxConsumerRedis
 
 @main
 struct OutboxTestDriver {
@@ -20,10 +23,13 @@ struct OutboxTestDriver {
             options[String(key.dropFirst(2))] = arguments.first ?? ""
             arguments = arguments.dropFirst()
         }
-        guard let ledgerPath = options["ledger"], let input = options["input"], let effectsPath = options["effects"] else {
-            FileHandle.standardError.write(Data("missing --ledger, --input or --effects\n".utf8))
+        guard let ledgerPath = options["ledger"], let effectsPath = options["effects"],
+            options["input"] != nil || options["redis"] != nil
+        else {
+            FileHandle.standardError.write(Data("missing --ledger, --effects, or --input/--redis\n".utf8))
             exit(2)
         }
+        let handlerDelay = options["handler-delay-ms"].flatMap { Int64($0) }.map(Duration.milliseconds)
         let crashAt = options["crash-at"].flatMap { Int64($0) }
         let crashIn = options["crash-in"] ?? "async"
         let marker = effectsPath + ".crashed"
@@ -45,17 +51,30 @@ struct OutboxTestDriver {
             let line = Array("\(event.metadata.eventID)\n".utf8)
             _ = line.withUnsafeBytes { write(effects, $0.baseAddress, $0.count) }
             crashIfDue(event.metadata.eventID, "async")
+            if let handlerDelay { try await Task.sleep(for: handlerDelay) }
         }
         consumer.onEveryTransactional(name: "projection") { event, db in
             try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
             crashIfDue(event.metadata.eventID, "transactional")
         }
         let report: ConsumerReport
-        if let idle = options["follow"].flatMap(Double.init) {
+        if let url = options["redis"] {
+            var configuration = RedisStreamSource.Configuration(
+                url: url, stream: options["stream"] ?? RedisStreamSource.Configuration.defaultStream,
+                group: options["group"] ?? "driver", consumerName: options["consumer-name"])
+            configuration.stopAfterIdle = .seconds(Double(options["idle-exit"] ?? "") ?? 1)
+            configuration.blockTimeout = .milliseconds(100)
+            if let ms = options["reclaim-min-idle-ms"].flatMap(Int64.init) { configuration.reclaimMinIdle = .milliseconds(ms) }
+            if let ms = options["reclaim-interval-ms"].flatMap(Int64.init) { configuration.reclaimInterval = .milliseconds(ms) }
+            let source = RedisStreamSource(configuration: configuration)
+            report = try await consumer.run(source)
+            let statistics = source.statistics.snapshot
+            print("acked=\(statistics.acked) reclaimed=\(statistics.reclaimed)")
+        } else if let input = options["input"], let idle = options["follow"].flatMap(Double.init) {
             report = try await consumer.run(
                 .jsonl(following: input, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(Int64(idle * 1000))))
         } else {
-            report = try await consumer.run(.jsonl(paths: [input]))
+            report = try await consumer.run(.jsonl(paths: [options["input"]!]))
         }
         print("read=\(report.read) delivered=\(report.delivered) duplicates=\(report.duplicates) failed=\(report.failed)")
     }

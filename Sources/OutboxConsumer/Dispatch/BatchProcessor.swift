@@ -45,7 +45,7 @@ struct BatchProcessor: Sendable {
             if let rejection = record.rejection {
                 prepared.rejections.append(
                     FailureRecord(kind: rejection.kind, handlers: [], reason: rejection.reason, attempts: 1, record: record))
-                prepared.outcomes[index] = .kept(reason: rejection.reason)
+                prepared.outcomes[index] = .kept(kind: rejection.kind, reason: rejection.reason)
                 continue
             }
             switch decoder.decodeEnvelope(record.bytes) {
@@ -56,7 +56,7 @@ struct BatchProcessor: Sendable {
                     FailureRecord(
                         kind: .invalidInput, eventID: rejection.eventID, eventType: rejection.eventType,
                         handlers: [], reason: rejection.reason, attempts: 1, record: record))
-                prepared.outcomes[index] = .kept(reason: rejection.reason)
+                prepared.outcomes[index] = .kept(kind: .invalidInput, reason: rejection.reason)
                 logger.warning(
                     "kept bad input", metadata: ["origin": "\(record.origin)", "reason": "\(rejection.reason)"])
             }
@@ -120,7 +120,8 @@ struct BatchProcessor: Sendable {
                 let recordIndex = claimedRecordIndices[position]
                 let event = commit.events[position].event
                 if let reason {
-                    outcomes[recordIndex] = .kept(reason: reason)
+                    let kind: FailureKind = commit.events[position].invalidInput == nil ? .handlerFailed : .invalidInput
+                    outcomes[recordIndex] = .kept(kind: kind, reason: reason)
                     report.failed += 1
                     if commit.events[position].invalidInput == nil {
                         logger.error(

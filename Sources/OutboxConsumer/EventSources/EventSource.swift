@@ -55,8 +55,11 @@ public enum RecordOutcome: Sendable, Hashable {
     case delivered
     /// The ledger had it already: nothing ran.
     case duplicate
-    /// Kept in the failures table (bad input, handler failed for good, refused by the source).
-    case kept(reason: String)
+    /// Kept in the failures table: bad input (``FailureKind/invalidInput``), handlers that failed
+    /// for good (``FailureKind/handlerFailed``), refused by the source (``FailureKind/rejectedBySource``).
+    /// The kind lets a source treat them differently (the Redis source dead-letters all but
+    /// handler failures).
+    case kept(kind: FailureKind, reason: String)
 }
 
 /// Everything a source needs to start reading on behalf of a consumer.

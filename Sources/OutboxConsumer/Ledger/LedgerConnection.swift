@@ -83,13 +83,19 @@ actor LedgerConnection {
         if let id = consumerIDs[name] { return id }
         let db = try db()
         let id: Int64 = try wrap {
-            if let existing = try db.query("SELECT id FROM outbox_consumers WHERE name = ?", [.text(name)], row: { $0.int64(0) }).first {
+            let select = "SELECT id FROM outbox_consumers WHERE name = ?"
+            if let existing = try db.query(select, [.text(name)], row: { $0.int64(0) }).first {
                 return existing
             }
+            // Another process sharing the file may register the same name in between: then this
+            // insert does nothing and the select finds that process's row.
             try db.execute(
-                "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?)",
+                "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                 [.text(name), .integer(Self.nowSeconds())])
-            return db.lastInsertRowID
+            guard let registered = try db.query(select, [.text(name)], row: { $0.int64(0) }).first else {
+                throw LedgerError.sqlite("consumer \(name) is not registered after inserting it")
+            }
+            return registered
         }
         consumerIDs[name] = id
         return id

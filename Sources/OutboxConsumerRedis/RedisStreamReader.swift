@@ -1,0 +1,495 @@
+internal import HiredisClient
+import Logging
+import OutboxConsumer
+
+/// The open state of a ``RedisStreamSource``: one connection, this consumer's place in the
+/// group, and the entries waiting to be acknowledged or dead-lettered.
+///
+/// Owned by one consumer run; see ``RedisStreamSource`` for what it does.
+public struct RedisStreamReader: EventSourceReader, Sendable {
+    private enum Phase: Sendable {
+        /// Re-reading this consumer's own pending entries (XREADGROUP from an ID), after the
+        /// entry with this ID.
+        case ownPending(after: String)
+        /// Reading entries never delivered to the group (XREADGROUP `>`).
+        case newEntries
+    }
+
+    private enum Step: Sendable {
+        case batch(SourceBatch)
+        case again
+        case finished
+    }
+
+    private let settings: ReaderSettings
+    private let logger: Logger
+    private let tally: RedisStreamTally
+
+    private var connection: RedisConnection?
+    /// Whether a connection has ever been set up: the first creates the group at the configured
+    /// start, later ones only recreate a group the server lost.
+    private var hasConnected = false
+    /// Nil while the last connection was healthy (the next attempt is immediate); otherwise the
+    /// wait before the next attempt. Reset by a successful read, so a server that accepts
+    /// connections and then drops them still gets backoff.
+    private var reconnectDelay: Duration?
+    private var phase: Phase = .ownPending(after: "0")
+    /// The newest entry this reader received with `>`: where a lost group is recreated when the
+    /// configured start is "new entries".
+    private var newestReadID: String?
+    private var idleSince: ContinuousClock.Instant?
+    private var nextReclaim: ContinuousClock.Instant
+    /// Where the reclaim round in progress continues; nil between rounds.
+    private var reclaimCursor: String?
+
+    /// The entries of the batch last returned, in record order.
+    private var inFlight: [InFlightEntry] = []
+    /// Committed entries to acknowledge.
+    private var pendingAcks: [String] = []
+    /// Committed entries to dead-letter, then acknowledge.
+    private var pendingDeadLetters: [DeadLetter] = []
+
+    init(settings: ReaderSettings, statistics: RedisStreamStatistics, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        self.tally = RedisStreamTally(statistics: statistics, stream: settings.stream, group: settings.group)
+        // The first reclaim round runs right after the start-up drain of own pending entries.
+        self.nextReclaim = .now
+    }
+
+    // MARK: - EventSourceReader
+
+    /// The next batch: this consumer's own pending entries first, then reclaimed and new ones.
+    ///
+    /// Returns an empty batch after waiting ``RedisStreamSource/Configuration/blockTimeout`` with
+    /// nothing new, nil once the stream has been idle for
+    /// ``RedisStreamSource/Configuration/stopAfterIdle`` or the task is cancelled. While Redis is
+    /// unreachable it keeps reconnecting (with backoff) instead of returning.
+    ///
+    /// - Throws: ``RedisStreamError`` for problems retrying cannot fix (refused login, wrong key
+    ///   type, unexpected replies).
+    public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
+        // The previous batch was committed (didCommit) or the run is failing; either way it is no
+        // longer ours to settle.
+        inFlight.removeAll(keepingCapacity: true)
+        let count = max(1, min(maxRecords, settings.count))
+        while !Task.isCancelled {
+            guard let connection = try await connectIfNeeded() else { return nil }
+            do throws(RedisError) {
+                switch try await step(connection, count: count) {
+                case .batch(let batch): return batch
+                case .again: continue
+                case .finished: return nil
+                }
+            } catch {
+                try await recover(from: error, on: connection)
+            }
+        }
+        return nil
+    }
+
+    /// Queues the batch's entries for acknowledgement: delivered, duplicates and handler
+    /// failures at once; bad input and refused entries after their dead letter is written.
+    /// Sends what is due; if Redis is unreachable, it is sent after reconnecting.
+    public mutating func didCommit(_ batch: SourceBatch, outcomes: [RecordOutcome]) async throws {
+        guard outcomes.count == inFlight.count else {
+            // Not a batch this reader returned: nothing of ours to settle. Its entries stay
+            // pending and come back, which is safe.
+            logger.error(
+                "didCommit got \(outcomes.count) outcomes for \(inFlight.count) entries in flight; not acknowledging them")
+            inFlight.removeAll()
+            return
+        }
+        for (entry, outcome) in zip(inFlight, outcomes) {
+            switch outcome {
+            case .delivered, .duplicate:
+                pendingAcks.append(entry.id)
+            case .kept(let kind, let reason):
+                if kind == .handlerFailed {
+                    // A handler failing is the application's problem, not the entry's: it is kept
+                    // in the ledger (to retry from there), not a Redis poison.
+                    pendingAcks.append(entry.id)
+                } else {
+                    pendingDeadLetters.append(DeadLetter(entry: entry, kind: kind, reason: reason, settings: settings))
+                }
+            }
+        }
+        inFlight.removeAll(keepingCapacity: true)
+        guard let connection else { return }
+        do {
+            try await settle(on: connection, force: false)
+        } catch {
+            // Kept for after the reconnect; the commit itself succeeded.
+            await handleSettleFailure(error, on: connection)
+        }
+    }
+
+    /// Sends the acknowledgements and dead letters still waiting (reconnecting once if needed),
+    /// then closes the connection.
+    public mutating func close() async {
+        if !pendingAcks.isEmpty || !pendingDeadLetters.isEmpty {
+            if connection == nil {
+                // One attempt, no backoff: a shutdown must not hang on an unreachable server.
+                connection = try? await openConnection()
+            }
+            if let connection {
+                do {
+                    try await settle(on: connection, force: true)
+                } catch {
+                    await handleSettleFailure(error, on: connection)
+                }
+            }
+            if !pendingAcks.isEmpty || !pendingDeadLetters.isEmpty {
+                logger.warning(
+                    "could not acknowledge committed entries before closing; they stay pending and will be re-delivered as duplicates",
+                    metadata: ["entries": "\(pendingAcks.count + pendingDeadLetters.count)"])
+            }
+        }
+        await connection?.close()
+        connection = nil
+    }
+
+    // MARK: - Reading
+
+    private mutating func step(_ connection: RedisConnection, count: Int) async throws(RedisError) -> Step {
+        if case .ownPending(let after) = phase {
+            // Committed entries must not come back from the pending list as if unprocessed.
+            try await settle(on: connection, force: true)
+            let entries = try await connection.readGroup(
+                stream: settings.stream, group: settings.group, consumer: settings.consumerName,
+                count: count, block: nil, id: after)
+            reconnectDelay = nil
+            guard let last = entries.last else {
+                phase = .newEntries
+                return .again
+            }
+            phase = .ownPending(after: last.id)
+            idleSince = nil
+            let deliveries = try await deliveryCounts(of: entries, on: connection)
+            logger.debug("re-reading own pending entries", metadata: ["entries": "\(entries.count)"])
+            let batch = makeBatch(entries, deliveries: deliveries)
+            return batch.records.isEmpty ? .again : .batch(batch)
+        }
+
+        try await settle(on: connection, force: false)
+        if reclaimCursor != nil || ContinuousClock.now >= nextReclaim {
+            try await settle(on: connection, force: true)
+            if let batch = try await reclaimStep(connection, count: count) { return .batch(batch) }
+            if reclaimCursor != nil { return .again }
+        }
+
+        let entries = try await connection.readGroup(
+            stream: settings.stream, group: settings.group, consumer: settings.consumerName,
+            count: count, block: blockDuration(), id: ">")
+        reconnectDelay = nil
+        guard let last = entries.last else {
+            try await settle(on: connection, force: true)
+            let now = ContinuousClock.now
+            let since = idleSince ?? now
+            idleSince = since
+            if let stop = settings.stopAfterIdle, now - since >= stop {
+                logger.info("stream idle; stopping", metadata: ["idle": "\(now - since)"])
+                return .finished
+            }
+            return .batch(SourceBatch(records: []))
+        }
+        idleSince = nil
+        newestReadID = last.id
+        return .batch(makeBatch(entries, deliveries: nil))
+    }
+
+    /// How long a read of new entries may block: the configured BLOCK, shortened so that the
+    /// idle limit and the next reclaim round are noticed in time.
+    private func blockDuration() -> Duration {
+        var wait = settings.block
+        if let stop = settings.stopAfterIdle {
+            wait = min(wait, max(stop / 4, .milliseconds(10)))
+        }
+        return min(wait, max(nextReclaim - .now, .milliseconds(10)))
+    }
+
+    /// One XAUTOCLAIM call of the current reclaim round; the round ends when Redis says the
+    /// whole pending list has been scanned (cursor `0-0`).
+    private mutating func reclaimStep(_ connection: RedisConnection, count: Int) async throws(RedisError) -> SourceBatch? {
+        let result = try await connection.autoClaim(
+            stream: settings.stream, group: settings.group, consumer: settings.consumerName,
+            minIdle: settings.reclaimMinIdle, start: reclaimCursor ?? "0-0", count: count)
+        reconnectDelay = nil
+        if result.nextStart == "0-0" {
+            reclaimCursor = nil
+            nextReclaim = .now + settings.reclaimInterval
+        } else {
+            reclaimCursor = result.nextStart
+        }
+        // Redis has already removed these from the pending list.
+        noteTrimmed(result.deletedIDs, acknowledge: false)
+        guard !result.entries.isEmpty else { return nil }
+        idleSince = nil
+        tally.didReclaim(result.entries.count)
+        logger.notice(
+            "reclaimed entries left pending by other consumers",
+            metadata: [
+                "entries": "\(result.entries.count)", "first": "\(result.entries[0].id)",
+                "min_idle": "\(settings.reclaimMinIdle)",
+            ])
+        let deliveries = try await deliveryCounts(of: result.entries, on: connection)
+        let batch = makeBatch(result.entries, deliveries: deliveries)
+        return batch.records.isEmpty ? nil : batch
+    }
+
+    /// The delivery counts (this delivery included) of entries this consumer now owns, from
+    /// XPENDING over their ID range. Entries are in ID order, as XREADGROUP and XAUTOCLAIM
+    /// return them.
+    private func deliveryCounts(of entries: [StreamEntry], on connection: RedisConnection) async throws(RedisError) -> [String: Int] {
+        let live = entries.filter { !$0.deleted }
+        guard let first = live.first?.id, let last = live.last?.id else { return [:] }
+        let wanted = Set(live.map(\.id))
+        var counts: [String: Int] = [:]
+        var start = first
+        // The range may hold other entries of ours (acknowledgements still waiting): page on
+        // until every wanted entry is found or the range is exhausted.
+        let pageSize = max(live.count, 100)
+        while true {
+            let page = try await connection.pending(
+                stream: settings.stream, group: settings.group, start: start, end: last, count: pageSize,
+                consumer: settings.consumerName)
+            for item in page where wanted.contains(item.id) {
+                counts[item.id] = item.deliveries
+            }
+            guard counts.count < wanted.count, page.count == pageSize, let lastSeen = page.last?.id else { break }
+            start = "(" + lastSeen
+        }
+        return counts
+    }
+
+    /// Records for the consumer, remembering each entry for ``didCommit(_:outcomes:)``.
+    ///
+    /// - Parameter deliveries: delivery counts by ID; nil for entries read with `>` (delivered
+    ///   for the first time).
+    private mutating func makeBatch(_ entries: [StreamEntry], deliveries: [String: Int]?) -> SourceBatch {
+        var records: [SourceRecord] = []
+        records.reserveCapacity(entries.count)
+        var trimmed: [String] = []
+        for entry in entries {
+            if entry.deleted {
+                trimmed.append(entry.id)
+                continue
+            }
+            let count: Int? = if let deliveries { deliveries[entry.id] } else { 1 }
+            records.append(StreamEntryRecords.record(for: entry, deliveries: count, settings: settings))
+            inFlight.append(InFlightEntry(id: entry.id, fields: entry.fields, deliveries: count))
+        }
+        noteTrimmed(trimmed, acknowledge: true)
+        return SourceBatch(records: records)
+    }
+
+    /// Pending entries whose data is gone from the stream (XTRIM, MAXLEN, XDEL): their events
+    /// cannot be read any more. They leave the pending list (by XACK when `acknowledge`; Redis
+    /// did it already for XAUTOCLAIM) so they are never retried forever.
+    private mutating func noteTrimmed(_ ids: [String], acknowledge: Bool) {
+        guard !ids.isEmpty else { return }
+        tally.didFindTrimmed(ids.count)
+        logger.warning(
+            "pending entries were trimmed or deleted from the stream before they were processed; their events are lost to this group",
+            metadata: ["entries": "\(ids.count)", "ids": "\(ids.prefix(10).joined(separator: ", "))\(ids.count > 10 ? ", ..." : "")"])
+        if acknowledge { pendingAcks.append(contentsOf: ids) }
+    }
+
+    // MARK: - Acknowledging
+
+    /// Writes waiting dead letters, then acknowledges what is due: their entries and, once
+    /// ``RedisStreamSource/Configuration/ackBatchSize`` are waiting (or `force`), the rest.
+    ///
+    /// A dead letter is written before its entry is acknowledged, so a crash in between at worst
+    /// writes it twice. One that Redis refuses is dropped with an error logged: its entry stays
+    /// pending and comes back through the reclaim.
+    private mutating func settle(on connection: RedisConnection, force: Bool) async throws(RedisError) {
+        if !pendingDeadLetters.isEmpty {
+            let replies = try await connection.pipeline(
+                pendingDeadLetters.map { RedisConnection.addArguments(stream: settings.deadLetterStream, fields: $0.fields) })
+            var written = 0
+            for (letter, reply) in zip(pendingDeadLetters, replies) {
+                if case .error(let message) = reply {
+                    logger.error(
+                        "could not write a dead letter; the entry stays pending and will be reclaimed",
+                        metadata: ["entry": "\(letter.entryID)", "error": "\(message)", "dead_letter_stream": "\(settings.deadLetterStream)"])
+                    continue
+                }
+                written += 1
+                pendingAcks.append(letter.entryID)
+                logger.warning(
+                    "entry dead-lettered",
+                    metadata: ["entry": "\(letter.entryID)", "reason": "\(letter.reason)", "dead_letter_stream": "\(settings.deadLetterStream)"])
+            }
+            pendingDeadLetters.removeAll()
+            tally.didDeadLetter(written)
+            if written > 0 {
+                // Dead letters are rare; acknowledge them at once rather than waiting for a full ack batch.
+                try await acknowledge(on: connection)
+                return
+            }
+        }
+        guard !pendingAcks.isEmpty, force || pendingAcks.count >= settings.ackBatchSize else { return }
+        try await acknowledge(on: connection)
+    }
+
+    private mutating func acknowledge(on connection: RedisConnection) async throws(RedisError) {
+        guard !pendingAcks.isEmpty else { return }
+        let acknowledged = try await connection.ack(stream: settings.stream, group: settings.group, ids: pendingAcks)
+        tally.didAck(acknowledged)
+        pendingAcks.removeAll(keepingCapacity: true)
+    }
+
+    /// After acknowledging failed in didCommit or close: what is waiting stays queued.
+    private mutating func handleSettleFailure(_ error: any Error, on connection: RedisConnection) async {
+        if let error = error as? RedisError, error.isConnectionError || error.isTransientServerError {
+            await dropConnection(connection, because: error)
+        } else {
+            logger.error(
+                "could not acknowledge committed entries; will try again",
+                metadata: ["error": "\(error)", "entries": "\(pendingAcks.count + pendingDeadLetters.count)"])
+        }
+    }
+
+    // MARK: - Connecting
+
+    /// The open connection, or a new one, retried with backoff until it works or the task is
+    /// cancelled (nil).
+    private mutating func connectIfNeeded() async throws -> RedisConnection? {
+        if let connection { return connection }
+        let outageStarted = ContinuousClock.now
+        var attempts = 0
+        while !Task.isCancelled {
+            if let delay = reconnectDelay {
+                do {
+                    try await Task.sleep(for: settings.backoff.jittered(delay))
+                } catch {
+                    return nil
+                }
+                reconnectDelay = min(delay * 2, settings.backoff.maximum)
+            } else {
+                reconnectDelay = settings.backoff.initial
+            }
+            attempts += 1
+            do throws(RedisError) {
+                let connection = try await openConnection()
+                self.connection = connection
+                phase = .ownPending(after: "0")
+                idleSince = nil
+                if hasConnected {
+                    tally.didReconnect()
+                    logger.notice(
+                        "reconnected to Redis",
+                        metadata: ["after": "\(ContinuousClock.now - outageStarted)", "attempts": "\(attempts)"])
+                } else {
+                    logger.info("connected to Redis", metadata: ["endpoint": "\(settings.endpoint)"])
+                }
+                hasConnected = true
+                return connection
+            } catch where error.isConnectionError || error.isTransientServerError {
+                let metadata: Logger.Metadata = [
+                    "endpoint": "\(settings.endpoint)", "error": "\(error)", "attempt": "\(attempts)",
+                    "retry_in": "\(reconnectDelay ?? settings.backoff.initial)",
+                ]
+                if attempts == 1 && !hasConnected {
+                    logger.error("cannot connect to Redis; retrying", metadata: metadata)
+                } else {
+                    logger.warning("cannot connect to Redis; retrying", metadata: metadata)
+                }
+            } catch {
+                throw RedisStreamError(error, doing: "connecting to \(settings.endpoint)")
+            }
+        }
+        return nil
+    }
+
+    /// Connects and makes sure the group exists.
+    ///
+    /// The first time, a missing group is created at the configured start. Later (a
+    /// reconnect), a missing group means the server lost it, typically a restart without
+    /// persistence: see ``recreationStartID``.
+    private func openConnection() async throws(RedisError) -> RedisConnection {
+        let connection = try await RedisConnection.connect(
+            to: settings.endpoint, options: settings.connectionOptions, logger: logger)
+        do {
+            try await ensureGroup(on: connection)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private func ensureGroup(on connection: RedisConnection) async throws(RedisError) {
+        let start = hasConnected ? recreationStartID : settings.startPosition.description
+        let created = try await connection.createGroup(stream: settings.stream, group: settings.group, startID: start)
+        guard created else { return }
+        if hasConnected {
+            logger.error(
+                "the consumer group was gone (server restarted without persistence, or the group was deleted); recreated it",
+                metadata: ["start": "\(start)"])
+        } else {
+            logger.info("created the consumer group", metadata: ["start": "\(start)"])
+        }
+    }
+
+    /// Where a group the server lost is recreated: from the beginning (`0`) when the configured
+    /// start is the beginning, so nothing added while it was missing is skipped (what was
+    /// processed before comes again and the ledger drops it); after the newest entry this reader
+    /// received when the configured start is "new entries" (or `$` before it received any), so
+    /// that history the group never wanted is not replayed.
+    private var recreationStartID: String {
+        switch settings.startPosition {
+        case .beginning: "0"
+        case .newEntries: newestReadID ?? "$"
+        }
+    }
+
+    /// What a failed step means: reconnect, recreate the group, or give up.
+    private mutating func recover(from error: RedisError, on connection: RedisConnection) async throws {
+        if error.isConnectionError || error.isTransientServerError {
+            await dropConnection(connection, because: error)
+            return
+        }
+        if error.isNoGroup {
+            do throws(RedisError) {
+                try await ensureGroup(on: connection)
+                phase = .newEntries
+                reclaimCursor = nil
+            } catch where error.isConnectionError || error.isTransientServerError {
+                await dropConnection(connection, because: error)
+            } catch {
+                throw RedisStreamError(error, doing: "recreating consumer group \(settings.group)")
+            }
+            return
+        }
+        throw RedisStreamError(error, doing: "reading stream \(settings.stream)")
+    }
+
+    private mutating func dropConnection(_ connection: RedisConnection, because error: RedisError) async {
+        await connection.close()
+        self.connection = nil
+        reclaimCursor = nil
+        logger.error(
+            "lost the Redis connection; reconnecting",
+            metadata: [
+                "error": "\(error)",
+                "waiting_acks": "\(pendingAcks.count + pendingDeadLetters.count)",
+            ])
+    }
+}
+
+extension RedisError {
+    /// Errors a server sends while it cannot serve for a moment: loading its data after a
+    /// restart, a busy script, a replica without its master. Worth a reconnect with backoff.
+    var isTransientServerError: Bool {
+        guard case .server(let message) = self else { return false }
+        return ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains { message.hasPrefix($0) }
+    }
+
+    /// `NOGROUP`: the group (or the whole stream) does not exist.
+    var isNoGroup: Bool {
+        guard case .server(let message) = self else { return false }
+        return message.hasPrefix("NOGROUP")
+    }
+}

@@ -1,0 +1,91 @@
+import Metrics
+import Synchronization
+
+/// Running totals of what a ``RedisStreamSource``'s readers did, readable while they run (the
+/// command-line tool prints them in its summary).
+///
+/// The same totals go to swift-metrics counters labelled with `stream` and `group`:
+/// `outbox_redis_acked_total`, `outbox_redis_dead_lettered_total`,
+/// `outbox_redis_reclaimed_total`, `outbox_redis_trimmed_total` and
+/// `outbox_redis_reconnects_total`.
+public final class RedisStreamStatistics: Sendable {
+    /// The totals at one moment.
+    public struct Snapshot: Sendable, Hashable {
+        /// Entries acknowledged (XACK): delivered, duplicates, kept failures, dead letters, and
+        /// pending entries found trimmed away.
+        public var acked = 0
+        /// Entries written to the dead-letter stream.
+        public var deadLettered = 0
+        /// Entries taken over from other consumers' pending lists (XAUTOCLAIM).
+        public var reclaimed = 0
+        /// Pending entries whose data was gone from the stream (trimmed or deleted) before they
+        /// were processed: cleared from the pending list, their events lost to the group.
+        public var trimmed = 0
+        /// Connections re-established after a loss.
+        public var reconnects = 0
+
+        /// All zero.
+        public init() {}
+    }
+
+    private let totals = Mutex(Snapshot())
+
+    /// Zero totals.
+    public init() {}
+
+    /// The totals now.
+    public var snapshot: Snapshot { totals.withLock { $0 } }
+
+    func update(_ body: (inout Snapshot) -> Void) {
+        totals.withLock { body(&$0) }
+    }
+}
+
+/// Updates a source's ``RedisStreamStatistics`` and its metrics counters together.
+struct RedisStreamTally: Sendable {
+    let statistics: RedisStreamStatistics
+    private let acked: Counter
+    private let deadLettered: Counter
+    private let reclaimed: Counter
+    private let trimmed: Counter
+    private let reconnects: Counter
+
+    init(statistics: RedisStreamStatistics, stream: String, group: String) {
+        self.statistics = statistics
+        let dimensions = [("stream", stream), ("group", group)]
+        acked = Counter(label: "outbox_redis_acked_total", dimensions: dimensions)
+        deadLettered = Counter(label: "outbox_redis_dead_lettered_total", dimensions: dimensions)
+        reclaimed = Counter(label: "outbox_redis_reclaimed_total", dimensions: dimensions)
+        trimmed = Counter(label: "outbox_redis_trimmed_total", dimensions: dimensions)
+        reconnects = Counter(label: "outbox_redis_reconnects_total", dimensions: dimensions)
+    }
+
+    func didAck(_ count: Int) {
+        guard count > 0 else { return }
+        statistics.update { $0.acked += count }
+        acked.increment(by: count)
+    }
+
+    func didDeadLetter(_ count: Int) {
+        guard count > 0 else { return }
+        statistics.update { $0.deadLettered += count }
+        deadLettered.increment(by: count)
+    }
+
+    func didReclaim(_ count: Int) {
+        guard count > 0 else { return }
+        statistics.update { $0.reclaimed += count }
+        reclaimed.increment(by: count)
+    }
+
+    func didFindTrimmed(_ count: Int) {
+        guard count > 0 else { return }
+        statistics.update { $0.trimmed += count }
+        trimmed.increment(by: count)
+    }
+
+    func didReconnect() {
+        statistics.update { $0.reconnects += 1 }
+        reconnects.increment()
+    }
+}

@@ -1,0 +1,392 @@
+import Foundation
+import HiredisClient
+import Logging
+import OutboxConsumer
+import OutboxConsumerRedis
+import OutboxConsumerTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Raised after recording an issue, to stop a test that cannot run.
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "redis-tests") { _ in SwiftLogNoOpLogHandler() }
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// The shared server started by scripts/with-redis.sh. A missing variable fails the test:
+/// skipping would let CI pass without ever talking to Redis.
+func testServerURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    guard let url = ProcessInfo.processInfo.environment["OUTBOX_REDIS_TEST_URL"], !url.isEmpty else {
+        let message = "OUTBOX_REDIS_TEST_URL is not set: run via scripts/with-redis.sh swift test --filter OutboxConsumerRedisTests"
+        Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+        throw TestSetupError(description: message)
+    }
+    return url
+}
+
+/// A stream key no other test (or run) uses, so tests run in parallel on one server.
+func uniqueStream(_ name: String) -> String {
+    "redis-source-tests:\(name):\(UUID().uuidString.prefix(8))"
+}
+
+/// A fresh directory, removed when the value is released.
+final class TemporaryDirectory: Sendable {
+    let url: URL
+
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-redis-tests-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
+/// Fast retries so failure tests do not wait.
+let quickRetry = RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2))
+
+func makeConsumer(_ name: String = "test", ledgerPath: String, batchSize: Int = 50) throws -> OutboxConsumer {
+    OutboxConsumer(
+        name: name, ledger: try SQLiteLedger(path: ledgerPath),
+        configuration: .init(batchSize: batchSize, retry: quickRetry), logger: quietLogger)
+}
+
+/// A configuration for tests: short waits everywhere, so runs end quickly.
+func testConfiguration(
+    url: String, stream: String, group: String = "group", consumerName: String = "consumer",
+    stopAfterIdle: Duration? = .milliseconds(800)
+) -> RedisStreamSource.Configuration {
+    var configuration = RedisStreamSource.Configuration(url: url, stream: stream, group: group, consumerName: consumerName)
+    configuration.blockTimeout = .milliseconds(100)
+    configuration.commandTimeout = .seconds(5)
+    configuration.connectTimeout = .seconds(1)
+    configuration.reconnectBackoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200))
+    configuration.stopAfterIdle = stopAfterIdle
+    return configuration
+}
+
+/// A valid event line of the contract.
+func eventLine(_ id: Int64, type: String = "issue.created") -> String {
+    TestEvent.sample(type, eventID: id)!
+}
+
+/// Direct access to a server, to set up and inspect what the source did.
+struct RedisProbe {
+    let connection: RedisConnection
+
+    static func connect(_ url: String) async throws -> RedisProbe {
+        RedisProbe(connection: try await RedisConnection.connect(to: RedisEndpoint(url: url), logger: quietLogger))
+    }
+
+    /// Adds entries as the publisher does: `event_id`, `event_type` and `event`. Returns their IDs.
+    @discardableResult
+    func publish(_ lines: [String], to stream: String) async throws -> [String] {
+        let commands = lines.map { line -> [RedisArgument] in
+            let check = EventEnvelopeCheck(Array(line.utf8)[...])
+            return RedisConnection.addArguments(
+                stream: stream,
+                fields: [
+                    StreamField("event_id", check.eventID.map(String.init) ?? ""),
+                    StreamField("event_type", check.eventType ?? ""), StreamField("event", line),
+                ])
+        }
+        var ids: [String] = []
+        for chunk in stride(from: 0, to: commands.count, by: 500) {
+            for reply in try await connection.pipeline(Array(commands[chunk..<min(chunk + 500, commands.count)])) {
+                guard let id = reply.string else { throw TestSetupError(description: "XADD failed: \(reply)") }
+                ids.append(id)
+            }
+        }
+        return ids
+    }
+
+    @discardableResult
+    func publish(ids: ClosedRange<Int64>, to stream: String) async throws -> [String] {
+        try await publish(ids.map { eventLine($0) }, to: stream)
+    }
+
+    /// The group's pending entries (all consumers, or one).
+    func pending(_ stream: String, group: String, consumer: String? = nil) async throws -> [PendingEntry] {
+        try await connection.pending(stream: stream, group: group, count: 100_000, consumer: consumer)
+    }
+
+    /// All entries of a stream.
+    func entries(_ stream: String) async throws -> [StreamEntry] {
+        let reply = try await connection.command("XRANGE", RedisArgument(stream), "-", "+")
+        return (reply.array ?? []).compactMap { item in
+            guard let pair = item.array, pair.count == 2, let id = pair[0].string, let flat = pair[1].array else { return nil }
+            var fields: [StreamField] = []
+            for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                fields.append(StreamField(name: flat[index].bytes ?? [], value: flat[index + 1].bytes ?? []))
+            }
+            return StreamEntry(id: id, fields: fields)
+        }
+    }
+
+    func close() async { await connection.close() }
+}
+
+extension StreamEntry {
+    func text(_ name: String) -> String? { field(name).map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// Counts of each event's effects, shared by concurrently running handlers.
+final class EffectCounter: Sendable {
+    private let counts = Mutex<[Int64: Int]>([:])
+
+    func record(_ id: Int64) { counts.withLock { $0[id, default: 0] += 1 } }
+    var snapshot: [Int64: Int] { counts.withLock { $0 } }
+    var total: Int { counts.withLock { $0.values.reduce(0, +) } }
+}
+
+/// How many times each event's transactional effect was written to the ledger database.
+func transactionalEffects(ledgerPath: String) async throws -> [Int64: Int] {
+    let rows = try await SQLiteLedger(path: ledgerPath).read { db in
+        try db.query("SELECT event_id, count(*) FROM effects GROUP BY event_id")
+    }
+    var counts: [Int64: Int] = [:]
+    for row in rows { counts[row[0].int64!] = row[1].int! }
+    return counts
+}
+
+/// Registers a transactional handler that writes each event id to an `effects` table.
+func addTransactionalEffect(to consumer: OutboxConsumer) async throws {
+    try await consumer.ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
+    consumer.onEveryTransactional(name: "effect") { event, db in
+        try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// Runs `operation`, failing the test if it takes longer than `timeout` (a hung consumer must not
+/// hang the suite).
+func withDeadline<T: Sendable>(
+    _ timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        guard let first = try await group.next(), let value = first else {
+            group.cancelAll()
+            Issue.record("did not finish within \(timeout)", sourceLocation: sourceLocation)
+            throw TestSetupError(description: "timed out after \(timeout)")
+        }
+        group.cancelAll()
+        return value
+    }
+}
+
+// MARK: - Processes
+
+/// Where SwiftPM put this package's executables (next to the test bundle).
+func builtProductPath(_ name: String) throws -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+        directory.deleteLastPathComponent()
+    }
+    Issue.record("built product \(name) not found near \(CommandLine.arguments[0])")
+    throw TestSetupError(description: "\(name) not built")
+}
+
+struct ProcessResult: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var wasKilled: Bool
+}
+
+/// Runs a program to completion and captures its output, waiting off the cooperative pool.
+func runProcess(_ path: String, _ arguments: [String]) async throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            // stderr on a thread of its own, so a full stderr pipe cannot block the child
+            // while this thread waits on stdout.
+            let stderrData = Mutex(Data())
+            let stderrDone = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                let data = err.fileHandleForReading.readDataToEndOfFile()
+                stderrData.withLock { $0 = data }
+                stderrDone.signal()
+            }
+            let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+            stderrDone.wait()
+            process.waitUntilExit()
+            continuation.resume(returning: ProcessResult(
+                status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                stderr: String(decoding: stderrData.withLock { $0 }, as: UTF8.self),
+                wasKilled: process.terminationReason == .uncaughtSignal))
+        }
+    }
+}
+
+/// The last line of a command's stdout as a JSON object.
+func lastJSONLine(_ output: String) throws -> [String: Any] {
+    let line = try #require(output.split(separator: "\n").last, "no output")
+    let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+    return try #require(object as? [String: Any], "not a JSON object: \(line)")
+}
+
+// MARK: - A server of the test's own
+
+/// A loopback TCP port with nothing listening on it (at the moment of asking).
+func freeLoopbackPort() throws -> Int {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw TestSetupError(description: "socket() failed: errno \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
+        }
+    }
+    guard bound else { throw TestSetupError(description: "bind() failed: errno \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A redis-server of the test's own, with its data in a directory of its own, for tests that
+/// kill and restart the server. Started from `OUTBOX_REDIS_SERVER` (set by scripts/with-redis.sh).
+final class PrivateRedisServer: @unchecked Sendable {
+    // Only the owning test touches `process`, one step at a time.
+    let port: Int
+    let directory: URL
+    private let binary: String
+    private let arguments: [String]
+    private var process: Process?
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    private init(port: Int, directory: URL, binary: String, arguments: [String]) {
+        self.port = port
+        self.directory = directory
+        self.binary = binary
+        self.arguments = arguments
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Starts a server that writes every change to its append-only file before replying, so
+    /// a SIGKILL loses nothing it acknowledged.
+    static func startPersistent(sourceLocation: SourceLocation = #_sourceLocation) async throws -> PrivateRedisServer {
+        guard let binary = ProcessInfo.processInfo.environment["OUTBOX_REDIS_SERVER"], !binary.isEmpty else {
+            let message = "OUTBOX_REDIS_SERVER is not set: run via scripts/with-redis.sh"
+            Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+            throw TestSetupError(description: message)
+        }
+        var lastError = ""
+        for _ in 0..<3 {
+            let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("rs-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let port = try freeLoopbackPort()
+            let server = PrivateRedisServer(
+                port: port, directory: directory, binary: binary,
+                arguments: [
+                    "--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory.path, "--save", "",
+                    "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
+                ])
+            do {
+                try await server.start()
+                return server
+            } catch {
+                lastError = "\(error)"
+            }
+        }
+        throw TestSetupError(description: "private redis-server did not start: \(lastError)")
+    }
+
+    /// Starts the process (again, after ``kill()``) and waits until it answers PING (at most 10 s).
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let logURL = directory.appendingPathComponent("redis.log")
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
+        defer { try? log.close() }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline && process.isRunning {
+            if await answersPing() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill()
+        let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+        throw TestSetupError(description: "redis-server on port \(port) did not answer: \(text.suffix(2000))")
+    }
+
+    private func answersPing() async -> Bool {
+        guard let connection = try? await RedisConnection.connect(
+            to: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)),
+            options: RedisConnectionOptions(connectTimeout: .milliseconds(200), commandTimeout: .seconds(1)),
+            logger: quietLogger)
+        else { return false }
+        let reply = try? await connection.command("PING")
+        await connection.close()
+        return reply == .status("PONG")
+    }
+
+    /// SIGKILL: the server vanishes without closing its connections.
+    func kill() {
+        guard let process, process.isRunning else { return }
+        #if canImport(Glibc)
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        #else
+        Darwin.kill(process.processIdentifier, SIGKILL)
+        #endif
+        process.waitUntilExit()
+        self.process = nil
+    }
+}
