@@ -42,8 +42,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// Where the reclaim round in progress continues; nil between rounds.
     private var reclaimCursor: String?
 
-    /// The entries of the batch last returned, in record order.
-    private var inFlight: [InFlightEntry] = []
+    /// The entries of each batch returned and not yet committed, oldest batch first, each in
+    /// record order. The consumer reads one batch ahead, so two can be in flight.
+    private var inFlight: [[InFlightEntry]] = []
     /// Committed entries to acknowledge.
     private var pendingAcks: [String] = []
     /// Committed entries to dead-letter, then acknowledge.
@@ -69,9 +70,6 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// - Throws: ``RedisStreamError`` for problems retrying cannot fix (refused login, wrong key
     ///   type, unexpected replies).
     public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
-        // The previous batch was committed (didCommit) or the run is failing; either way it is no
-        // longer ours to settle.
-        inFlight.removeAll(keepingCapacity: true)
         let count = max(1, min(maxRecords, settings.count))
         while !Task.isCancelled {
             guard let connection = try await connectIfNeeded() else { return nil }
@@ -92,15 +90,17 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// failures at once; bad input and refused entries after their dead letter is written.
     /// Sends what is due; if Redis is unreachable, it is sent after reconnecting.
     public mutating func didCommit(_ batch: SourceBatch, outcomes: [RecordOutcome]) async throws {
-        guard outcomes.count == inFlight.count else {
+        // Batches are committed in the order they were read.
+        guard let entries = inFlight.first, outcomes.count == entries.count else {
             // Not a batch this reader returned: nothing of ours to settle. Its entries stay
             // pending and come back, which is safe.
             logger.error(
-                "didCommit got \(outcomes.count) outcomes for \(inFlight.count) entries in flight; not acknowledging them")
+                "didCommit got \(outcomes.count) outcomes for \(inFlight.first?.count ?? 0) entries in flight; not acknowledging them")
             inFlight.removeAll()
             return
         }
-        for (entry, outcome) in zip(inFlight, outcomes) {
+        inFlight.removeFirst()
+        for (entry, outcome) in zip(entries, outcomes) {
             switch outcome {
             case .delivered, .duplicate:
                 pendingAcks.append(entry.id)
@@ -114,7 +114,6 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 }
             }
         }
-        inFlight.removeAll(keepingCapacity: true)
         guard let connection else { return }
         do {
             try await settle(on: connection, force: false)
@@ -223,17 +222,21 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         }
         // Redis has already removed these from the pending list.
         noteTrimmed(result.deletedIDs, acknowledge: false)
-        guard !result.entries.isEmpty else { return nil }
+        // XAUTOCLAIM also returns this consumer's own entries that are idle in a batch still in
+        // flight (the consumer reads one batch ahead); they are being processed already.
+        let ownInFlight = Set(inFlight.joined().map(\.id))
+        let claimed = ownInFlight.isEmpty ? result.entries : result.entries.filter { !ownInFlight.contains($0.id) }
+        guard !claimed.isEmpty else { return nil }
         idleSince = nil
-        tally.didReclaim(result.entries.count)
+        tally.didReclaim(claimed.count)
         logger.notice(
             "reclaimed entries left pending by other consumers",
             metadata: [
-                "entries": "\(result.entries.count)", "first": "\(result.entries[0].id)",
+                "entries": "\(claimed.count)", "first": "\(claimed[0].id)",
                 "min_idle": "\(settings.reclaimMinIdle)",
             ])
-        let deliveries = try await deliveryCounts(of: result.entries, on: connection)
-        let batch = makeBatch(result.entries, deliveries: deliveries)
+        let deliveries = try await deliveryCounts(of: claimed, on: connection)
+        let batch = makeBatch(claimed, deliveries: deliveries)
         return batch.records.isEmpty ? nil : batch
     }
 
@@ -270,6 +273,8 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         var records: [SourceRecord] = []
         records.reserveCapacity(entries.count)
         var trimmed: [String] = []
+        var batchEntries: [InFlightEntry] = []
+        batchEntries.reserveCapacity(entries.count)
         for entry in entries {
             if entry.deleted {
                 trimmed.append(entry.id)
@@ -277,8 +282,10 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             }
             let count: Int? = if let deliveries { deliveries[entry.id] } else { 1 }
             records.append(StreamEntryRecords.record(for: entry, deliveries: count, settings: settings))
-            inFlight.append(InFlightEntry(id: entry.id, fields: entry.fields, deliveries: count))
+            batchEntries.append(InFlightEntry(id: entry.id, fields: entry.fields, deliveries: count))
         }
+        // The consumer never commits an empty batch, so only batches with records wait here.
+        if !batchEntries.isEmpty { inFlight.append(batchEntries) }
         noteTrimmed(trimmed, acknowledge: true)
         return SourceBatch(records: records)
     }

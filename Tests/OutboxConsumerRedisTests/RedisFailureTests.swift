@@ -181,12 +181,13 @@ import Testing
             "--batch-size", "10",
         ]
 
-        // Killed while committing the batch 21...30, which stays pending for "victim".
+        // Killed while committing the batch 21...30, which stays pending for "victim", and so
+        // does the batch 31...40 if its read-ahead had already happened.
         let victim = try await runProcess(
             driver, common + ["--consumer-name", "victim", "--crash-at", "25", "--crash-in", "transactional", "--idle-exit", "5"])
         #expect(victim.wasKilled, "the driver should have died by SIGKILL: \(victim.stderr)")
         let left = try await probe.pending(stream, group: "group", consumer: "victim")
-        #expect(left.count == 10)
+        #expect(left.count == 10 || left.count == 20, "\(left.count) pending")
 
         let survivor = try await runProcess(
             driver,
@@ -196,7 +197,7 @@ import Testing
             ])
         #expect(survivor.status == 0, "\(survivor.stderr)")
         #expect(survivor.stdout.contains("delivered=30 duplicates=0"), "\(survivor.stdout)")
-        #expect(survivor.stdout.contains("acked=30 reclaimed=10"), "\(survivor.stdout)")
+        #expect(survivor.stdout.contains("acked=30 reclaimed=\(left.count)"), "\(survivor.stdout)")
 
         let transactional = try await transactionalEffects(ledgerPath: ledger)
         #expect(transactional.count == 50 && transactional.values.allSatisfy { $0 == 1 }, "transactional effects once")

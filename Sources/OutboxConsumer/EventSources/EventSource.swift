@@ -105,6 +105,10 @@ public protocol EventSourceReader {
     mutating func next(maxRecords: Int) async throws -> SourceBatch?
 
     /// Called after `batch` is committed to the ledger; `outcomes` are in record order.
+    ///
+    /// The consumer reads one batch ahead: `next` may already have returned the following
+    /// batch when this is called. Batches are committed, and reported here, in the order `next`
+    /// returned them; a batch without records is never committed nor reported.
     mutating func didCommit(_ batch: SourceBatch, outcomes: [RecordOutcome]) async throws
 
     /// Called once when the run ends, normally or not.
