@@ -73,6 +73,7 @@ struct BatchProcessor: Sendable {
         report.read = batch.records.count
         report.failed = prepared.rejections.count
         var commit = BatchCommit()
+        commit.records = batch.records
         commit.rejections = prepared.rejections
         if let checkpointKey, let position = batch.checkpoint {
             commit.checkpoint = (checkpointKey, position)
@@ -84,30 +85,27 @@ struct BatchProcessor: Sendable {
             claimedRecordIndices.reserveCapacity(events.count)
             await LedgerBatchScope.$isInsideBatch.withValue(true) {
                 for (position, (recordIndex, decoded)) in events.enumerated() {
-                    let record = batch.records[recordIndex]
                     guard claim.claimed[position] else {
                         report.duplicates += 1
-                        if let id = record.retriedFailureID { commit.resolvedFailureIDs.append(id) }
+                        if let id = batch.records[recordIndex].retriedFailureID { commit.resolvedFailureIDs.append(id) }
                         continue
                     }
-                    var event = decoded
                     var result = ClaimedEventResult(
-                        event: event, record: record, handlers: [], completed: 0, failures: [], invalidInput: nil,
-                        hasHistory: claim.hasHistory)
-                    if let rejection = decoder.decodePayload(&event) {
+                        event: decoded, recordIndex: recordIndex, handlers: [], completed: 0, failures: [],
+                        invalidInput: nil, hasHistory: claim.hasHistory)
+                    if let rejection = decoder.decodePayload(&result.event) {
                         result.invalidInput = rejection.reason
                         logger.warning(
-                            "kept bad input", metadata: ["origin": "\(record.origin)", "reason": "\(rejection.reason)"])
+                            "kept bad input",
+                            metadata: ["origin": "\(batch.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
                     } else {
-                        let matching = handlers.handlers(for: event)
-                        result.event = event
-                        result.handlers = matching
-                        if let done = claim.completedHandlers[event.metadata.eventID] {
-                            for (bit, handler) in matching.enumerated() where done.contains(handler.name) {
+                        result.handlers = handlers.handlers(for: result.event)
+                        if let done = claim.completedHandlers[result.eventID] {
+                            for (bit, handler) in result.handlers.enumerated() where done.contains(handler.name) {
                                 result.completed |= 1 << UInt64(bit)
                             }
                         }
-                        report.retried += await runAsyncHandlers(&result, origin: record.origin)
+                        report.retried += await runAsyncHandlers(&result, origin: batch.records[recordIndex].origin)
                     }
                     commit.events.append(result)
                     claimedRecordIndices.append(recordIndex)

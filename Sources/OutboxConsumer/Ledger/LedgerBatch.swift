@@ -3,6 +3,8 @@
 /// Everything in here is committed in one SQLite transaction, together with the claims made at
 /// the start of the batch, the transactional handlers' writes and the source checkpoint.
 struct BatchCommit: Sendable {
+    /// The batch's records, shared (one reference) rather than copied into every event.
+    var records: [SourceRecord] = []
     /// Claimed events, in batch order, with what their async handlers did.
     var events: [ClaimedEventResult] = []
     /// Records that are not events, or that the source refused.
@@ -16,8 +18,8 @@ struct BatchCommit: Sendable {
 struct ClaimedEventResult: Sendable {
     /// The event, with its typed payload when it decoded.
     var event: DecodedEvent
-    /// The original record, kept if the event fails.
-    var record: SourceRecord
+    /// The original record's index in `BatchCommit.records`, kept if the event fails.
+    var recordIndex: Int
     /// The handlers the event goes to, in registration order.
     var handlers: [RegisteredHandler]
     /// Bit i set: `handlers[i]` succeeded, in this run or an earlier one.

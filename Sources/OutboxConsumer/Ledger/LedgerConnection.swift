@@ -164,12 +164,13 @@ actor LedgerConnection {
                 failureReasons.reserveCapacity(batch.events.count)
                 var transactionalRetries = 0
                 for var event in batch.events {
+                    let record = batch.records[event.recordIndex]
                     if let reason = event.invalidInput {
                         try unclaim(event.eventID, consumerID: consumerID, db: db)
                         try keep(
                             FailureRecord(
                                 kind: .invalidInput, eventID: event.eventID, eventType: event.event.metadata.eventType,
-                                handlers: [], reason: reason, attempts: 1, record: event.record),
+                                handlers: [], reason: reason, attempts: 1, record: record),
                             consumerID: consumerID, db: db, nowMillis: nowMillis)
                         failureReasons.append(reason)
                         continue
@@ -177,7 +178,7 @@ actor LedgerConnection {
                     if event.failures.isEmpty {
                         for (bit, handler) in event.handlers.enumerated()
                         where handler.isTransactional && event.completed & (1 << UInt64(bit)) == 0 {
-                            let outcome = runTransactional(handler, event: event, db: db, maxAttempts: maxAttempts)
+                            let outcome = runTransactional(handler, event: event.event, origin: record.origin, db: db, maxAttempts: maxAttempts)
                             transactionalRetries += outcome.attempts - 1
                             if let error = outcome.error {
                                 event.failures.append((bit, error))
@@ -188,14 +189,14 @@ actor LedgerConnection {
                     }
                     if event.failures.isEmpty {
                         failureReasons.append(nil)
-                        if event.hasHistory || event.record.retriedFailureID != nil {
+                        if event.hasHistory || record.retriedFailureID != nil {
                             try db.execute(
                                 "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
                                 [.integer(consumerID), .integer(event.eventID)])
                             try db.execute(
                                 "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
                                 [.integer(consumerID), .text("event:\(event.eventID)")])
-                            if let id = event.record.retriedFailureID {
+                            if let id = record.retriedFailureID {
                                 try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
                             }
                         }
@@ -217,7 +218,7 @@ actor LedgerConnection {
                     try keep(
                         FailureRecord(
                             kind: .handlerFailed, eventID: event.eventID, eventType: event.event.metadata.eventType,
-                            handlers: failedNames, reason: reason, attempts: 1, record: event.record),
+                            handlers: failedNames, reason: reason, attempts: 1, record: record),
                         consumerID: consumerID, db: db, nowMillis: nowMillis)
                 }
                 for rejection in batch.rejections {
@@ -260,13 +261,13 @@ actor LedgerConnection {
     /// One transactional handler in a savepoint of its own, so a failure undoes its writes only.
     /// Retried at once: the write lock is ours, so waiting would not change a local failure.
     private func runTransactional(
-        _ handler: RegisteredHandler, event: ClaimedEventResult, db: SQLiteConnection, maxAttempts: Int
+        _ handler: RegisteredHandler, event: DecodedEvent, origin: RecordOrigin, db: SQLiteConnection, maxAttempts: Int
     ) -> (attempts: Int, error: String?) {
         guard case .transactional(let body) = handler.body else { return (1, nil) }
         var lastError = ""
         for attempt in 1...max(1, maxAttempts) {
             do {
-                try db.savepoint("outbox_handler") { try body(event.event, event.record.origin, LedgerTransaction(connection: $0)) }
+                try db.savepoint("outbox_handler") { try body(event, origin, LedgerTransaction(connection: $0)) }
                 return (attempt, nil)
             } catch {
                 lastError = String(describing: error)
