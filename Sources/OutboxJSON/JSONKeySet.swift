@@ -159,3 +159,55 @@ extension JSONValue {
         }
     }
 }
+
+// Direct reads of scanned members. Making a `JSONValue` for a field retains the document's
+// storage; decoders read a dozen fields per event, so the common kinds are read in place here
+// and only unusual values (ids as strings, say) go through `JSONValue`.
+extension JSONScannedMembers {
+    @inline(__always)
+    private func tapeNode(_ slot: Int) -> TapeNode? {
+        let index = nodes[slot]
+        return index < 0 ? nil : storage.node(Int(index))
+    }
+
+    /// True when the key is absent or its value is `null`.
+    package func isAbsentOrNull(_ slot: Int) -> Bool {
+        guard let node = tapeNode(slot) else { return true }
+        return node.kindCode == Tape.null
+    }
+
+    /// An exact integer (as `JSONValue.int64`); nil for anything else.
+    package func int64(_ slot: Int) -> Int64? {
+        guard let node = tapeNode(slot),
+            node.meta & (Tape.kindMask | Tape.exactInt) == Tape.number | Tape.exactInt
+        else { return nil }
+        return Int64(node.aux)
+    }
+
+    /// `true` or `false`; nil for anything else.
+    package func bool(_ slot: Int) -> Bool? {
+        switch tapeNode(slot)?.kindCode {
+        case Tape.trueValue: true
+        case Tape.falseValue: false
+        default: nil
+        }
+    }
+
+    /// A string value, unescaped; nil for anything else.
+    package func string(_ slot: Int) -> String? {
+        guard let node = tapeNode(slot), node.kindCode == Tape.string else { return nil }
+        return storage.withTape { _, input in
+            let content = UnsafeBufferPointer(rebasing: input[node.start &+ 1..<node.end &- 1])
+            guard node.hasEscapes else { return String(decoding: content, as: UTF8.self) }
+            return String(unsafeUninitializedCapacity: content.count) { unescape(content, into: $0) }
+        }
+    }
+
+    /// A string holding a contract timestamp, parsed in place; nil for anything else.
+    package func timestamp(_ slot: Int) -> Date? {
+        guard let node = tapeNode(slot), node.kindCode == Tape.string, !node.hasEscapes else { return nil }
+        return storage.withTape { _, input in
+            JSONTimestamp.parse(buffer: UnsafeBufferPointer(rebasing: input[node.start &+ 1..<node.end &- 1]))
+        }
+    }
+}

@@ -194,8 +194,8 @@ package struct EventDecoder: Sendable {
     static let maxPayloadEncodings = 4
 
     private static func optionalInt(_ fields: JSONScannedMembers, _ key: Envelope) throws(InputRejection) -> Int? {
+        if let int = fields.int64(key.rawValue) { return Int(int) }
         guard let value = fields[key.rawValue], !value.isNull else { return nil }
-        if let int = value.int64 { return Int(int) }
         do {
             return Int(try FieldValue.coerceInt(value, name(key)))
         } catch {
@@ -204,6 +204,7 @@ package struct EventDecoder: Sendable {
     }
 
     private static func optionalString(_ fields: JSONScannedMembers, _ key: Envelope) throws(InputRejection) -> String? {
+        if let string = fields.string(key.rawValue) { return string }
         guard let value = fields[key.rawValue], !value.isNull else { return nil }
         do {
             return try FieldValue.coerceString(value, name(key))

@@ -109,18 +109,50 @@ public struct PayloadFields<Field: CaseIterable & RawRepresentable & Sendable>: 
 
     public func contains(_ field: Field) -> Bool { scanned.contains(field.rawValue) }
 
-    public func int(_ field: Field) throws(EventDecodingError) -> Int { try value(field).int(name(field)) }
-    public func int64(_ field: Field) throws(EventDecodingError) -> Int64 { try value(field).int64(name(field)) }
-    public func string(_ field: Field) throws(EventDecodingError) -> String { try value(field).string(name(field)) }
-    public func bool(_ field: Field) throws(EventDecodingError) -> Bool { try value(field).bool(name(field)) }
-    public func date(_ field: Field) throws(EventDecodingError) -> Date { try value(field).date(name(field)) }
+    // Each reads the common case in place and falls back to the full coercion otherwise.
+
+    public func int(_ field: Field) throws(EventDecodingError) -> Int {
+        if let int = scanned.int64(field.rawValue) { return Int(int) }
+        return try value(field).int(name(field))
+    }
+    public func int64(_ field: Field) throws(EventDecodingError) -> Int64 {
+        if let int = scanned.int64(field.rawValue) { return int }
+        return try value(field).int64(name(field))
+    }
+    public func string(_ field: Field) throws(EventDecodingError) -> String {
+        if let string = scanned.string(field.rawValue) { return string }
+        return try value(field).string(name(field))
+    }
+    public func bool(_ field: Field) throws(EventDecodingError) -> Bool {
+        if let bool = scanned.bool(field.rawValue) { return bool }
+        return try value(field).bool(name(field))
+    }
+    public func date(_ field: Field) throws(EventDecodingError) -> Date {
+        if let date = scanned.timestamp(field.rawValue) { return date }
+        return try value(field).date(name(field))
+    }
     public func ints(_ field: Field) throws(EventDecodingError) -> [Int] { try value(field).ints(name(field)) }
     public func strings(_ field: Field) throws(EventDecodingError) -> [String] { try value(field).strings(name(field)) }
-    public func optionalInt(_ field: Field) throws(EventDecodingError) -> Int? { try value(field).optionalInt(name(field)) }
-    public func optionalInt64(_ field: Field) throws(EventDecodingError) -> Int64? { try value(field).optionalInt64(name(field)) }
-    public func optionalString(_ field: Field) throws(EventDecodingError) -> String? { try value(field).optionalString(name(field)) }
-    public func optionalBool(_ field: Field) throws(EventDecodingError) -> Bool? { try value(field).optionalBool(name(field)) }
-    public func optionalDate(_ field: Field) throws(EventDecodingError) -> Date? { try value(field).optionalDate(name(field)) }
+    public func optionalInt(_ field: Field) throws(EventDecodingError) -> Int? {
+        if scanned.isAbsentOrNull(field.rawValue) { return nil }
+        return try int(field)
+    }
+    public func optionalInt64(_ field: Field) throws(EventDecodingError) -> Int64? {
+        if scanned.isAbsentOrNull(field.rawValue) { return nil }
+        return try int64(field)
+    }
+    public func optionalString(_ field: Field) throws(EventDecodingError) -> String? {
+        if scanned.isAbsentOrNull(field.rawValue) { return nil }
+        return try string(field)
+    }
+    public func optionalBool(_ field: Field) throws(EventDecodingError) -> Bool? {
+        if scanned.isAbsentOrNull(field.rawValue) { return nil }
+        return try bool(field)
+    }
+    public func optionalDate(_ field: Field) throws(EventDecodingError) -> Date? {
+        if scanned.isAbsentOrNull(field.rawValue) { return nil }
+        return try date(field)
+    }
 }
 
 /// One looked-up field, with the contract's coercions. The key's name is an autoclosure: it is
