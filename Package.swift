@@ -20,6 +20,8 @@ let package = Package(
         /// the same options as `outbox-consumer`.
         .library(name: "OutboxConsumerArguments", targets: ["OutboxConsumerArguments"]),
         .executable(name: "outbox-consumer", targets: ["OutboxConsumerCLI"]),
+        /// Example: an append-only audit trail of every event (JSONL + SQLite), see Examples/AuditLog.
+        .executable(name: "audit-log", targets: ["AuditLog"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -102,6 +104,24 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // MARK: Examples (public API of the library products only)
+        .target(
+            name: "AuditLogCore",
+            dependencies: ["OutboxConsumer"],
+            path: "Examples/AuditLog/Sources/AuditLogCore"
+        ),
+        .executableTarget(
+            name: "AuditLog",
+            dependencies: [
+                "AuditLogCore",
+                "OutboxConsumer",
+                "OutboxConsumerArguments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/AuditLog/Sources/AuditLog"
         ),
 
         // MARK: Tests

@@ -1,0 +1,173 @@
+import Foundation
+import OutboxConsumer
+
+/// The audit trail's table in the ledger database, written by a transactional handler.
+///
+/// A row commits in the same SQLite transaction that records its event in the ledger, so each
+/// delivered event has exactly one row, whatever crashes or re-deliveries happen. Its `seq`
+/// (the rowid) is the commit order, which the JSONL file follows (see ``TrailFile``).
+public enum AuditStore {
+    /// The consumer name the example uses unless `--consumer` says otherwise.
+    public static let defaultConsumerName = "audit-log"
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS audit_trail (
+            seq INTEGER PRIMARY KEY,
+            consumer TEXT NOT NULL,
+            event_id INTEGER NOT NULL,
+            occurred_at_ms INTEGER NOT NULL,
+            event_type TEXT NOT NULL,
+            issue_id INTEGER,
+            contact_id INTEGER,
+            journal_id INTEGER,
+            actor_id INTEGER,
+            actor_name TEXT,
+            actor_search TEXT NOT NULL,
+            record TEXT NOT NULL,
+            UNIQUE (consumer, event_id)
+        );
+        CREATE INDEX IF NOT EXISTS audit_trail_time ON audit_trail (consumer, occurred_at_ms);
+        CREATE INDEX IF NOT EXISTS audit_trail_issue ON audit_trail (consumer, issue_id);
+        CREATE INDEX IF NOT EXISTS audit_trail_contact ON audit_trail (consumer, contact_id);
+        CREATE INDEX IF NOT EXISTS audit_trail_journal ON audit_trail (consumer, journal_id, event_type);
+        """
+
+    /// Creates the table if needed. Run once before consuming or querying.
+    public static func prepare(_ ledger: SQLiteLedger) async throws {
+        try await ledger.write { db in try db.execute(schema) }
+    }
+
+    /// Registers the handler that writes one row per delivered event, known type or not.
+    public static func install(on consumer: OutboxConsumer) {
+        let consumerName = consumer.name
+        consumer.onEveryTransactional(name: "audit-trail") { event, db in
+            let record = try AuditRecordBuilder.record(for: event) { journalID in
+                try journalAuthor(journalID, consumer: consumerName, in: db)
+            }
+            try insert(record, occurredAt: event.metadata.occurredAt, consumer: consumerName, into: db)
+        }
+    }
+
+    static func insert(_ record: AuditRecord, occurredAt: Date, consumer: String, into db: LedgerTransaction) throws {
+        let actorSearch = [record.actor?.name, record.actor?.email].compactMap { $0 }.joined(separator: " ")
+        try db.execute(
+            """
+            INSERT INTO audit_trail (consumer, event_id, occurred_at_ms, event_type, issue_id, contact_id,
+                                     journal_id, actor_id, actor_name, actor_search, record)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            .text(consumer), .integer(record.eventID), .integer(AuditTimestamp.milliseconds(occurredAt)),
+            .text(record.eventType), DatabaseValue(record.issueID), DatabaseValue(record.contactID),
+            DatabaseValue(record.journalID), DatabaseValue(record.actor?.id), DatabaseValue(record.actor?.name),
+            .text(SearchFolding.fold(actorSearch)), .text(record.jsonLine))
+    }
+
+    /// Who wrote journal `journalID`, from its `journal.created` row.
+    static func journalAuthor(_ journalID: Int, consumer: String, in db: LedgerTransaction) throws -> AuditActor? {
+        let row = try db.query(
+            """
+            SELECT actor_id, actor_name FROM audit_trail
+            WHERE consumer = ? AND journal_id = ? AND event_type = ? ORDER BY seq LIMIT 1
+            """, .text(consumer), .integer(Int64(journalID)), .text(JournalCreated.eventType)
+        ).first
+        guard let row, let name = row["actor_name"].string else { return nil }
+        return AuditActor(id: row["actor_id"].int, name: name)
+    }
+
+    /// Records matching `query`, by time (then event id).
+    public static func records(matching query: AuditQuery, consumer: String, in ledger: SQLiteLedger) async throws -> [AuditRecord] {
+        var conditions = ["consumer = ?"]
+        var arguments: [DatabaseValue] = [.text(consumer)]
+        func anyOf(_ column: String, _ values: [Int]) {
+            guard !values.isEmpty else { return }
+            conditions.append("\(column) IN (\(values.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += values.map { .integer(Int64($0)) }
+        }
+        anyOf("issue_id", query.issueIDs)
+        anyOf("contact_id", query.contactIDs)
+        if let user = query.user {
+            if let id = Int(user) {
+                conditions.append("actor_id = ?")
+                arguments.append(.integer(Int64(id)))
+            } else {
+                conditions.append("instr(actor_search, ?) > 0")
+                arguments.append(.text(SearchFolding.fold(user)))
+            }
+        }
+        if !query.eventTypes.isEmpty {
+            var alternatives: [String] = []
+            for type in query.eventTypes {
+                if type.hasSuffix("*") {
+                    alternatives.append("substr(event_type, 1, ?) = ?")
+                    let prefix = String(type.dropLast())
+                    arguments += [.integer(Int64(prefix.utf8.count)), .text(prefix)]
+                } else {
+                    alternatives.append("event_type = ?")
+                    arguments.append(.text(type))
+                }
+            }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+        }
+        if let since = query.since {
+            conditions.append("occurred_at_ms >= ?")
+            arguments.append(.integer(AuditTimestamp.milliseconds(since)))
+        }
+        if let until = query.until {
+            conditions.append("occurred_at_ms < ?")
+            arguments.append(.integer(AuditTimestamp.milliseconds(until)))
+        }
+        var sql = "SELECT record, occurred_at_ms, event_id FROM audit_trail WHERE " + conditions.joined(separator: " AND ")
+        // The newest N, still shown oldest first.
+        if let limit = query.limit {
+            sql = "SELECT * FROM (\(sql) ORDER BY occurred_at_ms DESC, event_id DESC LIMIT \(max(0, limit)))"
+        }
+        sql += " ORDER BY occurred_at_ms, event_id"
+        let lines = try await ledger.read { [sql, arguments] db in
+            try db.query(sql, arguments: arguments).map { $0[0].string ?? "" }
+        }
+        return try lines.map { try AuditRecord(jsonLine: $0) }
+    }
+
+    /// How many rows the trail has for `consumer`.
+    public static func count(consumer: String, in ledger: SQLiteLedger) async throws -> Int {
+        try await ledger.read { db in
+            try db.scalar("SELECT count(*) FROM audit_trail WHERE consumer = ?", .text(consumer))?.int ?? 0
+        }
+    }
+}
+
+/// What `audit-log query` asks for. Empty lists and nils do not filter.
+public struct AuditQuery: Sendable, Hashable {
+    public var issueIDs: [Int] = []
+    public var contactIDs: [Int] = []
+    /// A user id, or part of a user's name or email (case- and accent-insensitive).
+    public var user: String?
+    /// Exact types, or prefixes ending in `*` (`issue.*`).
+    public var eventTypes: [String] = []
+    /// From this instant (inclusive).
+    public var since: Date?
+    /// Up to this instant (exclusive).
+    public var until: Date?
+    /// Only the newest N.
+    public var limit: Int?
+
+    public init(
+        issueIDs: [Int] = [], contactIDs: [Int] = [], user: String? = nil, eventTypes: [String] = [],
+        since: Date? = nil, until: Date? = nil, limit: Int? = nil
+    ) {
+        self.issueIDs = issueIDs
+        self.contactIDs = contactIDs
+        self.user = user
+        self.eventTypes = eventTypes
+        self.since = since
+        self.until = until
+        self.limit = limit
+    }
+}
+
+/// Case- and accent-insensitive text for matching user names.
+enum SearchFolding {
+    static func fold(_ text: String) -> String {
+        text.folding(options: [.caseInsensitive, .diacriticInsensitive, .widthInsensitive], locale: nil)
+    }
+}
