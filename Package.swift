@@ -22,6 +22,8 @@ let package = Package(
         .executable(name: "outbox-consumer", targets: ["OutboxConsumerCLI"]),
         /// Example: an append-only audit trail of every event (JSONL + SQLite), see Examples/AuditLog.
         .executable(name: "audit-log", targets: ["AuditLog"]),
+        /// Example: a per-customer timeline projection with search, see Examples/CustomerTimeline.
+        .executable(name: "customer-timeline", targets: ["CustomerTimeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -122,6 +124,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/AuditLog/Sources/AuditLog"
+        ),
+        .target(
+            name: "CustomerTimelineCore",
+            dependencies: ["OutboxConsumer"],
+            path: "Examples/CustomerTimeline/Sources/CustomerTimelineCore"
+        ),
+        .executableTarget(
+            name: "CustomerTimeline",
+            dependencies: [
+                "CustomerTimelineCore",
+                "OutboxConsumer",
+                "OutboxConsumerArguments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/CustomerTimeline/Sources/CustomerTimeline"
         ),
 
         // MARK: Tests
