@@ -6,7 +6,7 @@ import OutboxConsumer
 /// In order, the first that finds anything wins:
 /// 1. a contact id (`4004`, `#4004`);
 /// 2. an email address, exactly (case- and accent-insensitive);
-/// 3. the words of a current name or company, each as a word prefix ("cafe zoe" finds
+/// 3. the words of a current name and company, each as a word prefix ("cafe zoe" finds
 ///    "Café Zoë", "muller" and "mueller" find "Müller & Söhne GmbH"), best match first;
 /// 4. the same over former names and companies (renamed contacts, people who changed company);
 /// 5. part of an email address ("vandelay.example").
@@ -31,16 +31,9 @@ struct CustomerLookup {
             let ids = try contactsByAddress("customer_address = ?", folded)
             if !ids.isEmpty { return try match(query, .emailAddress, ids) }
         }
-        for (column, kind) in [("current", MatchKind.name), ("former", MatchKind.formerName)] {
-            guard let ftsQuery = SearchText.prefixQuery(text, column: column) else { break }
-            let ids = try db.query(
-                """
-                SELECT rowid FROM timeline_contact_search WHERE timeline_contact_search MATCH ?
-                ORDER BY bm25(timeline_contact_search, 10.0, 1.0), rowid LIMIT ?
-                """, .text(ftsQuery), .integer(Int64(Self.maximumContacts))
-            ).compactMap { $0[0].int }
-            let existing = try ids.filter { try exists($0) }
-            if !existing.isEmpty { return try match(query, kind, existing) }
+        if let names = try nameMatches(text) {
+            return names.current.isEmpty
+                ? try match(query, .formerName, names.former) : try match(query, .name, names.current)
         }
         if !folded.isEmpty {
             let ids = try contactsByAddress("instr(customer_address, ?) > 0", folded)
@@ -57,6 +50,34 @@ struct CustomerLookup {
     private func match(_ query: String, _ kind: MatchKind, _ ids: [Int]) throws -> CustomerMatch? {
         let contacts = try self.contacts(Array(ids.prefix(Self.maximumContacts)))
         return contacts.isEmpty ? nil : CustomerMatch(query: query, matchedBy: kind, contacts: contacts)
+    }
+
+    /// Contacts with a version (as of now) whose name and company hold a word starting with each
+    /// word of `text`: those whose matching version is their latest, and the others; best match first.
+    private func nameMatches(_ text: String) throws -> (current: [Int], former: [Int])? {
+        guard let ftsQuery = SearchText.prefixQuery(text, column: "words") else { return nil }
+        let rows = try db.query(
+            """
+            SELECT s.contact_id, bm25(timeline_contact_search) AS score,
+                   v.event_id = (SELECT latest.event_id FROM timeline_contact_versions latest
+                                 WHERE latest.contact_id = v.contact_id AND latest.at_ms <= ?2
+                                 ORDER BY latest.at_ms DESC, latest.event_id DESC LIMIT 1) AS is_current
+            FROM timeline_contact_search s JOIN timeline_contact_versions v ON v.event_id = s.rowid
+            WHERE timeline_contact_search MATCH ?1 AND v.at_ms <= ?2
+            ORDER BY score, s.contact_id
+            """, .text(ftsQuery), .integer(nowMS))
+        var current: [Int] = []
+        var former: [Int] = []
+        for row in rows {
+            guard let id = row["contact_id"].int else { continue }
+            if row["is_current"].bool == true {
+                if !current.contains(id) { current.append(id) }
+            } else if !former.contains(id) {
+                former.append(id)
+            }
+        }
+        former.removeAll { current.contains($0) }
+        return current.isEmpty && former.isEmpty ? nil : (current, former)
     }
 
     /// Contacts whose current emails have a customer address matching `condition`, those with

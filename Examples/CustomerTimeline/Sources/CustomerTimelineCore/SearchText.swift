@@ -39,7 +39,7 @@ public enum SearchText {
     }
 
     /// An FTS5 query matching rows whose `column` has a word starting with each word of `query`
-    /// ("cafe zoe" -> `current : ("cafe"* AND "zoe"*)`), or nil when `query` has no words.
+    /// ("cafe zoe" -> `words : ("cafe"* AND "zoe"*)`), or nil when `query` has no words.
     public static func prefixQuery(_ query: String, column: String) -> String? {
         let words = tokens(query)
         guard !words.isEmpty else { return nil }

@@ -70,7 +70,7 @@ public enum TableRenderer {
 
     /// Columns padded to their widest cell (wide CJK characters count as two); the last column
     /// is not padded.
-    static func table(_ header: [String], _ rows: [[String]]) -> [String] {
+    public static func table(_ header: [String], _ rows: [[String]]) -> [String] {
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { displayWidth($0[column]) }.max() ?? 0 }
         return all.map { row in

@@ -36,7 +36,7 @@ public enum TimelineProjection {
         CREATE INDEX IF NOT EXISTS timeline_contact_versions_by_contact
             ON timeline_contact_versions (contact_id, at_ms, event_id);
         CREATE VIRTUAL TABLE IF NOT EXISTS timeline_contact_search
-            USING fts5 (current, former, tokenize = 'unicode61 remove_diacritics 0');
+            USING fts5 (words, contact_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0');
         CREATE TABLE IF NOT EXISTS timeline_issue_versions (
             event_id INTEGER PRIMARY KEY,
             issue_id INTEGER NOT NULL,
@@ -180,32 +180,12 @@ public enum TimelineProjection {
             .integer(contact.eventID), DatabaseValue(contact.contactID), .integer(milliseconds(contact.at)),
             DatabaseValue(contact.isCreated), .text(contact.name), DatabaseValue(contact.company),
             DatabaseValue(contact.isCompany), DatabaseValue(contact.actorName))
-        try refreshSearch(contactID: contact.contactID, in: db)
-    }
-
-    /// Re-indexes a contact: its latest name and company as `current`, earlier ones as `former`,
-    /// so a renamed contact or one that changed company is still found by what it was called.
-    static func refreshSearch(contactID: Int, in db: LedgerTransaction) throws {
-        let versions = try db.query(
-            """
-            SELECT name, company FROM timeline_contact_versions WHERE contact_id = ?
-            ORDER BY at_ms DESC, event_id DESC
-            """, DatabaseValue(contactID))
-        guard let latest = versions.first else { return }
-        let current = [latest["name"].string, latest["company"].string].compactMap { $0 }.joined(separator: " ")
-        let currentWords = Set(SearchText.indexed(current).split(separator: " ").map(String.init))
-        var formerWords: [String] = []
-        for version in versions.dropFirst() {
-            let text = [version["name"].string, version["company"].string].compactMap { $0 }.joined(separator: " ")
-            for word in SearchText.indexed(text).split(separator: " ").map(String.init)
-            where !currentWords.contains(word) && !formerWords.contains(word) {
-                formerWords.append(word)
-            }
-        }
-        try db.execute("DELETE FROM timeline_contact_search WHERE rowid = ?", DatabaseValue(contactID))
+        // One search row per version (rowid = event id): lookups match a name or company as of
+        // any instant, and tell current names from former ones.
+        let words = SearchText.indexed([contact.name, contact.company].compactMap { $0 }.joined(separator: " "))
         try db.execute(
-            "INSERT INTO timeline_contact_search (rowid, current, former) VALUES (?, ?, ?)",
-            DatabaseValue(contactID), .text(SearchText.indexed(current)), .text(formerWords.joined(separator: " ")))
+            "INSERT INTO timeline_contact_search (rowid, words, contact_id) VALUES (?, ?, ?)",
+            .integer(contact.eventID), .text(words), DatabaseValue(contact.contactID))
     }
 
     static func insertIssueVersion(
