@@ -159,6 +159,13 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "ExamplesTests",
+            dependencies: [
+                "AuditLogCore", "CustomerTimelineCore", "AuditLog", "CustomerTimeline",
+                "OutboxConsumer", "OutboxConsumerTesting",
+            ]
+        ),
+        .testTarget(
             name: "OutboxConsumerRedisTests",
             dependencies: [
                 "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
