@@ -144,6 +144,8 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         #expect(cafe.matchedBy == .name)
         #expect(cafe.contacts.contains { $0.name == "Café Zoë" })
         #expect(cafe.contacts.allSatisfy { $0.name == "Café Zoë" || $0.company == "Café Zoë" })
+        #expect(cafe.displayName == "Café Zoë")
+        #expect(try await CustomerTimeline.find("muller", now: now, in: ledger)?.displayName == "Müller & Söhne GmbH")
         let muller = try await ids("muller")
         #expect(muller.isSuperset(of: [4004, 4062]))
         #expect(try await ids("MÜLLER") == muller)

@@ -8,7 +8,8 @@ public enum HTMLRenderer {
     public static func render(_ report: TimelineReport, statuses: StatusConfiguration) -> String {
         let entries = report.entries ?? []
         let customer = report.customer
-        let title = customer.contacts.count == 1 ? customer.contacts[0].label : "‘\(customer.query)’ (\(customer.contacts.count) contacts)"
+        let title = customer.contacts.count == 1
+            ? customer.displayName : "\(customer.displayName) · \(customer.contacts.count) contacts"
         var html = """
             <!DOCTYPE html>
             <html lang="en">
@@ -77,12 +78,16 @@ public enum HTMLRenderer {
     }
 
     static func stats(_ report: TimelineReport, entries: [TimelineEntry], statuses: StatusConfiguration) -> String {
-        var cells: [(String, Int, String)] = []
-        if report.entries != nil {
-            cells.append(("entries", entries.count, "all"))
-            cells.append(("emails in", entries.filter { $0.kind == .emailReceived }.count, "email"))
-            cells.append(("emails out", entries.filter { $0.kind == .emailSent }.count, "email"))
-            cells.append(("status changes", entries.filter { $0.kind == .statusChanged }.count, "status"))
+        let emailsIn = ("emails in", entries.filter { $0.kind == .emailReceived }.count, "email")
+        let emailsOut = ("emails out", entries.filter { $0.kind == .emailSent }.count, "email")
+        let statusChanges = ("status changes", entries.filter { $0.kind == .statusChanged }.count, "status")
+        // Only the counts the query is about: an emails page has no status changes to count.
+        var cells: [(String, Int, String)]
+        switch report.kind {
+        case .events: cells = [("entries", entries.count, "all"), emailsIn, emailsOut, statusChanges]
+        case .emails: cells = [emailsIn] + (emailsOut.1 > 0 ? [emailsOut] : [])
+        case .statusChanges: cells = [statusChanges, ("issues", Set(entries.compactMap(\.issueID)).count, "issue")]
+        case .openIssues: cells = []
         }
         if let issues = report.openIssues { cells.append(("open issues", issues.count, "issue")) }
         return "<section class=\"stats\">" + cells.map { label, count, kind in
@@ -247,9 +252,10 @@ struct TimeAxis {
         guard let first = entries.map(\.at).min(), let last = entries.map(\.at).max() else {
             return (windowStart ?? windowEnd.addingTimeInterval(-86_400), windowEnd)
         }
-        let span = max(last.timeIntervalSince(first), 3_600)
-        var from = first.addingTimeInterval(-span * 0.04)
-        var to = last.addingTimeInterval(span * 0.04)
+        // A margin of 4%, and at least half an hour, so a lone entry sits mid-axis between ticks.
+        let margin = max(last.timeIntervalSince(first) * 0.04, 1_800)
+        var from = first.addingTimeInterval(-margin)
+        var to = last.addingTimeInterval(margin)
         if let windowStart, from < windowStart { from = windowStart }
         if to > windowEnd { to = windowEnd }
         if to <= from { to = from.addingTimeInterval(3_600) }

@@ -49,6 +49,17 @@ public struct CustomerMatch: Sendable, Hashable, Codable {
 
     public var contactIDs: [Int] { contacts.map(\.contactID) }
 
+    /// A heading for the customer: the contact's label, or the name or company every matched
+    /// contact shares (`Müller & Söhne GmbH`), or the query.
+    public var displayName: String {
+        if contacts.count == 1 { return contacts[0].label }
+        let candidates = contacts.flatMap { [$0.name, $0.company].compactMap { $0 } }
+        let shared = candidates.first { candidate in
+            contacts.allSatisfy { $0.name == candidate || $0.company == candidate }
+        }
+        return shared ?? "‘\(query)’"
+    }
+
     enum CodingKeys: String, CodingKey {
         case query, matchedBy = "matched_by", contacts
     }
