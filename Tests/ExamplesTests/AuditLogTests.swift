@@ -164,6 +164,11 @@ func fileBytes(_ path: String) throws -> Data {
         #expect(try fileBytes(trail) == reference)
     }
 
+    @Test func queriesNeedARecordedTrail() async throws {
+        let empty = try SQLiteLedger(path: directory.path("empty.sqlite"))
+        await #expect(throws: AuditLogError.self) { try await AuditStore.requireTable(in: empty) }
+    }
+
     @Test func aTrailFromAnotherLedgerIsRefused() async throws {
         _ = try await cleanTrail()
         let other = directory.path("other.sqlite")

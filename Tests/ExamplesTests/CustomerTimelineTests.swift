@@ -311,9 +311,12 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         #expect(!json.lowercased().contains("secret"))
     }
 
-    @Test func unknownCustomersAreAnError() async throws {
+    @Test func unknownCustomersAndMissingProjectionsAreErrors() async throws {
         let ledger = try await storyLedger()
         await #expect(throws: TimelineError.self) { try await report(.events, "nobody at all", ledger: ledger) }
+        let empty = try SQLiteLedger(path: directory.path("empty.sqlite"))
+        await #expect(throws: TimelineError.self) { try await TimelineProjection.requireTables(in: empty) }
+        try await TimelineProjection.requireTables(in: ledger)
     }
 
     @Test func windowsAndStatusSettingsParse() throws {

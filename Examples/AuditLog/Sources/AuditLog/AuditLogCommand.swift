@@ -32,7 +32,11 @@ struct TrailLedgerOptions: ParsableArguments {
             throw CommandError("no ledger at \(ledger) (use --ledger PATH)")
         }
         let ledger = try SQLiteLedger(path: self.ledger)
-        try await AuditStore.prepare(ledger)
+        do {
+            try await AuditStore.requireTable(in: ledger)
+        } catch let error as AuditLogError {
+            throw CommandError(error.description)
+        }
         return ledger
     }
 }

@@ -37,6 +37,17 @@ public enum AuditStore {
         try await ledger.write { db in try db.execute(schema) }
     }
 
+    /// Checks, without writing, that `consume` created the table: queries must not take the
+    /// ledger's write lock from a running consumer.
+    public static func requireTable(in ledger: SQLiteLedger) async throws {
+        let exists = try await ledger.read { db in
+            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_trail'")?.int ?? 0
+        }
+        guard exists > 0 else {
+            throw AuditLogError("no audit trail in \(ledger.path); record one with `audit-log consume`")
+        }
+    }
+
     /// Registers the handler that writes one row per delivered event, known type or not.
     public static func install(on consumer: OutboxConsumer) {
         let consumerName = consumer.name
@@ -163,6 +174,12 @@ public struct AuditQuery: Sendable, Hashable {
         self.until = until
         self.limit = limit
     }
+}
+
+/// A problem for a person: the message says what to do.
+public struct AuditLogError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Case- and accent-insensitive text for matching user names.

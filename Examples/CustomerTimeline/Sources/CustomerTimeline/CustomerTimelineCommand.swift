@@ -91,13 +91,23 @@ struct QueryOptions: ParsableArguments {
         return StatusConfiguration(closedStatusIDs: StatusConfiguration.parseIDs(closedStatuses) ?? [5, 6], names: names)
     }
 
+    /// The ledger at `path`, which must hold a projection; opened for reading only.
+    static func openProjection(_ path: String) async throws -> SQLiteLedger {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError("no ledger at \(path) (use --ledger PATH; fill it with `customer-timeline consume`)")
+        }
+        let ledger = try SQLiteLedger(path: path)
+        do {
+            try await TimelineProjection.requireTables(in: ledger)
+        } catch let error as TimelineError {
+            throw CommandError(error.description)
+        }
+        return ledger
+    }
+
     /// Runs the query and prints it as asked: table, JSON, and the HTML file.
     func answer(_ kind: TimelineReport.Kind, defaultWindow: String, includeReplies: Bool = false) async throws {
-        guard FileManager.default.fileExists(atPath: ledger) else {
-            throw CommandError("no ledger at \(ledger) (use --ledger PATH; fill it with `customer-timeline consume`)")
-        }
-        let ledger = try SQLiteLedger(path: self.ledger)
-        try await TimelineProjection.prepare(ledger)
+        let ledger = try await Self.openProjection(self.ledger)
         let now = self.now.flatMap(Timestamp.parse) ?? Date()
         let window = TimeWindow.parse(self.window ?? defaultWindow, now: now)!
         let query = TimelineQuery(
@@ -175,11 +185,7 @@ struct Find: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: ledger) else {
-            throw CommandError("no ledger at \(ledger) (use --ledger PATH)")
-        }
-        let ledger = try SQLiteLedger(path: self.ledger)
-        try await TimelineProjection.prepare(ledger)
+        let ledger = try await QueryOptions.openProjection(self.ledger)
         let now = try self.now.map { text in
             guard let date = Timestamp.parse(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
             return date

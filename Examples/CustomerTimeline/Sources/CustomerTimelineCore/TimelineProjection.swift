@@ -86,9 +86,15 @@ public enum TimelineProjection {
         CREATE INDEX IF NOT EXISTS timeline_message_versions_by_journal ON timeline_message_versions (journal_id);
         """
 
-    /// Creates the tables if needed (queries need nothing more).
-    public static func prepare(_ ledger: SQLiteLedger) async throws {
-        try await ledger.write { db in try db.execute(schema) }
+    /// Checks, without writing, that `consume` created the projection: queries must not take the
+    /// ledger's write lock from a running consumer.
+    public static func requireTables(in ledger: SQLiteLedger) async throws {
+        let exists = try await ledger.read { db in
+            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'timeline_owner'")?.int ?? 0
+        }
+        guard exists > 0 else {
+            throw TimelineError("no customer timeline in \(ledger.path); build one with `customer-timeline consume`")
+        }
     }
 
     /// Creates the tables if needed and claims them for `consumer`: the projection holds the
