@@ -38,6 +38,15 @@ func consumeWithKills(
     #expect(last.status == 0, "\(last.stderr)")
 }
 
+/// Events the customer-timeline projection holds: one row per event across its version tables.
+func projectedEvents(_ ledger: String) async throws -> Int {
+    var total = 0
+    for table in ["timeline_contact_versions", "timeline_issue_versions", "timeline_journals", "timeline_message_versions"] {
+        total += try await rowCount(table, ledger: ledger)
+    }
+    return total
+}
+
 @Suite struct AuditLogProcessTests {
     let directory = TemporaryDirectory()
 
@@ -109,14 +118,6 @@ func consumeWithKills(
 
     func timeline(_ arguments: [String]) throws -> ProcessResult {
         try runProcess(try builtProductPath("customer-timeline"), arguments)
-    }
-
-    func projectedEvents(_ ledger: String) async throws -> Int {
-        var total = 0
-        for table in ["timeline_contact_versions", "timeline_issue_versions", "timeline_journals", "timeline_message_versions"] {
-            total += try await rowCount(table, ledger: ledger)
-        }
-        return total
     }
 
     @Test func killedMidStreamAndRestartedTheProjectionEqualsOneCleanPass() async throws {
