@@ -232,6 +232,15 @@ struct TimeAxis {
     let report: TimelineReport
     let entries: [TimelineEntry]
     let statuses: StatusConfiguration
+    /// The time range drawn.
+    let domain: (from: Date, to: Date)
+
+    init(report: TimelineReport, entries: [TimelineEntry], statuses: StatusConfiguration) {
+        self.report = report
+        self.entries = entries
+        self.statuses = statuses
+        domain = Self.domain(report: report, entries: entries)
+    }
 
     let width = 1100.0
     let labelWidth = 96.0
@@ -246,7 +255,7 @@ struct TimeAxis {
 
     /// The time range drawn: fitted to the entries (with a margin) inside the window, so a month's
     /// window with a day of activity does not squeeze everything into one corner.
-    var domain: (from: Date, to: Date) {
+    static func domain(report: TimelineReport, entries: [TimelineEntry]) -> (from: Date, to: Date) {
         let windowEnd = report.window?.to ?? report.now
         let windowStart = report.window?.from
         guard let first = entries.map(\.at).min(), let last = entries.map(\.at).max() else {
