@@ -68,23 +68,26 @@ struct Consume: AsyncParsableCommand {
         AuditStore.install(on: consumer)
         let trailFile = TrailFile(path: trail, ledger: consumer.ledger, consumer: consumer.name)
         let show = self.show
+        /// Appends what the ledger committed since the file's last line; returns how many records.
+        @Sendable func catchUp() async throws -> Int {
+            let lines = try await trailFile.catchUp()
+            if show { Self.printText(lines) }
+            return lines.count
+        }
 
         // A trail left behind by a crash is completed before anything new is consumed.
-        var appended = try await trailFile.catchUp()
-        if show { Self.printText(appended) }
+        var added = try await catchUp()
         let exporter = Task {
-            var count = 0
+            var added = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
                 do {
-                    let lines = try await trailFile.catchUp()
-                    count += lines.count
-                    if show { Self.printText(lines) }
+                    added += try await catchUp()
                 } catch {
                     logger.error("cannot append to the trail file; will retry", metadata: ["error": "\(error)"])
                 }
             }
-            return count
+            return added
         }
         let report: ConsumerReport
         do {
@@ -95,14 +98,10 @@ struct Consume: AsyncParsableCommand {
             throw error
         }
         exporter.cancel()
-        let exported = await exporter.value
-        let last = try await trailFile.catchUp()
-        if show { Self.printText(last) }
-        appended += last
+        added += await exporter.value
+        added += try await catchUp()
         let total = try await AuditStore.count(consumer: consumer.name, in: consumer.ledger)
-        RunSummary.print(
-            report, json: json,
-            extra: [("trail_records_added", appended.count + exported), ("trail_records", total)])
+        RunSummary.print(report, json: json, extra: [("trail_records_added", added), ("trail_records", total)])
     }
 
     static func printText(_ lines: [String]) {
