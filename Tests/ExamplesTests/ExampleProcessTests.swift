@@ -47,138 +47,144 @@ func projectedEvents(_ ledger: String) async throws -> Int {
     return total
 }
 
-@Suite struct AuditLogProcessTests {
-    let directory = TemporaryDirectory()
+/// The tests that run the example programs. One at a time: each keeps a consumer process busy,
+/// and the rest of the suite has wall-clock expectations that two of them at once could upset.
+@Suite(.serialized) enum ExampleProcessTests {}
 
-    func auditLog(_ arguments: [String]) throws -> ProcessResult {
-        try runProcess(try builtProductPath("audit-log"), arguments)
+extension ExampleProcessTests {
+    @Suite struct AuditLogProcessTests {
+        let directory = TemporaryDirectory()
+
+        func auditLog(_ arguments: [String]) throws -> ProcessResult {
+            try runProcess(try builtProductPath("audit-log"), arguments)
+        }
+
+        @Test func killedMidStreamAndRestartedTheTrailEqualsOneCleanPass() async throws {
+            let clean = try auditLog([
+                "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail", directory.path("clean.jsonl"),
+            ])
+            #expect(clean.status == 0, "\(clean.stderr)")
+
+            let ledger = directory.path("crashed.sqlite")
+            let trail = directory.path("crashed.jsonl")
+            try await consumeWithKills(
+                try builtProductPath("audit-log"), ["consume", "--ledger", ledger, "--trail", trail],
+                followed: directory.path("live.jsonl"), killAt: [400, 1100]
+            ) { try await rowCount("audit_trail", ledger: ledger) }
+
+            #expect(try fileBytes(trail) == fileBytes(directory.path("clean.jsonl")), "byte for byte")
+            #expect(try await rowCount("audit_trail", ledger: ledger) == sampleDistinctEvents)
+            #expect(try await SQLiteLedger(path: ledger).failures().isEmpty)
+        }
+
+        @Test func consumeQueryRenderAndExportFromTheCommandLine() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let trail = directory.path("trail.jsonl")
+            let first = try auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--json"])
+            #expect(first.status == 0, "\(first.stderr)")
+            let summary = try #require(
+                try JSONSerialization.jsonObject(with: Data(first.stdout.split(separator: "\n").last!.utf8)) as? [String: Any])
+            #expect(summary["delivered"] as? Int == sampleDistinctEvents)
+            #expect(summary["trail_records_added"] as? Int == sampleDistinctEvents)
+
+            let second = try auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--show"])
+            #expect(second.stdout.hasPrefix("read 2000, delivered 0, duplicates 2000"), "nothing new: \(second.stdout)")
+            #expect(second.stdout.contains("trail records added: 0"))
+
+            let render = try auditLog(["render", trail])
+            let rendered = render.stdout.split(separator: "\n")
+            #expect(rendered.count == sampleDistinctEvents)
+            #expect(rendered.first == "2026-04-21T08:01:19Z Aiko User created contact 'Omar User' (Hooli Cloud)")
+
+            let query = try auditLog(["query", "--ledger", ledger, "--issue", "39004", "--type", "journal_message.*", "--json"])
+            #expect(query.status == 0, "\(query.stderr)")
+            let records = try query.stdout.split(separator: "\n").map { try AuditRecord(jsonLine: $0) }
+            #expect(!records.isEmpty && records.allSatisfy { $0.issueID == 39004 && $0.eventType.hasPrefix("journal_message.") })
+            let trailLines = Set(try String(contentsOfFile: trail, encoding: .utf8).split(separator: "\n"))
+            #expect(query.stdout.split(separator: "\n").allSatisfy { trailLines.contains($0) }, "--json prints trail lines")
+
+            let recent = try auditLog([
+                "query", "--ledger", ledger, "--user", "jane", "--since", "30m", "--now", "2026-04-21T19:35:00Z",
+            ])
+            #expect(!recent.stdout.isEmpty && recent.stdout.split(separator: "\n").allSatisfy { $0 >= "2026-04-21T19:05" && $0.lowercased().contains("jane") })
+
+            let exported = directory.path("exported.jsonl")
+            let export = try auditLog(["export", "--ledger", ledger, "--trail", exported])
+            #expect(export.stdout == "appended \(sampleDistinctEvents) record(s) to \(exported)\n")
+            #expect(try fileBytes(exported) == fileBytes(trail))
+
+            let missing = try auditLog(["query", "--ledger", directory.path("nope.sqlite")])
+            #expect(missing.status != 0 && missing.stderr.contains("no ledger at"))
+        }
     }
 
-    @Test func killedMidStreamAndRestartedTheTrailEqualsOneCleanPass() async throws {
-        let clean = try auditLog([
-            "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail", directory.path("clean.jsonl"),
-        ])
-        #expect(clean.status == 0, "\(clean.stderr)")
+    @Suite struct CustomerTimelineProcessTests {
+        let directory = TemporaryDirectory()
 
-        let ledger = directory.path("crashed.sqlite")
-        let trail = directory.path("crashed.jsonl")
-        try await consumeWithKills(
-            try builtProductPath("audit-log"), ["consume", "--ledger", ledger, "--trail", trail],
-            followed: directory.path("live.jsonl"), killAt: [400, 1100]
-        ) { try await rowCount("audit_trail", ledger: ledger) }
+        func timeline(_ arguments: [String]) throws -> ProcessResult {
+            try runProcess(try builtProductPath("customer-timeline"), arguments)
+        }
 
-        #expect(try fileBytes(trail) == fileBytes(directory.path("clean.jsonl")), "byte for byte")
-        #expect(try await rowCount("audit_trail", ledger: ledger) == sampleDistinctEvents)
-        #expect(try await SQLiteLedger(path: ledger).failures().isEmpty)
-    }
+        @Test func killedMidStreamAndRestartedTheProjectionEqualsOneCleanPass() async throws {
+            let cleanLedger = directory.path("clean.sqlite")
+            let clean = try timeline(["consume", sampleArchivePath, "--ledger", cleanLedger])
+            #expect(clean.status == 0, "\(clean.stderr)")
 
-    @Test func consumeQueryRenderAndExportFromTheCommandLine() async throws {
-        let ledger = directory.path("ledger.sqlite")
-        let trail = directory.path("trail.jsonl")
-        let first = try auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--json"])
-        #expect(first.status == 0, "\(first.stderr)")
-        let summary = try #require(
-            try JSONSerialization.jsonObject(with: Data(first.stdout.split(separator: "\n").last!.utf8)) as? [String: Any])
-        #expect(summary["delivered"] as? Int == sampleDistinctEvents)
-        #expect(summary["trail_records_added"] as? Int == sampleDistinctEvents)
+            let ledger = directory.path("crashed.sqlite")
+            try await consumeWithKills(
+                try builtProductPath("customer-timeline"), ["consume", "--ledger", ledger],
+                followed: directory.path("live.jsonl"), killAt: [400, 1100]
+            ) { try await projectedEvents(ledger) }
 
-        let second = try auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--show"])
-        #expect(second.stdout.hasPrefix("read 2000, delivered 0, duplicates 2000"), "nothing new: \(second.stdout)")
-        #expect(second.stdout.contains("trail records added: 0"))
+            #expect(try await projectedEvents(ledger) == sampleDistinctEvents)
+            #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
+            #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")
+        }
 
-        let render = try auditLog(["render", trail])
-        let rendered = render.stdout.split(separator: "\n")
-        #expect(rendered.count == sampleDistinctEvents)
-        #expect(rendered.first == "2026-04-21T08:01:19Z Aiko User created contact 'Omar User' (Hooli Cloud)")
+        @Test func theFourQuestionsFromTheCommandLine() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let consume = try timeline(["consume", sampleArchivePath, "--ledger", ledger])
+            #expect(consume.status == 0, "\(consume.stderr)")
+            let common = ["--ledger", ledger, "--now", "2026-04-22T00:00:00Z"]
 
-        let query = try auditLog(["query", "--ledger", ledger, "--issue", "39004", "--type", "journal_message.*", "--json"])
-        #expect(query.status == 0, "\(query.stderr)")
-        let records = try query.stdout.split(separator: "\n").map { try AuditRecord(jsonLine: $0) }
-        #expect(!records.isEmpty && records.allSatisfy { $0.issueID == 39004 && $0.eventType.hasPrefix("journal_message.") })
-        let trailLines = Set(try String(contentsOfFile: trail, encoding: .utf8).split(separator: "\n"))
-        #expect(query.stdout.split(separator: "\n").allSatisfy { trailLines.contains($0) }, "--json prints trail lines")
+            let events = try timeline(["events", "muller", "--json"] + common)
+            #expect(events.status == 0, "\(events.stderr)")
+            let report = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(events.stdout.utf8))
+            #expect(report.customer.contactIDs.contains(4004) && report.customer.matchedBy == .name)
+            #expect((report.entries ?? []).count > 20)
+            #expect(Set((report.entries ?? []).map(\.category)) == Set(TimelineEntry.Category.allCases))
 
-        let recent = try auditLog([
-            "query", "--ledger", ledger, "--user", "jane", "--since", "30m", "--now", "2026-04-21T19:35:00Z",
-        ])
-        #expect(!recent.stdout.isEmpty && recent.stdout.split(separator: "\n").allSatisfy { $0 >= "2026-04-21T19:05" && $0.lowercased().contains("jane") })
+            let open = try timeline(["open-issues", "4004"] + common)
+            #expect(open.stdout.contains("Open issues involving the customer:") && open.stdout.contains("ISSUE   STATUS"))
+            let allOpen = try timeline(["open-issues", "4004", "--closed-statuses", "99", "--json"] + common)
+            let everything = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(allOpen.stdout.utf8))
+            let someOpen = try JSONDecoder.iso8601.decode(
+                TimelineReport.self, from: Data(try timeline(["open-issues", "4004", "--json"] + common).stdout.utf8))
+            #expect((everything.openIssues ?? []).count > (someOpen.openIssues ?? []).count, "closed statuses are configuration")
 
-        let exported = directory.path("exported.jsonl")
-        let export = try auditLog(["export", "--ledger", ledger, "--trail", exported])
-        #expect(export.stdout == "appended \(sampleDistinctEvents) record(s) to \(exported)\n")
-        #expect(try fileBytes(exported) == fileBytes(trail))
+            let emails = try timeline(["emails", "cafe zoe", "--replies"] + common)
+            #expect(emails.stdout.contains("Recent emails, last 30 days") && emails.stdout.contains("email in"))
 
-        let missing = try auditLog(["query", "--ledger", directory.path("nope.sqlite")])
-        #expect(missing.status != 0 && missing.stderr.contains("no ledger at"))
-    }
-}
+            let status = try timeline(["status-changes", "globex", "--json"] + common)
+            let changes = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(status.stdout.utf8))
+            #expect(changes.window?.label == "this week" && !(changes.entries ?? []).isEmpty)
+            #expect((changes.entries ?? []).allSatisfy { $0.kind == .statusChanged })
 
-@Suite struct CustomerTimelineProcessTests {
-    let directory = TemporaryDirectory()
+            let page = directory.path("muller.html")
+            let html = try timeline(["events", "mueller", "--html", page] + common)
+            #expect(html.status == 0 && html.stderr.contains("wrote \(page)"))
+            let text = try String(contentsOfFile: page, encoding: .utf8)
+            #expect(text.hasPrefix("<!DOCTYPE html>") && text.contains("<svg class=\"timeline\"") && !text.contains("http"))
 
-    func timeline(_ arguments: [String]) throws -> ProcessResult {
-        try runProcess(try builtProductPath("customer-timeline"), arguments)
-    }
+            let find = try timeline(["find", "MÜLLER & söhne"] + common)
+            #expect(find.stdout.contains("matched by name or company") && find.stdout.contains("#4004 Müller & Söhne GmbH"))
 
-    @Test func killedMidStreamAndRestartedTheProjectionEqualsOneCleanPass() async throws {
-        let cleanLedger = directory.path("clean.sqlite")
-        let clean = try timeline(["consume", sampleArchivePath, "--ledger", cleanLedger])
-        #expect(clean.status == 0, "\(clean.stderr)")
-
-        let ledger = directory.path("crashed.sqlite")
-        try await consumeWithKills(
-            try builtProductPath("customer-timeline"), ["consume", "--ledger", ledger],
-            followed: directory.path("live.jsonl"), killAt: [400, 1100]
-        ) { try await projectedEvents(ledger) }
-
-        #expect(try await projectedEvents(ledger) == sampleDistinctEvents)
-        #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
-        #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")
-    }
-
-    @Test func theFourQuestionsFromTheCommandLine() async throws {
-        let ledger = directory.path("ledger.sqlite")
-        let consume = try timeline(["consume", sampleArchivePath, "--ledger", ledger])
-        #expect(consume.status == 0, "\(consume.stderr)")
-        let common = ["--ledger", ledger, "--now", "2026-04-22T00:00:00Z"]
-
-        let events = try timeline(["events", "muller", "--json"] + common)
-        #expect(events.status == 0, "\(events.stderr)")
-        let report = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(events.stdout.utf8))
-        #expect(report.customer.contactIDs.contains(4004) && report.customer.matchedBy == .name)
-        #expect((report.entries ?? []).count > 20)
-        #expect(Set((report.entries ?? []).map(\.category)) == Set(TimelineEntry.Category.allCases))
-
-        let open = try timeline(["open-issues", "4004"] + common)
-        #expect(open.stdout.contains("Open issues involving the customer:") && open.stdout.contains("ISSUE   STATUS"))
-        let allOpen = try timeline(["open-issues", "4004", "--closed-statuses", "99", "--json"] + common)
-        let everything = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(allOpen.stdout.utf8))
-        let someOpen = try JSONDecoder.iso8601.decode(
-            TimelineReport.self, from: Data(try timeline(["open-issues", "4004", "--json"] + common).stdout.utf8))
-        #expect((everything.openIssues ?? []).count > (someOpen.openIssues ?? []).count, "closed statuses are configuration")
-
-        let emails = try timeline(["emails", "cafe zoe", "--replies"] + common)
-        #expect(emails.stdout.contains("Recent emails, last 30 days") && emails.stdout.contains("email in"))
-
-        let status = try timeline(["status-changes", "globex", "--json"] + common)
-        let changes = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(status.stdout.utf8))
-        #expect(changes.window?.label == "this week" && !(changes.entries ?? []).isEmpty)
-        #expect((changes.entries ?? []).allSatisfy { $0.kind == .statusChanged })
-
-        let page = directory.path("muller.html")
-        let html = try timeline(["events", "mueller", "--html", page] + common)
-        #expect(html.status == 0 && html.stderr.contains("wrote \(page)"))
-        let text = try String(contentsOfFile: page, encoding: .utf8)
-        #expect(text.hasPrefix("<!DOCTYPE html>") && text.contains("<svg class=\"timeline\"") && !text.contains("http"))
-
-        let find = try timeline(["find", "MÜLLER & söhne"] + common)
-        #expect(find.stdout.contains("matched by name or company") && find.stdout.contains("#4004 Müller & Söhne GmbH"))
-
-        let nobody = try timeline(["events", "nobody at all"] + common)
-        #expect(nobody.status != 0 && nobody.stderr.contains("no customer matches 'nobody at all'"))
-        let badWindow = try timeline(["events", "4004", "--window", "fortnight"] + common)
-        #expect(badWindow.status != 0 && badWindow.stderr.contains("--window"))
-        let otherOwner = try timeline(["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "someone-else"])
-        #expect(otherOwner.status != 0 && otherOwner.stderr.contains("kept by consumer 'customer-timeline'"))
+            let nobody = try timeline(["events", "nobody at all"] + common)
+            #expect(nobody.status != 0 && nobody.stderr.contains("no customer matches 'nobody at all'"))
+            let badWindow = try timeline(["events", "4004", "--window", "fortnight"] + common)
+            #expect(badWindow.status != 0 && badWindow.stderr.contains("--window"))
+            let otherOwner = try timeline(["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "someone-else"])
+            #expect(otherOwner.status != 0 && otherOwner.stderr.contains("kept by consumer 'customer-timeline'"))
+        }
     }
 }
