@@ -71,12 +71,12 @@ public enum AuditRecordBuilder {
 
         case JournalCreated.eventType:
             let actor = f.actor(id: "user_id", name: "user_name")
-            let changed = f.strings("changed_fields")
+            let changed = f.strings("changed_fields").joined(separator: ", ")
             let note = f.bool("has_notes") == true ? (f.bool("private_notes") == true ? "a private note" : "a note") : nil
             let summary: String
             switch (changed.isEmpty, note) {
-            case (false, let note?): summary = "\(actor.displayName) changed \(f.issue): \(changed.joined(separator: ", ")), and added \(note)"
-            case (false, nil): summary = "\(actor.displayName) changed \(f.issue): \(changed.joined(separator: ", "))"
+            case (false, let note?): summary = "\(actor.displayName) changed \(f.issue): \(changed), and added \(note)"
+            case (false, nil): summary = "\(actor.displayName) changed \(f.issue): \(changed)"
             case (true, let note?): summary = "\(actor.displayName) added \(note) to \(f.issue)"
             case (true, nil): summary = "\(actor.displayName) saved an empty journal on \(f.issue)"
             }

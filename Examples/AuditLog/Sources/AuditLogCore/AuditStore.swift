@@ -86,7 +86,9 @@ public enum AuditStore {
     }
 
     /// Records matching `query`, by time (then event id).
-    public static func records(matching query: AuditQuery, consumer: String, in ledger: SQLiteLedger) async throws -> [AuditRecord] {
+    public static func records(
+        matching query: AuditQuery, consumer: String, in ledger: SQLiteLedger
+    ) async throws -> [AuditRecord] {
         var conditions = ["consumer = ?"]
         var arguments: [DatabaseValue] = [.text(consumer)]
         func anyOf(_ column: String, _ values: [Int]) {

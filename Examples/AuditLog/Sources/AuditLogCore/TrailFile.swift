@@ -129,7 +129,9 @@ public struct TrailFile: Sendable {
     private static func read(_ fd: Int32, into buffer: inout [UInt8], at offset: Int64, path: String) throws {
         var done = 0
         while done < buffer.count {
-            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+            let count = buffer.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done))
+            }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw TrailFileError("cannot read \(path): \(lastError())") }
             done += count
@@ -139,7 +141,9 @@ public struct TrailFile: Sendable {
     private static func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int64, path: String) throws {
         var done = 0
         while done < bytes.count {
-            let count = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+            let count = bytes.withUnsafeBytes {
+                pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done))
+            }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw TrailFileError("cannot write \(path): \(lastError())") }
             done += count

@@ -39,7 +39,8 @@ public enum CustomerTimeline {
         try await ledger.read { db in
             let nowMS = TimelineProjection.milliseconds(query.now)
             guard let customer = try CustomerLookup(db: db, nowMS: nowMS).resolve(query.customer) else {
-                throw TimelineError("no customer matches '\(query.customer)' (try a contact id, an email address, a name or a company)")
+                throw TimelineError(
+                    "no customer matches '\(query.customer)' (try a contact id, an email address, a name or a company)")
             }
             let builder = TimelineBuilder(db: db, nowMS: nowMS, contactIDs: customer.contactIDs, statuses: query.statuses)
             var report = TimelineReport(
