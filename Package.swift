@@ -163,6 +163,8 @@ let package = Package(
             dependencies: [
                 "AuditLogCore", "CustomerTimelineCore", "AuditLog", "CustomerTimeline",
                 "OutboxConsumer", "OutboxConsumerTesting",
+                // `outbox-consumer publish` loads Redis Streams for the Redis tests.
+                "OutboxConsumerCLI",
             ]
         ),
         .testTarget(
