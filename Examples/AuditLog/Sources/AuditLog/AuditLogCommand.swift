@@ -89,9 +89,9 @@ struct Consume: AsyncParsableCommand {
             }
             return added
         }
-        let report: ConsumerReport
+        let result: SourceRunResult
         do {
-            report = try await source.run(consumer, logger: logger)
+            result = try await source.runForSummary(consumer, logger: logger)
         } catch {
             exporter.cancel()
             _ = await exporter.value
@@ -101,7 +101,9 @@ struct Consume: AsyncParsableCommand {
         added += await exporter.value
         added += try await catchUp()
         let total = try await AuditStore.count(consumer: consumer.name, in: consumer.ledger)
-        RunSummary.print(report, json: json, extra: [("trail_records_added", added), ("trail_records", total)])
+        RunSummary.print(
+            result.report, json: json,
+            extra: result.sourceCounts + [("trail_records_added", added), ("trail_records", total)])
     }
 
     static func printText(_ lines: [String]) {

@@ -36,8 +36,8 @@ struct Consume: AsyncParsableCommand {
         let consumer = try consumerOptions.makeConsumer(defaultName: TimelineProjection.defaultConsumerName, logger: logger)
         try await TimelineProjection.prepare(consumer.ledger, owner: consumer.name)
         TimelineProjection.install(on: consumer)
-        let report = try await source.run(consumer, logger: logger)
-        RunSummary.print(report, json: json)
+        let result = try await source.runForSummary(consumer, logger: logger)
+        RunSummary.print(result.report, json: json, extra: result.sourceCounts)
     }
 }
 
