@@ -70,8 +70,11 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs a program to completion and captures its output.
-func runProcess(_ path: String, _ arguments: [String], currentDirectory: String? = nil) throws -> ProcessResult {
+/// Runs a program to completion and captures its output. A program still running after
+/// `timeout` is SIGKILLed and the test fails, rather than hanging the whole run.
+func runProcess(
+    _ path: String, _ arguments: [String], currentDirectory: String? = nil, timeout: Duration = .seconds(120)
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -82,6 +85,16 @@ func runProcess(_ path: String, _ arguments: [String], currentDirectory: String?
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     try process.run()
+    let pid = process.processIdentifier
+    let state = Mutex<(finished: Bool, timedOut: Bool)>((false, false))
+    let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+    DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+        state.withLock { state in
+            guard !state.finished else { return }
+            state.timedOut = true
+            kill(pid, SIGKILL)
+        }
+    }
     // Read both pipes concurrently: a full stderr pipe must not block the program's stdout.
     let stderrData = Mutex<Data>(Data())
     let stderrDone = DispatchSemaphore(value: 0)
@@ -93,6 +106,9 @@ func runProcess(_ path: String, _ arguments: [String], currentDirectory: String?
     let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
     stderrDone.wait()
     process.waitUntilExit()
+    if state.withLock({ state in state.finished = true; return state.timedOut }) {
+        Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout); killed")
+    }
     return ProcessResult(
         status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
         stderr: String(decoding: stderrData.withLock { $0 }, as: UTF8.self))
@@ -109,6 +125,11 @@ final class BackgroundProcess {
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
+    }
+
+    deinit {
+        // A test that failed before killing it must not leave it running.
+        if process.isRunning { kill() }
     }
 
     var isRunning: Bool { process.isRunning }
