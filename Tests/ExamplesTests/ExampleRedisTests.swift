@@ -22,8 +22,10 @@ func publish(_ lines: some Collection<String>, to stream: String, url: String, d
 
 /// Runs an example's `consume` on a fresh Redis Stream: the first half of the sample is
 /// published, the consumer is SIGKILLed once it has passed `killAt` events (mid-stream: the rest
-/// is not even published yet), then the rest and the whole sample again (duplicates) are
-/// published and a restarted consumer with the same name finishes, its pending entries included.
+/// is not even published yet), then the rest is published, and the first 200 lines again (a
+/// publisher retrying: events the consumer had certainly processed), and a restarted consumer
+/// with the same name finishes, its pending entries included. An entry lost to the kill is not
+/// published again, so it shows as a missing event.
 func consumeRedisWithKill(
     _ executable: String, _ arguments: [String], url: String, directory: TemporaryDirectory, killAt: Int,
     progress: () async throws -> Int
@@ -42,7 +44,7 @@ func consumeRedisWithKill(
     #expect(process.wasKilled)
 
     try publish(lines[1000...], to: stream, url: url, directory: directory)
-    try publish(lines, to: stream, url: url, directory: directory)
+    try publish(lines[..<200], to: stream, url: url, directory: directory)
     let last = try runProcess(executable, arguments + redis + ["--idle-exit", "1"])
     #expect(last.status == 0, "\(last.stderr)")
     #expect(last.stdout.contains("delivered"), "\(last.stdout)")
@@ -66,8 +68,9 @@ extension ExampleProcessTests {
                 auditLog, ["consume", "--ledger", ledger, "--trail", trail], url: url, directory: directory, killAt: 300
             ) { try await rowCount("audit_trail", ledger: ledger) }
 
+            let recorded = try await rowCount("audit_trail", ledger: ledger)
+            #expect(recorded == sampleDistinctEvents, "\(sampleDistinctEvents - recorded) event(s) lost to the kill")
             #expect(try fileBytes(trail) == fileBytes(directory.path("clean.jsonl")), "byte for byte")
-            #expect(try await rowCount("audit_trail", ledger: ledger) == sampleDistinctEvents)
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty)
         }
 
@@ -83,6 +86,8 @@ extension ExampleProcessTests {
                 timeline, ["consume", "--ledger", ledger], url: url, directory: directory, killAt: 300
             ) { try await projectedEvents(ledger) }
 
+            let projected = try await projectedEvents(ledger)
+            #expect(projected == sampleDistinctEvents, "\(sampleDistinctEvents - projected) event(s) lost to the kill")
             #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")
 
