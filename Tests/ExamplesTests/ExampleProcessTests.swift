@@ -34,7 +34,7 @@ func consumeWithKills(
         #expect(process.wasKilled)
     }
     try feed(lines.count)
-    let last = try runProcess(executable, arguments + follow + ["--idle-exit", "1"])
+    let last = try await runProcess(executable, arguments + follow + ["--idle-exit", "1"])
     #expect(last.status == 0, "\(last.stderr)")
 }
 
@@ -55,12 +55,12 @@ extension ExampleProcessTests {
     @Suite struct AuditLogProcessTests {
         let directory = TemporaryDirectory()
 
-        func auditLog(_ arguments: [String]) throws -> ProcessResult {
-            try runProcess(try builtProductPath("audit-log"), arguments)
+        func auditLog(_ arguments: [String]) async throws -> ProcessResult {
+            try await runProcess(try builtProductPath("audit-log"), arguments)
         }
 
         @Test func killedMidStreamAndRestartedTheTrailEqualsOneCleanPass() async throws {
-            let clean = try auditLog([
+            let clean = try await auditLog([
                 "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail", directory.path("clean.jsonl"),
             ])
             #expect(clean.status == 0, "\(clean.stderr)")
@@ -80,40 +80,40 @@ extension ExampleProcessTests {
         @Test func consumeQueryRenderAndExportFromTheCommandLine() async throws {
             let ledger = directory.path("ledger.sqlite")
             let trail = directory.path("trail.jsonl")
-            let first = try auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--json"])
+            let first = try await auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--json"])
             #expect(first.status == 0, "\(first.stderr)")
             let summary = try #require(
                 try JSONSerialization.jsonObject(with: Data(first.stdout.split(separator: "\n").last!.utf8)) as? [String: Any])
             #expect(summary["delivered"] as? Int == sampleDistinctEvents)
             #expect(summary["trail_records_added"] as? Int == sampleDistinctEvents)
 
-            let second = try auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--show"])
+            let second = try await auditLog(["consume", sampleArchivePath, "--ledger", ledger, "--trail", trail, "--show"])
             #expect(second.stdout.hasPrefix("read 2000, delivered 0, duplicates 2000"), "nothing new: \(second.stdout)")
             #expect(second.stdout.contains("trail records added: 0"))
 
-            let render = try auditLog(["render", trail])
+            let render = try await auditLog(["render", trail])
             let rendered = render.stdout.split(separator: "\n")
             #expect(rendered.count == sampleDistinctEvents)
             #expect(rendered.first == "2026-04-21T08:01:19Z Aiko User created contact 'Omar User' (Hooli Cloud)")
 
-            let query = try auditLog(["query", "--ledger", ledger, "--issue", "39004", "--type", "journal_message.*", "--json"])
+            let query = try await auditLog(["query", "--ledger", ledger, "--issue", "39004", "--type", "journal_message.*", "--json"])
             #expect(query.status == 0, "\(query.stderr)")
             let records = try query.stdout.split(separator: "\n").map { try AuditRecord(jsonLine: $0) }
             #expect(!records.isEmpty && records.allSatisfy { $0.issueID == 39004 && $0.eventType.hasPrefix("journal_message.") })
             let trailLines = Set(try String(contentsOfFile: trail, encoding: .utf8).split(separator: "\n"))
             #expect(query.stdout.split(separator: "\n").allSatisfy { trailLines.contains($0) }, "--json prints trail lines")
 
-            let recent = try auditLog([
+            let recent = try await auditLog([
                 "query", "--ledger", ledger, "--user", "jane", "--since", "30m", "--now", "2026-04-21T19:35:00Z",
             ])
             #expect(!recent.stdout.isEmpty && recent.stdout.split(separator: "\n").allSatisfy { $0 >= "2026-04-21T19:05" && $0.lowercased().contains("jane") })
 
             let exported = directory.path("exported.jsonl")
-            let export = try auditLog(["export", "--ledger", ledger, "--trail", exported])
+            let export = try await auditLog(["export", "--ledger", ledger, "--trail", exported])
             #expect(export.stdout == "appended \(sampleDistinctEvents) record(s) to \(exported)\n")
             #expect(try fileBytes(exported) == fileBytes(trail))
 
-            let missing = try auditLog(["query", "--ledger", directory.path("nope.sqlite")])
+            let missing = try await auditLog(["query", "--ledger", directory.path("nope.sqlite")])
             #expect(missing.status != 0 && missing.stderr.contains("no ledger at"))
         }
     }
@@ -121,13 +121,13 @@ extension ExampleProcessTests {
     @Suite struct CustomerTimelineProcessTests {
         let directory = TemporaryDirectory()
 
-        func timeline(_ arguments: [String]) throws -> ProcessResult {
-            try runProcess(try builtProductPath("customer-timeline"), arguments)
+        func timeline(_ arguments: [String]) async throws -> ProcessResult {
+            try await runProcess(try builtProductPath("customer-timeline"), arguments)
         }
 
         @Test func killedMidStreamAndRestartedTheProjectionEqualsOneCleanPass() async throws {
             let cleanLedger = directory.path("clean.sqlite")
-            let clean = try timeline(["consume", sampleArchivePath, "--ledger", cleanLedger])
+            let clean = try await timeline(["consume", sampleArchivePath, "--ledger", cleanLedger])
             #expect(clean.status == 0, "\(clean.stderr)")
 
             let ledger = directory.path("crashed.sqlite")
@@ -143,47 +143,47 @@ extension ExampleProcessTests {
 
         @Test func theFourQuestionsFromTheCommandLine() async throws {
             let ledger = directory.path("ledger.sqlite")
-            let consume = try timeline(["consume", sampleArchivePath, "--ledger", ledger])
+            let consume = try await timeline(["consume", sampleArchivePath, "--ledger", ledger])
             #expect(consume.status == 0, "\(consume.stderr)")
             let common = ["--ledger", ledger, "--now", "2026-04-22T00:00:00Z"]
 
-            let events = try timeline(["events", "muller", "--json"] + common)
+            let events = try await timeline(["events", "muller", "--json"] + common)
             #expect(events.status == 0, "\(events.stderr)")
             let report = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(events.stdout.utf8))
             #expect(report.customer.contactIDs.contains(4004) && report.customer.matchedBy == .name)
             #expect((report.entries ?? []).count > 20)
             #expect(Set((report.entries ?? []).map(\.category)) == Set(TimelineEntry.Category.allCases))
 
-            let open = try timeline(["open-issues", "4004"] + common)
+            let open = try await timeline(["open-issues", "4004"] + common)
             #expect(open.stdout.contains("Open issues involving the customer:") && open.stdout.contains("ISSUE   STATUS"))
-            let allOpen = try timeline(["open-issues", "4004", "--closed-statuses", "99", "--json"] + common)
+            let allOpen = try await timeline(["open-issues", "4004", "--closed-statuses", "99", "--json"] + common)
             let everything = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(allOpen.stdout.utf8))
             let someOpen = try JSONDecoder.iso8601.decode(
-                TimelineReport.self, from: Data(try timeline(["open-issues", "4004", "--json"] + common).stdout.utf8))
+                TimelineReport.self, from: Data(try await timeline(["open-issues", "4004", "--json"] + common).stdout.utf8))
             #expect((everything.openIssues ?? []).count > (someOpen.openIssues ?? []).count, "closed statuses are configuration")
 
-            let emails = try timeline(["emails", "cafe zoe", "--replies"] + common)
+            let emails = try await timeline(["emails", "cafe zoe", "--replies"] + common)
             #expect(emails.stdout.contains("Recent emails, last 30 days") && emails.stdout.contains("email in"))
 
-            let status = try timeline(["status-changes", "globex", "--json"] + common)
+            let status = try await timeline(["status-changes", "globex", "--json"] + common)
             let changes = try JSONDecoder.iso8601.decode(TimelineReport.self, from: Data(status.stdout.utf8))
             #expect(changes.window?.label == "this week" && !(changes.entries ?? []).isEmpty)
             #expect((changes.entries ?? []).allSatisfy { $0.kind == .statusChanged })
 
             let page = directory.path("muller.html")
-            let html = try timeline(["events", "mueller", "--html", page] + common)
+            let html = try await timeline(["events", "mueller", "--html", page] + common)
             #expect(html.status == 0 && html.stderr.contains("wrote \(page)"))
             let text = try String(contentsOfFile: page, encoding: .utf8)
             #expect(text.hasPrefix("<!DOCTYPE html>") && text.contains("<svg class=\"timeline\"") && !text.contains("http"))
 
-            let find = try timeline(["find", "MÜLLER & söhne"] + common)
+            let find = try await timeline(["find", "MÜLLER & söhne"] + common)
             #expect(find.stdout.contains("matched by name or company") && find.stdout.contains("#4004 Müller & Söhne GmbH"))
 
-            let nobody = try timeline(["events", "nobody at all"] + common)
+            let nobody = try await timeline(["events", "nobody at all"] + common)
             #expect(nobody.status != 0 && nobody.stderr.contains("no customer matches 'nobody at all'"))
-            let badWindow = try timeline(["events", "4004", "--window", "fortnight"] + common)
+            let badWindow = try await timeline(["events", "4004", "--window", "fortnight"] + common)
             #expect(badWindow.status != 0 && badWindow.stderr.contains("--window"))
-            let otherOwner = try timeline(["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "someone-else"])
+            let otherOwner = try await timeline(["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "someone-else"])
             #expect(otherOwner.status != 0 && otherOwner.stderr.contains("kept by consumer 'customer-timeline'"))
         }
     }

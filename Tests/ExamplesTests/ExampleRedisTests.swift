@@ -13,10 +13,10 @@ func redisTestURL() throws -> String {
 }
 
 /// Publishes JSONL lines into `stream` with the CLI's `publish`, one entry per line.
-func publish(_ lines: some Collection<String>, to stream: String, url: String, directory: TemporaryDirectory) throws {
+func publish(_ lines: some Collection<String>, to stream: String, url: String, directory: TemporaryDirectory) async throws {
     let file = directory.path("publish-\(UUID().uuidString).jsonl")
     try lines.map { $0 + "\n" }.joined().write(toFile: file, atomically: true, encoding: .utf8)
-    let result = try runProcess(try builtProductPath("outbox-consumer"), ["publish", file, "--redis", url, "--stream", stream])
+    let result = try await runProcess(try builtProductPath("outbox-consumer"), ["publish", file, "--redis", url, "--stream", stream])
     #expect(result.status == 0, "publish failed: \(result.stderr)")
 }
 
@@ -32,7 +32,7 @@ func consumeRedisWithKill(
 ) async throws {
     let lines = try String(contentsOfFile: sampleArchivePath, encoding: .utf8).split(separator: "\n").map(String.init)
     let stream = "examples-test-\(UUID().uuidString)"
-    try publish(lines[..<1000], to: stream, url: url, directory: directory)
+    try await publish(lines[..<1000], to: stream, url: url, directory: directory)
     let redis = [
         "--redis", url, "--stream", stream, "--group", "examples", "--consumer-name", "worker", "--batch-size", "7",
     ]
@@ -43,9 +43,9 @@ func consumeRedisWithKill(
     process.kill()
     #expect(process.wasKilled)
 
-    try publish(lines[1000...], to: stream, url: url, directory: directory)
-    try publish(lines[..<200], to: stream, url: url, directory: directory)
-    let last = try runProcess(executable, arguments + redis + ["--idle-exit", "1"])
+    try await publish(lines[1000...], to: stream, url: url, directory: directory)
+    try await publish(lines[..<200], to: stream, url: url, directory: directory)
+    let last = try await runProcess(executable, arguments + redis + ["--idle-exit", "1"])
     #expect(last.status == 0, "\(last.stderr)")
     #expect(last.stdout.contains("delivered"), "\(last.stdout)")
 }
@@ -57,7 +57,7 @@ extension ExampleProcessTests {
         @Test func auditLogFromARedisStreamWithDuplicatesAndAKillEqualsOneCleanPass() async throws {
             let url = try redisTestURL()
             let auditLog = try builtProductPath("audit-log")
-            let clean = try runProcess(auditLog, [
+            let clean = try await runProcess(auditLog, [
                 "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail", directory.path("clean.jsonl"),
             ])
             #expect(clean.status == 0, "\(clean.stderr)")
@@ -78,7 +78,7 @@ extension ExampleProcessTests {
             let url = try redisTestURL()
             let timeline = try builtProductPath("customer-timeline")
             let cleanLedger = directory.path("clean.sqlite")
-            let clean = try runProcess(timeline, ["consume", sampleArchivePath, "--ledger", cleanLedger])
+            let clean = try await runProcess(timeline, ["consume", sampleArchivePath, "--ledger", cleanLedger])
             #expect(clean.status == 0, "\(clean.stderr)")
 
             let ledger = directory.path("redis.sqlite")
@@ -91,8 +91,8 @@ extension ExampleProcessTests {
             #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")
 
-            let events = try runProcess(timeline, ["events", "muller", "--ledger", ledger, "--now", "2026-04-22", "--json"])
-            let expected = try runProcess(timeline, ["events", "muller", "--ledger", cleanLedger, "--now", "2026-04-22", "--json"])
+            let events = try await runProcess(timeline, ["events", "muller", "--ledger", ledger, "--now", "2026-04-22", "--json"])
+            let expected = try await runProcess(timeline, ["events", "muller", "--ledger", cleanLedger, "--now", "2026-04-22", "--json"])
             #expect(events.status == 0 && events.stdout == expected.stdout)
         }
     }

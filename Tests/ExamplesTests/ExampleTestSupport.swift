@@ -64,16 +64,33 @@ func builtProductPath(_ name: String) throws -> String {
     throw CancellationError()
 }
 
-struct ProcessResult {
+struct ProcessResult: Sendable {
     var status: Int32
     var stdout: String
     var stderr: String
+    var timedOut = false
 }
 
 /// Runs a program to completion and captures its output. A program still running after
-/// `timeout` is SIGKILLed and the test fails, rather than hanging the whole run.
+/// `timeout` is SIGKILLed and the test fails, rather than hanging the whole run. The waiting
+/// happens on a thread of its own, never on one of Swift's few cooperative threads.
 func runProcess(
     _ path: String, _ arguments: [String], currentDirectory: String? = nil, timeout: Duration = .seconds(120)
+) async throws -> ProcessResult {
+    let result = try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(
+                with: Result { try runProcessBlocking(path, arguments, currentDirectory: currentDirectory, timeout: timeout) })
+        }
+    }
+    if result.timedOut {
+        Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout); killed")
+    }
+    return result
+}
+
+private func runProcessBlocking(
+    _ path: String, _ arguments: [String], currentDirectory: String?, timeout: Duration
 ) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
@@ -106,12 +123,13 @@ func runProcess(
     let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
     stderrDone.wait()
     process.waitUntilExit()
-    if state.withLock({ state in state.finished = true; return state.timedOut }) {
-        Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout); killed")
+    let timedOut = state.withLock { state in
+        state.finished = true
+        return state.timedOut
     }
     return ProcessResult(
         status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: stderrData.withLock { $0 }, as: UTF8.self))
+        stderr: String(decoding: stderrData.withLock { $0 }, as: UTF8.self), timedOut: timedOut)
 }
 
 /// A program started in the background, to be SIGKILLed mid-stream.
