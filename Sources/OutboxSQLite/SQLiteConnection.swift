@@ -26,11 +26,14 @@ package final class SQLiteConnection {
     }
 
     package let path: String
+    /// How long a writer waits for another connection's lock (from `OpenOptions`).
+    package let busyTimeout: Duration
     private let handle: OpaquePointer
     private var statementCache: [String: SQLiteStatement] = [:]
 
     package init(path: String, options: OpenOptions = .init()) throws(SQLiteError) {
         self.path = path
+        busyTimeout = options.busyTimeout
         var flags = SQLITE_OPEN_NOMUTEX
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if options.create && !options.readOnly { flags |= SQLITE_OPEN_CREATE }

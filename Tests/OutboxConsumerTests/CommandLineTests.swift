@@ -100,6 +100,26 @@ import Testing
         #expect(stats.status != 0 && stats.stderr.contains("no ledger at"))
     }
 
+    @Test func processesCreatingOneNewLedgerTogetherAllSucceed() async throws {
+        let archive = directory.path("one.jsonl")
+        try (TestEvent.sample("issue.created", eventID: 1)! + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+        let cli = try builtProductPath("outbox-consumer")
+        for round in 0..<3 {
+            let ledger = directory.path("new-\(round).sqlite")
+            let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
+                for index in 0..<6 {
+                    group.addTask {
+                        try runProcess(cli, ["replay", archive, "--ledger", ledger, "--consumer", "c\(index)", "--json"])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for result in results {
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+        }
+    }
+
     @Test func ledgerStatsAndPurge() throws {
         let ledger = directory.path("l.sqlite")
         _ = try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--consumer", "audit"])

@@ -31,6 +31,18 @@ import Testing
         }
     }
 
+    @Test func manyConnectionsCreatingOneNewLedgerTogetherAllSucceed() async throws {
+        for round in 0..<5 {
+            let path = directory.path("new-\(round).sqlite")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await SQLiteLedger(path: path).prepare() }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test func purgeIsDryRunByDefaultAgeGatedAndBatched() async throws {
         let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
         let consumer = makeConsumer(ledger: ledger)

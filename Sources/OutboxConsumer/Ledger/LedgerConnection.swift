@@ -43,7 +43,7 @@ actor LedgerConnection {
                 path: path,
                 options: .init(create: !readOnly, readOnly: false, busyTimeout: configuration.busyTimeout))
             // WAL lets readers (queries, stats) run while a batch writes.
-            try connection.execute("PRAGMA journal_mode = WAL")
+            try Self.enableWAL(connection)
             try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
             try connection.execute("PRAGMA foreign_keys = ON")
             if readOnly {
@@ -60,6 +60,23 @@ actor LedgerConnection {
         }
         self.connection = connection
         return connection
+    }
+
+    /// Switching a new file to WAL needs a moment of exclusive access, and SQLite does not apply
+    /// the busy timeout to it: processes opening one new ledger together would fail with
+    /// "database is locked". Retry for as long as the busy timeout allows.
+    private static func enableWAL(_ connection: SQLiteConnection) throws(SQLiteError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + connection.busyTimeout
+        while true {
+            do {
+                try connection.execute("PRAGMA journal_mode = WAL")
+                return
+            } catch where error.code.primary == .busy || error.code.primary == .locked {
+                guard clock.now < deadline else { throw error }
+                Thread.sleep(forTimeInterval: 0.01)  // on the ledger's own thread
+            }
+        }
     }
 
     private static func describeOpenError(_ error: SQLiteError, path: String) -> LedgerError {
