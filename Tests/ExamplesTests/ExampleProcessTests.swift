@@ -21,14 +21,14 @@ func consumeWithKills(
     try feed(200)
     let follow = ["--follow", followed, "--poll-ms", "5", "--batch-size", "7"]
     for threshold in thresholds {
-        let process = try BackgroundProcess(executable, arguments + follow)
+        let process = try BackgroundProcess(executable, arguments + follow, errorLog: followed + ".stderr")
         let reached = try await eventually {
             if try await progress() >= threshold { return true }
             // Keep lines unwritten, so the consumer is killed with work still ahead of it.
             if written < lines.count - 300 { try feed(25) }
             return false
         }
-        #expect(reached, "the consumer should pass \(threshold) events")
+        #expect(reached, "the consumer should pass \(threshold) events: \(process.errors)")
         #expect(process.isRunning, "killed mid-stream, not after the end")
         process.kill()
         #expect(process.wasKilled)
@@ -39,10 +39,10 @@ func consumeWithKills(
 }
 
 /// Events the customer-timeline projection holds: one row per event across its version tables.
-func projectedEvents(_ ledger: String) async throws -> Int {
+func projectedEvents(in ledger: SQLiteLedger) async throws -> Int {
     var total = 0
     for table in ["timeline_contact_versions", "timeline_issue_versions", "timeline_journals", "timeline_message_versions"] {
-        total += try await rowCount(table, ledger: ledger)
+        total += try await rowCount(table, in: ledger)
     }
     return total
 }
@@ -67,13 +67,14 @@ extension ExampleProcessTests {
 
             let ledger = directory.path("crashed.sqlite")
             let trail = directory.path("crashed.jsonl")
+            let observer = try await observedLedger(ledger)
             try await consumeWithKills(
                 try builtProductPath("audit-log"), ["consume", "--ledger", ledger, "--trail", trail],
                 followed: directory.path("live.jsonl"), killAt: [400, 1100]
-            ) { try await rowCount("audit_trail", ledger: ledger) }
+            ) { try await rowCount("audit_trail", in: observer) }
 
             #expect(try fileBytes(trail) == fileBytes(directory.path("clean.jsonl")), "byte for byte")
-            #expect(try await rowCount("audit_trail", ledger: ledger) == sampleDistinctEvents)
+            #expect(try await rowCount("audit_trail", in: observer) == sampleDistinctEvents)
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty)
         }
 
@@ -131,12 +132,13 @@ extension ExampleProcessTests {
             #expect(clean.status == 0, "\(clean.stderr)")
 
             let ledger = directory.path("crashed.sqlite")
+            let observer = try await observedLedger(ledger)
             try await consumeWithKills(
                 try builtProductPath("customer-timeline"), ["consume", "--ledger", ledger],
                 followed: directory.path("live.jsonl"), killAt: [400, 1100]
-            ) { try await projectedEvents(ledger) }
+            ) { try await projectedEvents(in: observer) }
 
-            #expect(try await projectedEvents(ledger) == sampleDistinctEvents)
+            #expect(try await projectedEvents(in: observer) == sampleDistinctEvents)
             #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")
         }

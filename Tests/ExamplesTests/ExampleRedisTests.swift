@@ -36,9 +36,9 @@ func consumeRedisWithKill(
     let redis = [
         "--redis", url, "--stream", stream, "--group", "examples", "--consumer-name", "worker", "--batch-size", "7",
     ]
-    let process = try BackgroundProcess(executable, arguments + redis)
+    let process = try BackgroundProcess(executable, arguments + redis, errorLog: directory.path("consumer.stderr"))
     let reached = try await eventually { try await progress() >= killAt }
-    #expect(reached, "the consumer should pass \(killAt) events")
+    #expect(reached, "the consumer should pass \(killAt) events: \(process.errors)")
     #expect(process.isRunning, "killed mid-stream, not after the end")
     process.kill()
     #expect(process.wasKilled)
@@ -64,11 +64,12 @@ extension ExampleProcessTests {
 
             let ledger = directory.path("redis.sqlite")
             let trail = directory.path("redis.jsonl")
+            let observer = try await observedLedger(ledger)
             try await consumeRedisWithKill(
                 auditLog, ["consume", "--ledger", ledger, "--trail", trail], url: url, directory: directory, killAt: 300
-            ) { try await rowCount("audit_trail", ledger: ledger) }
+            ) { try await rowCount("audit_trail", in: observer) }
 
-            let recorded = try await rowCount("audit_trail", ledger: ledger)
+            let recorded = try await rowCount("audit_trail", in: observer)
             #expect(recorded == sampleDistinctEvents, "\(sampleDistinctEvents - recorded) event(s) lost to the kill")
             #expect(try fileBytes(trail) == fileBytes(directory.path("clean.jsonl")), "byte for byte")
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty)
@@ -82,11 +83,12 @@ extension ExampleProcessTests {
             #expect(clean.status == 0, "\(clean.stderr)")
 
             let ledger = directory.path("redis.sqlite")
+            let observer = try await observedLedger(ledger)
             try await consumeRedisWithKill(
                 timeline, ["consume", "--ledger", ledger], url: url, directory: directory, killAt: 300
-            ) { try await projectedEvents(ledger) }
+            ) { try await projectedEvents(in: observer) }
 
-            let projected = try await projectedEvents(ledger)
+            let projected = try await projectedEvents(in: observer)
             #expect(projected == sampleDistinctEvents, "\(sampleDistinctEvents - projected) event(s) lost to the kill")
             #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")

@@ -135,15 +135,22 @@ private func runProcessBlocking(
 /// A program started in the background, to be SIGKILLed mid-stream.
 final class BackgroundProcess {
     let process = Process()
+    private let errorLog: String
 
-    init(_ path: String, _ arguments: [String]) throws {
+    /// - Parameter errorLog: where its stderr goes (see ``errors``).
+    init(_ path: String, _ arguments: [String], errorLog: String) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        self.errorLog = errorLog
+        _ = FileManager.default.createFile(atPath: errorLog, contents: nil)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: errorLog)
         process.standardInput = FileHandle.nullDevice
         try process.run()
     }
+
+    /// What it wrote to stderr so far.
+    var errors: String { (try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? "" }
 
     deinit {
         // A test that failed before killing it must not leave it running.
@@ -185,10 +192,18 @@ func append(_ lines: some Sequence<String>, to path: String) throws {
     try handle.close()
 }
 
-/// Counts rows of a table through the ledger's public read API (0 while the table does not exist).
-func rowCount(_ table: String, ledger path: String) async throws -> Int {
-    guard FileManager.default.fileExists(atPath: path) else { return 0 }
-    return try await SQLiteLedger(path: path).read { db in
+/// A ledger created (schema and all) before a consumer process starts, for the test to watch
+/// it: the process then opens an existing file, and the test's reads use the ledger's read
+/// connection only, never taking the write lock from the consumer.
+func observedLedger(_ path: String) async throws -> SQLiteLedger {
+    let ledger = try SQLiteLedger(path: path)
+    try await ledger.prepare()
+    return ledger
+}
+
+/// Counts rows of a table (0 while the table does not exist).
+func rowCount(_ table: String, in ledger: SQLiteLedger) async throws -> Int {
+    try await ledger.read { db in
         let exists = try db.scalar("SELECT count(*) FROM sqlite_master WHERE name = ?", .text(table))?.int ?? 0
         guard exists > 0 else { return 0 }
         return try db.scalar("SELECT count(*) FROM \(table)")?.int ?? 0
