@@ -25,6 +25,17 @@ public enum TestEvent {
         return json(object)
     }
 
+    /// The event of `line(...)` as catch-all handlers receive it, to test handlers that take a
+    /// ``RawEvent`` without running a consumer. Throws the reason a consumer would keep the line
+    /// for, if it is not a valid event.
+    public static func raw(
+        eventID: Int64, type: String, occurredAt: String = "2026-04-21T12:15:00Z",
+        payload: [String: Any], envelope: [String: Any] = [:]
+    ) throws -> RawEvent {
+        let text = line(eventID: eventID, type: type, occurredAt: occurredAt, payload: payload, envelope: envelope)
+        return try RawEvent(decodingLine: Array(text.utf8), origin: .file("memory", line: 1, byteOffset: 0))
+    }
+
     /// A line with the spec's sample payload for a V1 type, or nil for other types.
     public static func sample(_ type: String, eventID: Int64, payloadAsString: Bool = false) -> String? {
         guard let payload = samplePayload(type) else { return nil }

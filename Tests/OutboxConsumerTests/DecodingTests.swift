@@ -279,3 +279,17 @@ func date(_ text: String) -> Date? {
 }
 
 import Synchronization
+
+@Suite struct TestEventTests {
+    @Test func rawEventsForHandlerTests() throws {
+        let raw = try TestEvent.raw(eventID: 5, type: "email.received", payload: ["from_address": "a@example.com"])
+        #expect(raw.metadata.eventID == 5)
+        #expect(!raw.isKnownType)
+        #expect(try raw.payload.string("from_address") == "a@example.com")
+        let known = try TestEvent.raw(eventID: 6, type: "issue.created", payload: TestEvent.samplePayload("issue.created")!)
+        #expect(known.isKnownType)
+        #expect(throws: (any Error).self) {
+            try TestEvent.raw(eventID: 7, type: "issue.created", payload: ["subject": "no ids"])
+        }
+    }
+}

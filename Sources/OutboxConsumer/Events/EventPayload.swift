@@ -104,3 +104,13 @@ extension RawEvent {
         EventNormalizer.normalizedLine(metadata: metadata, payload: payload)
     }
 }
+
+extension RawEvent {
+    /// Decodes one event line as a consumer would, for tests (`TestEvent.raw`); throws the reason
+    /// a consumer would keep it for.
+    package init(decodingLine line: [UInt8], origin: RecordOrigin) throws {
+        var event = try EventDecoder().decodeEnvelope(line[...]).get()
+        if let rejection = EventDecoder().decodePayload(&event) { throw rejection }
+        self.init(metadata: event.metadata, payload: event.payload, origin: origin, isKnownType: event.isKnownType)
+    }
+}
