@@ -155,7 +155,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxConsumerTests",
-            dependencies: ["OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator"],
+            dependencies: [
+                "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -120,6 +120,32 @@ import Testing
         }
     }
 
+    @Test func followStopsOnSIGTERMAfterCommittingAndExitsZero() async throws {
+        let file = directory.path("live.jsonl")
+        let ledgerPath = directory.path("l.sqlite")
+        try ((1...20).map { TestEvent.sample("issue.updated", eventID: $0)! + "\n" }.joined())
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try builtProductPath("outbox-consumer"))
+        process.arguments = ["follow", file, "--ledger", ledgerPath, "--poll-ms", "20", "--json"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let ledger = try SQLiteLedger(path: ledgerPath)
+        let caughtUp = try await eventually(timeout: .seconds(20)) {
+            (try? await ledger.isProcessed(consumer: "default", eventID: 20)) == true
+        }
+        #expect(caughtUp)
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let summary = try summary(ProcessResult(status: 0, stdout: stdout, stderr: "", wasKilled: false))
+        #expect(summary["delivered"] as? Int == 20)
+        #expect(try await ledger.checkpoint(consumer: "default", source: "jsonl:" + file) != nil)
+    }
+
     @Test func ledgerStatsAndPurge() throws {
         let ledger = directory.path("l.sqlite")
         _ = try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--consumer", "audit"])
