@@ -143,10 +143,17 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON"]),
+
+        // Helpers shared by the test targets (temporary directories, child processes, ports).
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),
         .testTarget(name: "OutboxSQLiteTests", dependencies: ["OutboxSQLite"]),
-        .testTarget(name: "FileLinesTests", dependencies: ["FileLines"]),
-        .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient"]),
+        .testTarget(name: "FileLinesTests", dependencies: ["FileLines", "TestSupport"]),
+        .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient", "TestSupport"]),
         // A consumer process that crash tests SIGKILL mid-batch.
         .executableTarget(
             name: "OutboxTestDriver",
@@ -157,6 +164,7 @@ let package = Package(
             name: "OutboxConsumerTests",
             dependencies: [
                 "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
+                "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             resources: [.copy("Fixtures")]
@@ -164,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "ExamplesTests",
             dependencies: [
-                "AuditLogCore", "CustomerTimelineCore", "AuditLog", "CustomerTimeline",
+                "AuditLogCore", "CustomerTimelineCore", "AuditLog", "CustomerTimeline", "TestSupport",
                 "OutboxConsumer", "OutboxConsumerTesting",
                 // `outbox-consumer publish` loads Redis Streams for the Redis tests.
                 "OutboxConsumerCLI",
@@ -174,6 +182,7 @@ let package = Package(
             name: "OutboxConsumerRedisTests",
             dependencies: [
                 "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
+                "TestSupport",
                 // Built for the tests that run them as processes.
                 "OutboxTestDriver", "OutboxConsumerCLI",
             ]

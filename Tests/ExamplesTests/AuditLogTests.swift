@@ -2,6 +2,7 @@ import AuditLogCore
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// Runs the audit-log handlers over `lines` and brings the trail file up to date.

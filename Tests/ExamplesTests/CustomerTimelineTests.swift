@@ -2,6 +2,7 @@ import CustomerTimelineCore
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// A small, fully known story: Zoë Müller of Café Zoë writes in, her issue is worked on and

@@ -2,6 +2,7 @@ import AuditLogCore
 import CustomerTimelineCore
 import Foundation
 import OutboxConsumer
+import TestSupport
 import Testing
 
 /// Runs an example's `consume` over the sample fed into a followed file, SIGKILLs it mid-stream

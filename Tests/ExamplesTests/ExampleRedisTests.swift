@@ -1,5 +1,6 @@
 import Foundation
 import OutboxConsumer
+import TestSupport
 import Testing
 
 /// The Redis server `scripts/with-redis.sh` starts for the tests. Missing, the test fails: a

@@ -3,29 +3,8 @@ import Logging
 import OutboxConsumer
 import OutboxConsumerTesting
 import Synchronization
+import TestSupport
 import Testing
-
-/// A fresh directory under the system temp dir, removed when the value is released.
-final class TemporaryDirectory: Sendable {
-    let url: URL
-
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("examples-tests-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(at: url)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "examples-tests") { _ in SwiftLogNoOpLogHandler() }
-    logger.logLevel = .critical
-    return logger
-}()
 
 func makeConsumer(_ name: String, ledger: SQLiteLedger, batchSize: Int = 500) -> OutboxConsumer {
     OutboxConsumer(
@@ -50,86 +29,6 @@ func sampleLinesWithoutDuplicates() throws -> [String] {
         let id = (object["event_id"] as! NSNumber).int64Value
         return seen.insert(id).inserted ? String(line) : nil
     }
-}
-
-/// Where SwiftPM put this package's executables (next to the test bundle).
-func builtProductPath(_ name: String) throws -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent(name)
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
-        directory.deleteLastPathComponent()
-    }
-    Issue.record("built product \(name) not found near \(CommandLine.arguments[0])")
-    throw CancellationError()
-}
-
-struct ProcessResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var timedOut = false
-}
-
-/// Runs a program to completion and captures its output. A program still running after
-/// `timeout` is SIGKILLed and the test fails, rather than hanging the whole run. The waiting
-/// happens on a thread of its own, never on one of Swift's few cooperative threads.
-func runProcess(
-    _ path: String, _ arguments: [String], currentDirectory: String? = nil, timeout: Duration = .seconds(120)
-) async throws -> ProcessResult {
-    let result = try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            continuation.resume(
-                with: Result { try runProcessBlocking(path, arguments, currentDirectory: currentDirectory, timeout: timeout) })
-        }
-    }
-    if result.timedOut {
-        Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout); killed")
-    }
-    return result
-}
-
-private func runProcessBlocking(
-    _ path: String, _ arguments: [String], currentDirectory: String?, timeout: Duration
-) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let pid = process.processIdentifier
-    let state = Mutex<(finished: Bool, timedOut: Bool)>((false, false))
-    let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-    DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-        state.withLock { state in
-            guard !state.finished else { return }
-            state.timedOut = true
-            kill(pid, SIGKILL)
-        }
-    }
-    // Read both pipes concurrently: a full stderr pipe must not block the program's stdout.
-    let stderrData = Mutex<Data>(Data())
-    let stderrDone = DispatchSemaphore(value: 0)
-    Thread.detachNewThread {
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        stderrData.withLock { $0 = data }
-        stderrDone.signal()
-    }
-    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-    stderrDone.wait()
-    process.waitUntilExit()
-    let timedOut = state.withLock { state in
-        state.finished = true
-        return state.timedOut
-    }
-    return ProcessResult(
-        status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: stderrData.withLock { $0 }, as: UTF8.self), timedOut: timedOut)
 }
 
 /// A program started in the background, to be SIGKILLed mid-stream.
@@ -171,16 +70,6 @@ final class BackgroundProcess {
     }
 
     var wasKilled: Bool { process.terminationReason == .uncaughtSignal }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
 }
 
 /// Appends lines to a file (the publisher side of a followed file).

@@ -1,5 +1,6 @@
 import FileLines
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ struct FileFollowerTests {
     let directory: TemporaryDirectory
 
     init() throws {
-        directory = try TemporaryDirectory()
+        directory = TemporaryDirectory()
     }
 
     private func position(of path: String, offset: Int64, lineNumber: Int) -> FollowPosition {

@@ -1,4 +1,5 @@
 import FileLines
+import TestSupport
 import Testing
 
 @Suite("FollowPosition")

@@ -1,5 +1,6 @@
 import FileLines
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ struct LineFileReaderTests {
     let directory: TemporaryDirectory
 
     init() throws {
-        directory = try TemporaryDirectory()
+        directory = TemporaryDirectory()
     }
 
     private func read(_ text: String, options: LineReaderOptions = .init()) async throws -> [Seen] {

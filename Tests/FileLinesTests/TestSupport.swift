@@ -1,29 +1,11 @@
 import FileLines
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh directory under the system temporary directory, removed when released.
-final class TemporaryDirectory: Sendable {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("FileLinesTests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(at: url)
-    }
-
-    func path(_ name: String) -> String {
-        url.appendingPathComponent(name).path
-    }
-}
 
 /// Replaces the file's contents.
 func write(_ bytes: [UInt8], to path: String) throws {
@@ -68,19 +50,6 @@ func identity(of path: String) -> (device: UInt64, inode: UInt64) {
     var info = stat()
     precondition(stat(path, &info) == 0, "stat \(path) failed")
     return (UInt64(info.st_dev), UInt64(info.st_ino))
-}
-
-/// A small deterministic generator so failures can be replayed from the seed in the message.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// An item in a form that compares with `==` and prints readably.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 @testable import HiredisClient
@@ -9,14 +10,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Raised after recording an issue, to stop a test that cannot run.
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Tests stay quiet; the connection's own logging is not under test.
-let quietLogger = Logger(label: "HiredisClientTests", factory: { _ in SwiftLogNoOpLogHandler() })
 
 /// The shared server started by scripts/with-redis.sh. A missing variable fails the test:
 /// silently skipping would let CI pass without ever talking to Redis.
@@ -39,29 +32,6 @@ func connectToTestServer(
 /// A key no other test (or test run) uses, so tests can run in parallel on one server.
 func uniqueKey(_ prefix: String = "test") -> String {
     "hiredis-tests:\(prefix):\(UUID().uuidString)"
-}
-
-/// A loopback TCP port with nothing listening on it (at the moment of asking).
-func freeLoopbackPort() throws -> Int {
-    #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    guard fd >= 0 else { throw TestSetupError(description: "socket() failed: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-        }
-    }
-    guard bound else { throw TestSetupError(description: "bind() failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// A redis-server of the test's own, for tests that kill the server or need a password,

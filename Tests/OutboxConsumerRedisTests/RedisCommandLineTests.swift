@@ -3,6 +3,7 @@ import Foundation
 import OutboxConsumer
 import OutboxConsumerArguments
 import OutboxConsumerRedis
+import TestSupport
 import Testing
 
 /// `outbox-consumer publish`, `consume` and `status`, run as processes against the test server.

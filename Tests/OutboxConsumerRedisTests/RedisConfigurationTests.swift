@@ -2,6 +2,7 @@ import Foundation
 import OutboxConsumer
 import OutboxConsumerRedis
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import Foundation
 import HiredisClient
 import OutboxConsumer
 import OutboxConsumerRedis
+import TestSupport
 import Testing
 
 /// Poison entries, trimmed entries, a consumer killed mid-batch and a server restarted mid-run.

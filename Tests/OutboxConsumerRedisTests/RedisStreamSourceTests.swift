@@ -3,6 +3,7 @@ import HiredisClient
 import OutboxConsumer
 import OutboxConsumerRedis
 import Synchronization
+import TestSupport
 import Testing
 
 /// Reading, acknowledging, splitting work and shutting down, against the shared test server.

@@ -5,6 +5,7 @@ import OutboxConsumer
 import OutboxConsumerRedis
 import OutboxConsumerTesting
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -12,17 +13,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Raised after recording an issue, to stop a test that cannot run.
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
-}
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "redis-tests") { _ in SwiftLogNoOpLogHandler() }
-    logger.logLevel = .critical
-    return logger
-}()
 
 /// The shared server started by scripts/with-redis.sh. A missing variable fails the test:
 /// skipping would let CI pass without ever talking to Redis.
@@ -38,20 +28,6 @@ func testServerURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> 
 /// A stream key no other test (or run) uses, so tests run in parallel on one server.
 func uniqueStream(_ name: String) -> String {
     "redis-source-tests:\(name):\(UUID().uuidString.prefix(8))"
-}
-
-/// A fresh directory, removed when the value is released.
-final class TemporaryDirectory: Sendable {
-    let url: URL
-
-    init() {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-redis-tests-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 }
 
 /// Fast retries so failure tests do not wait.
@@ -169,16 +145,6 @@ func addTransactionalEffect(to consumer: OutboxConsumer) async throws {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
-
 /// Runs `operation`, failing the test if it takes longer than `timeout` (a hung consumer must not
 /// hang the suite).
 func withDeadline<T: Sendable>(
@@ -203,89 +169,7 @@ func withDeadline<T: Sendable>(
 
 // MARK: - Processes
 
-/// Where SwiftPM put this package's executables (next to the test bundle).
-func builtProductPath(_ name: String) throws -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent(name)
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
-        directory.deleteLastPathComponent()
-    }
-    Issue.record("built product \(name) not found near \(CommandLine.arguments[0])")
-    throw TestSetupError(description: "\(name) not built")
-}
-
-struct ProcessResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var wasKilled: Bool
-}
-
-/// Runs a program to completion and captures its output, waiting off the cooperative pool.
-func runProcess(_ path: String, _ arguments: [String]) async throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    return await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            // stderr on a thread of its own, so a full stderr pipe cannot block the child
-            // while this thread waits on stdout.
-            let stderrData = Mutex(Data())
-            let stderrDone = DispatchSemaphore(value: 0)
-            Thread.detachNewThread {
-                let data = err.fileHandleForReading.readDataToEndOfFile()
-                stderrData.withLock { $0 = data }
-                stderrDone.signal()
-            }
-            let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-            stderrDone.wait()
-            process.waitUntilExit()
-            continuation.resume(returning: ProcessResult(
-                status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                stderr: String(decoding: stderrData.withLock { $0 }, as: UTF8.self),
-                wasKilled: process.terminationReason == .uncaughtSignal))
-        }
-    }
-}
-
-/// The last line of a command's stdout as a JSON object.
-func lastJSONLine(_ output: String) throws -> [String: Any] {
-    let line = try #require(output.split(separator: "\n").last, "no output")
-    let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
-    return try #require(object as? [String: Any], "not a JSON object: \(line)")
-}
-
 // MARK: - A server of the test's own
-
-/// A loopback TCP port with nothing listening on it (at the moment of asking).
-func freeLoopbackPort() throws -> Int {
-    #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    guard fd >= 0 else { throw TestSetupError(description: "socket() failed: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-        }
-    }
-    guard bound else { throw TestSetupError(description: "bind() failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
 
 /// A redis-server of the test's own, with its data in a directory of its own, for tests that
 /// kill and restart the server. Started from `OUTBOX_REDIS_SERVER` (set by scripts/with-redis.sh).

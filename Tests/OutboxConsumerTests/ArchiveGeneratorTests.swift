@@ -2,6 +2,7 @@ import ArchiveGenerator
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// The project's own archive generator: deterministic, and realistic enough to benchmark with.

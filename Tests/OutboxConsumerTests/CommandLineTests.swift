@@ -1,14 +1,15 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// The `outbox-consumer` executable, run as a person would.
 @Suite struct CommandLineTests {
     let directory = TemporaryDirectory()
 
-    func cli(_ arguments: [String], stdin: String? = nil) throws -> ProcessResult {
-        try runProcess(try builtProductPath("outbox-consumer"), arguments, stdin: stdin)
+    func cli(_ arguments: [String], stdin: String? = nil) async throws -> ProcessResult {
+        try await runProcess(try builtProductPath("outbox-consumer"), arguments, stdin: stdin)
     }
 
     func summary(_ result: ProcessResult) throws -> [String: Any] {
@@ -16,9 +17,9 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
     }
 
-    @Test func replayTwiceWithJSONSummary() throws {
+    @Test func replayTwiceWithJSONSummary() async throws {
         let ledger = directory.path("ledger.sqlite")
-        let first = try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--json"])
+        let first = try await cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--json"])
         #expect(first.status == 0, "\(first.stderr)")
         let firstSummary = try summary(first)
         #expect(firstSummary["read"] as? Int == 2000)
@@ -28,18 +29,18 @@ import Testing
         #expect((firstSummary["by_type"] as? [String: Int])?["journal.created"] == 599)
         #expect(firstSummary["seconds"] is Double || firstSummary["seconds"] is Int)
 
-        let second = try summary(try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--json"]))
+        let second = try summary(try await cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--json"]))
         #expect(second["delivered"] as? Int == 0)
         #expect(second["duplicates"] as? Int == 2000)
     }
 
-    @Test func printWritesNormalizedLinesFromStdin() throws {
+    @Test func printWritesNormalizedLinesFromStdin() async throws {
         let payload = TestEvent.samplePayload("issue.created")!
         let input = [
             TestEvent.line(eventID: 7, type: "issue.created", occurredAt: "2026-04-21 14:00:00", payload: payload, payloadAsString: true),
             "not json",
         ].joined(separator: "\r\n")
-        let result = try cli(["replay", "-", "--ledger", directory.path("l.sqlite"), "--print", "--json"], stdin: "\u{FEFF}" + input)
+        let result = try await cli(["replay", "-", "--ledger", directory.path("l.sqlite"), "--print", "--json"], stdin: "\u{FEFF}" + input)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == 2)
@@ -49,7 +50,7 @@ import Testing
         #expect((event["payload"] as? [String: Any])?["issue_id"] as? Int == 123, "payload printed as an object")
         #expect(try summary(result)["failed"] as? Int == 1)
 
-        let listed = try cli(["failures", "list", "--ledger", directory.path("l.sqlite"), "--json"])
+        let listed = try await cli(["failures", "list", "--ledger", directory.path("l.sqlite"), "--json"])
         let failures = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
         #expect(failures.count == 1)
         #expect(failures.first?["raw"] as? String == "not json")
@@ -57,46 +58,46 @@ import Testing
         #expect((failures.first?["origin"] as? [String: Any])?["line"] as? Int == 2)
     }
 
-    @Test func aFixedLineIsRetriedFromAFile() throws {
+    @Test func aFixedLineIsRetriedFromAFile() async throws {
         let ledger = directory.path("l.sqlite")
         let archive = directory.path("a.jsonl")
         let broken = TestEvent.sample("issue.created", eventID: 9)!.replacingOccurrences(of: "\"issue_id\":123", with: "\"issue_id\":\"x\"")
         try (broken + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
-        #expect(try summary(try cli(["replay", archive, "--ledger", ledger, "--json"]))["failed"] as? Int == 1)
+        #expect(try summary(try await cli(["replay", archive, "--ledger", ledger, "--json"]))["failed"] as? Int == 1)
 
-        let stillBad = try summary(try cli(["failures", "retry", "--ledger", ledger, "--json"]))
+        let stillBad = try summary(try await cli(["failures", "retry", "--ledger", ledger, "--json"]))
         #expect(stillBad["failed"] as? Int == 1, "a line that is still bad stays kept")
 
         let fixed = directory.path("fixed.jsonl")
         try (TestEvent.sample("issue.created", eventID: 9)! + "\n").write(toFile: fixed, atomically: true, encoding: .utf8)
-        let listed = try cli(["failures", "list", "--ledger", ledger, "--json"])
+        let listed = try await cli(["failures", "list", "--ledger", ledger, "--json"])
         let id = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])?.first?["id"] as? Int)
-        let retried = try summary(try cli(["failures", "retry", "--ledger", ledger, "--id", "\(id)", "--with", fixed, "--json"]))
+        let retried = try summary(try await cli(["failures", "retry", "--ledger", ledger, "--id", "\(id)", "--with", fixed, "--json"]))
         #expect(retried["delivered"] as? Int == 1)
-        #expect(try cli(["failures", "list", "--ledger", ledger]).stdout.contains("no kept failures"))
+        #expect(try await cli(["failures", "list", "--ledger", ledger]).stdout.contains("no kept failures"))
     }
 
-    @Test func errorsAPersonCanActOn() throws {
-        let missing = try cli(["replay", directory.path("nope.jsonl"), "--ledger", directory.path("l.sqlite")])
+    @Test func errorsAPersonCanActOn() async throws {
+        let missing = try await cli(["replay", directory.path("nope.jsonl"), "--ledger", directory.path("l.sqlite")])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nope.jsonl") && missing.stderr.contains("No such file"), "\(missing.stderr)")
         #expect(!missing.stderr.contains("Fatal error") && missing.stderr.split(separator: "\n").count <= 2)
 
         let archive = directory.path("a.jsonl")
         try "".write(toFile: archive, atomically: true, encoding: .utf8)
-        let unwritable = try cli(["replay", archive, "--ledger", "/proc/outbox/ledger.sqlite"])
+        let unwritable = try await cli(["replay", archive, "--ledger", "/proc/outbox/ledger.sqlite"])
         #expect(unwritable.status != 0)
         #expect(unwritable.stderr.contains("cannot open the ledger"), "\(unwritable.stderr)")
 
         let ledger = directory.path("old.sqlite")
-        #expect(try cli(["replay", archive, "--ledger", ledger]).status == 0)
-        let bump = try runProcess("/usr/bin/sqlite3", [ledger, "UPDATE outbox_schema SET version = 7"])
+        #expect(try await cli(["replay", archive, "--ledger", ledger]).status == 0)
+        let bump = try await runProcess("/usr/bin/sqlite3", [ledger, "UPDATE outbox_schema SET version = 7"])
         #expect(bump.status == 0)
-        let incompatible = try cli(["replay", archive, "--ledger", ledger])
+        let incompatible = try await cli(["replay", archive, "--ledger", ledger])
         #expect(incompatible.status != 0)
         #expect(incompatible.stderr.contains("schema version 7"), "\(incompatible.stderr)")
 
-        let stats = try cli(["ledger", "stats", "--ledger", directory.path("absent.sqlite")])
+        let stats = try await cli(["ledger", "stats", "--ledger", directory.path("absent.sqlite")])
         #expect(stats.status != 0 && stats.stderr.contains("no ledger at"))
     }
 
@@ -109,7 +110,7 @@ import Testing
             let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
                 for index in 0..<6 {
                     group.addTask {
-                        try runProcess(cli, ["replay", archive, "--ledger", ledger, "--consumer", "c\(index)", "--json"])
+                        try await runProcess(cli, ["replay", archive, "--ledger", ledger, "--consumer", "c\(index)", "--json"])
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -146,18 +147,18 @@ import Testing
         #expect(try await ledger.checkpoint(consumer: "default", source: "jsonl:" + file) != nil)
     }
 
-    @Test func ledgerStatsAndPurge() throws {
+    @Test func ledgerStatsAndPurge() async throws {
         let ledger = directory.path("l.sqlite")
-        _ = try cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--consumer", "audit"])
+        _ = try await cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--consumer", "audit"])
         let stats = try #require(
-            try JSONSerialization.jsonObject(with: Data(try cli(["ledger", "stats", "--ledger", ledger, "--json"]).stdout.utf8)) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(try await cli(["ledger", "stats", "--ledger", ledger, "--json"]).stdout.utf8)) as? [String: Any])
         let consumers = try #require(stats["consumers"] as? [[String: Any]])
         #expect(consumers.first?["name"] as? String == "audit")
         #expect(consumers.first?["processed"] as? Int == 1893)
 
-        let refused = try cli(["ledger", "purge", "--older-than", "1", "--ledger", ledger])
+        let refused = try await cli(["ledger", "purge", "--older-than", "1", "--ledger", ledger])
         #expect(refused.status != 0 && refused.stderr.contains("refusing to purge"))
-        let dryRun = try cli(["ledger", "purge", "--older-than", "30", "--ledger", ledger])
+        let dryRun = try await cli(["ledger", "purge", "--older-than", "30", "--ledger", ledger])
         #expect(dryRun.status == 0 && dryRun.stdout.contains("0 row(s)") && dryRun.stdout.contains("--apply"))
     }
 }

@@ -1,5 +1,6 @@
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// Processes sharing a ledger file (several Redis consumers on one machine) start at the same

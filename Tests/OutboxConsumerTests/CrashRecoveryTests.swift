@@ -1,6 +1,7 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// A consumer process SIGKILLed between its handlers and the commit: the batch is delivered again
@@ -32,8 +33,8 @@ import Testing
         return (asyncCounts, transactionalCounts)
     }
 
-    func driver(_ arguments: [String]) throws -> ProcessResult {
-        try runProcess(try builtProductPath("OutboxTestDriver"), arguments)
+    func driver(_ arguments: [String]) async throws -> ProcessResult {
+        try await runProcess(try builtProductPath("OutboxTestDriver"), arguments)
     }
 
     @Test(arguments: ["async", "transactional"])
@@ -44,13 +45,13 @@ import Testing
         try writeArchive(1...50, to: input)
         let common = ["--ledger", ledger, "--input", input, "--effects", log, "--batch-size", "10"]
 
-        let crashed = try driver(common + ["--crash-at", "25", "--crash-in", crashIn])
+        let crashed = try await driver(common + ["--crash-at", "25", "--crash-in", crashIn])
         #expect(crashed.wasKilled, "the driver should have died by SIGKILL: \(crashed.stderr)")
         let afterCrash = try SQLiteLedger(path: ledger)
         #expect(try await afterCrash.isProcessed(consumer: "driver", eventID: 20), "batches before the crash are committed")
         #expect(try await !afterCrash.isProcessed(consumer: "driver", eventID: 21), "the batch in flight is not")
 
-        let restarted = try driver(common)
+        let restarted = try await driver(common)
         #expect(restarted.status == 0, "\(restarted.stderr)")
         #expect(restarted.stdout.contains("delivered=30"), "\(restarted.stdout)")
 
@@ -77,13 +78,13 @@ import Testing
         try writeArchive(1...40, to: input)
         let common = ["--ledger", ledger, "--input", input, "--effects", log, "--batch-size", "10", "--follow", "0.5"]
 
-        let crashed = try driver(common + ["--crash-at", "35", "--crash-in", "transactional"])
+        let crashed = try await driver(common + ["--crash-at", "35", "--crash-in", "transactional"])
         #expect(crashed.wasKilled)
         let checkpoint = try await SQLiteLedger(path: ledger).checkpoint(consumer: "driver", source: "jsonl:" + input)
         #expect(checkpoint != nil, "batches before the kill saved their position")
 
         try writeArchive(41...60, to: input, append: true)
-        let restarted = try driver(common)
+        let restarted = try await driver(common)
         #expect(restarted.status == 0, "\(restarted.stderr)")
         // Resumed at the committed offset: only the uncommitted batch and the new lines were read.
         #expect(restarted.stdout.contains("read=30 delivered=30 duplicates=0"), "\(restarted.stdout)")

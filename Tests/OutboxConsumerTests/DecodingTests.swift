@@ -1,6 +1,7 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// Every V1 type decoded from the spec's sample payloads, and each tolerance rule of the contract.

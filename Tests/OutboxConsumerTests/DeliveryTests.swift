@@ -2,6 +2,7 @@ import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
 import Synchronization
+import TestSupport
 import Testing
 
 /// Dedupe, retries, kept failures and their retry, transactional handlers.

@@ -1,6 +1,7 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// Following a live file: partial lines, truncation, rotation, restart from the checkpoint.

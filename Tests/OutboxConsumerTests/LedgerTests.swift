@@ -1,6 +1,7 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// The ledger file itself: errors a person can act on, retention, stats.

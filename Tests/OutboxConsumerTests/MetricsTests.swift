@@ -3,6 +3,7 @@ import Foundation
 import MetricsTestKit
 import OutboxConsumer
 import OutboxConsumerTesting
+import TestSupport
 import Testing
 
 /// The swift-metrics counters a consumer reports. One metrics backend per process, so it is

@@ -1,4 +1,5 @@
 import OutboxJSON
+import TestSupport
 import Testing
 
 @Suite("Parse errors")

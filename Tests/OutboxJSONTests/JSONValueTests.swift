@@ -1,4 +1,5 @@
 import OutboxJSON
+import TestSupport
 import Testing
 
 @Suite("Values")
@@ -181,7 +182,7 @@ struct JSONValueTests {
 
     /// The fast path must agree with the standard library's correctly rounded conversion.
     @Test func doublesMatchStandardLibrary() throws {
-        var random = SeededGenerator(state: 7)
+        var random = SplitMix64(state: 7)
         for _ in 0..<5_000 {
             var text = Bool.random(using: &random) ? "-" : ""
             let integerDigits = Int.random(in: 1...12, using: &random)

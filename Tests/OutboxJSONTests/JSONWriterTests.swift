@@ -1,4 +1,5 @@
 import OutboxJSON
+import TestSupport
 import Testing
 
 @Suite("Writing")
@@ -65,7 +66,7 @@ struct JSONWriterTests {
 
     /// Random documents built with JSONWriter: they parse, and write back identically.
     @Test func randomDocumentsRoundTrip() throws {
-        var random = SeededGenerator(state: 42)
+        var random = SplitMix64(state: 42)
         for _ in 0..<300 {
             var writer = JSONWriter()
             writeRandomValue(into: &writer, depth: 0, random: &random)
@@ -93,7 +94,7 @@ struct JSONWriterTests {
         }
     }
 
-    private func writeRandomValue(into writer: inout JSONWriter, depth: Int, random: inout SeededGenerator) {
+    private func writeRandomValue(into writer: inout JSONWriter, depth: Int, random: inout SplitMix64) {
         let choice = depth > 4 ? Int.random(in: 0...5, using: &random) : Int.random(in: 0...7, using: &random)
         switch choice {
         case 0: writer.null()

@@ -1,4 +1,5 @@
 import OutboxJSON
+import TestSupport
 import Testing
 
 /// Parses text, failing the test (with the parser's message) if it is rejected.
@@ -54,18 +55,6 @@ func compact(_ value: JSONValue) -> String {
     var output: [UInt8] = []
     value.writeCompact(into: &output)
     return String(decoding: output, as: UTF8.self)
-}
-
-/// SplitMix64: a small deterministic generator, so randomized tests are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// A typical event line from the outbox.
