@@ -60,9 +60,6 @@ package struct EventDecoder: Sendable {
         limits = JSONLimits(maxDepth: maxDepth)
     }
 
-    /// The index of `eventType` among the known types.
-    func typeIndex(of eventType: String) -> Int? { typeNames.firstIndex(of: eventType) }
-
     package func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
         let document: JSONDocument
         do {

@@ -109,8 +109,7 @@ extension RawEvent {
     /// Decodes one event line as a consumer would, for tests (`TestEvent.raw`); throws the reason
     /// a consumer would keep it for.
     package init(decodingLine line: [UInt8], origin: RecordOrigin) throws {
-        var event = try EventDecoder().decodeEnvelope(line[...]).get()
-        if let rejection = EventDecoder().decodePayload(&event) { throw rejection }
+        let event = try EventDecoder().decode(line[...]).get()
         self.init(metadata: event.metadata, payload: event.payload, origin: origin, isKnownType: event.isKnownType)
     }
 }

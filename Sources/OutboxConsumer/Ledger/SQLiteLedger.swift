@@ -1,5 +1,6 @@
 import Foundation
 internal import OutboxSQLite
+import Synchronization
 
 /// The embedded dedupe ledger: one SQLite file (WAL mode) that records, per consumer, which
 /// events were fully processed, keeps what could not be, and holds source checkpoints.
@@ -46,6 +47,8 @@ public final class SQLiteLedger: Sendable {
     public let configuration: Configuration
     let writer: LedgerConnection
     private let reader: LedgerConnection
+    /// Set once the writer has opened (and migrated) the file, so reads skip that hop.
+    private let isPrepared = Atomic<Bool>(false)
 
     /// A ledger in the SQLite file at `path`, created on first use if it does not exist.
     ///
@@ -66,7 +69,9 @@ public final class SQLiteLedger: Sendable {
 
     /// Opens the file now, creating or checking its tables.
     public func prepare() async throws {
+        if isPrepared.load(ordering: .acquiring) { return }
         _ = try await writer.withConnection { _ in () }
+        isPrepared.store(true, ordering: .releasing)
     }
 
     // MARK: Your own data
