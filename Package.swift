@@ -147,7 +147,7 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, child processes, ports).
         .target(
             name: "TestSupport",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["HiredisClient", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),

@@ -223,7 +223,7 @@ struct RedisConnectionTests {
         #expect(try await connection.command("SET", "k", "v") == .status("OK"))
         #expect(try await bigWriter.command("PING") == .status("PONG"))
 
-        server.kill(removingDirectory: false)
+        server.kill()
 
         await #expect {
             try await connection.command("GET", "k")

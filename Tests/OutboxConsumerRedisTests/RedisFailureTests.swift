@@ -213,7 +213,7 @@ import Testing
     }
 
     @Test func theConsumerReconnectsAfterTheServerRestartsAndLosesNothing() async throws {
-        let server = try await PrivateRedisServer.startPersistent()
+        let server = try await PrivateRedisServer.start(persistent: true)
         let stream = uniqueStream("restart")
         let probe = try await RedisProbe.connect(server.url)
         try await probe.publish(ids: 1...300, to: stream)
