@@ -113,6 +113,10 @@ enum Tape {
 struct TapeHeader {
     /// The parsed input; node offsets are relative to its `startIndex`.
     var bytes: ArraySlice<UInt8>
+    /// Where `bytes` lives. `bytes` keeps that storage alive and is never mutated, so the
+    /// address stays valid for the header's lifetime; reading through it spares every value
+    /// access a retain and release of the input array.
+    var input: UnsafeBufferPointer<UInt8>
     /// Valid nodes; the buffer's capacity may be larger.
     var nodeCount: Int
     /// The deepest nesting in the document, so writers can size their stack once.
@@ -124,9 +128,9 @@ struct TapeHeader {
 
 /// Header and tape in one allocation.
 final class TapeBuffer: ManagedBuffer<TapeHeader, TapeNode> {
-    static func make(bytes: ArraySlice<UInt8>, minimumCapacity: Int) -> TapeBuffer {
+    static func make(bytes: ArraySlice<UInt8>, input: UnsafeBufferPointer<UInt8>, minimumCapacity: Int) -> TapeBuffer {
         let buffer = create(minimumCapacity: minimumCapacity) { _ in
-            TapeHeader(bytes: bytes, nodeCount: 0, maxDepth: 0, isCompact: false)
+            TapeHeader(bytes: bytes, input: input, nodeCount: 0, maxDepth: 0, isCompact: false)
         }
         return unsafeDowncast(buffer, to: TapeBuffer.self)
     }
@@ -141,7 +145,7 @@ struct TapeStorage: @unchecked Sendable {
     @inline(__always)
     func withTape<R>(_ body: (UnsafePointer<TapeNode>, UnsafeBufferPointer<UInt8>) -> R) -> R {
         buffer.withUnsafeMutablePointers { header, nodes in
-            header.pointee.bytes.withUnsafeBufferPointer { input in body(UnsafePointer(nodes), input) }
+            body(UnsafePointer(nodes), header.pointee.input)
         }
     }
 
@@ -206,7 +210,8 @@ struct TapeParser {
         self.count = count
         self.maxDepth = maxDepth
         // Event lines average about one value per 8-10 bytes; growing is rare and amortized.
-        storage = TapeBuffer.make(bytes: bytes, minimumCapacity: count / 8 + 16)
+        storage = TapeBuffer.make(
+            bytes: bytes, input: UnsafeBufferPointer(start: base, count: count), minimumCapacity: count / 8 + 16)
         // The element pointer stays valid for the storage's lifetime, which `storage` holds.
         nodes = storage.withUnsafeMutablePointerToElements { $0 }
         capacity = storage.capacity
@@ -234,7 +239,7 @@ struct TapeParser {
     @inline(never)
     mutating func grow() {
         let header = storage.header
-        let bigger = TapeBuffer.make(bytes: header.bytes, minimumCapacity: capacity * 2)
+        let bigger = TapeBuffer.make(bytes: header.bytes, input: header.input, minimumCapacity: capacity * 2)
         let newNodes = bigger.withUnsafeMutablePointerToElements { $0 }
         newNodes.initialize(from: nodes, count: nodeCount)  // TapeNode is trivial: a memcpy
         storage = bigger

@@ -98,14 +98,25 @@ package struct EventDecoder: Sendable {
 
     /// Decodes the typed payload of a known type (a no-op for unknown types).
     package func decodePayload(_ event: inout DecodedEvent) -> InputRejection? {
-        guard let index = event.typeIndex else { return nil }
-        do {
-            event.typed = try payloadTypes[index].init(payload: event.payload)
+        switch typedPayload(of: event) {
+        case .success(let typed):
+            event.typed = typed
             return nil
+        case .failure(let rejection):
+            return rejection
+        }
+    }
+
+    /// The typed payload of a known type, nil for an unknown type, or why it does not decode.
+    package func typedPayload(of event: DecodedEvent) -> Result<(any EventPayload)?, InputRejection> {
+        guard let index = event.typeIndex else { return .success(nil) }
+        do {
+            return .success(try payloadTypes[index].init(payload: event.payload))
         } catch {
-            return InputRejection(
-                reason: "\(event.metadata.eventType): \(error)", eventID: event.metadata.eventID,
-                eventType: event.metadata.eventType)
+            return .failure(
+                InputRejection(
+                    reason: "\(event.metadata.eventType): \(error)", eventID: event.metadata.eventID,
+                    eventType: event.metadata.eventType))
         }
     }
 

@@ -41,24 +41,26 @@ struct BatchProcessor: Sendable {
     func prepare(_ batch: SourceBatch) -> PreparedBatch {
         var prepared = PreparedBatch(batch: batch)
         prepared.events.reserveCapacity(batch.records.count)
-        for (index, record) in batch.records.enumerated() {
-            if let rejection = record.rejection {
+        // Records are read in place, not copied: a copy costs reference counting per record.
+        for index in batch.records.indices {
+            if let rejection = batch.records[index].rejection {
                 prepared.rejections.append(
-                    FailureRecord(kind: rejection.kind, handlers: [], reason: rejection.reason, attempts: 1, record: record))
+                    FailureRecord(
+                        kind: rejection.kind, handlers: [], reason: rejection.reason, attempts: 1, record: batch.records[index]))
                 prepared.outcomes[index] = .kept(kind: rejection.kind, reason: rejection.reason)
                 continue
             }
-            switch decoder.decodeEnvelope(record.bytes) {
+            switch decoder.decodeEnvelope(batch.records[index].bytes) {
             case .success(let event):
                 prepared.events.append((index, event))
             case .failure(let rejection):
                 prepared.rejections.append(
                     FailureRecord(
                         kind: .invalidInput, eventID: rejection.eventID, eventType: rejection.eventType,
-                        handlers: [], reason: rejection.reason, attempts: 1, record: record))
+                        handlers: [], reason: rejection.reason, attempts: 1, record: batch.records[index]))
                 prepared.outcomes[index] = .kept(kind: .invalidInput, reason: rejection.reason)
                 logger.warning(
-                    "kept bad input", metadata: ["origin": "\(record.origin)", "reason": "\(rejection.reason)"])
+                    "kept bad input", metadata: ["origin": "\(batch.records[index].origin)", "reason": "\(rejection.reason)"])
             }
         }
         return prepared
@@ -83,59 +85,60 @@ struct BatchProcessor: Sendable {
         do {
             var claimedRecordIndices: [Int] = []
             claimedRecordIndices.reserveCapacity(events.count)
-            await LedgerBatchScope.$isInsideBatch.withValue(true) {
-                for (position, (recordIndex, decoded)) in events.enumerated() {
-                    guard claim.claimed[position] else {
-                        report.duplicates += 1
-                        if let id = batch.records[recordIndex].retriedFailureID { commit.resolvedFailureIDs.append(id) }
-                        continue
-                    }
-                    var result = ClaimedEventResult(
-                        event: decoded, recordIndex: recordIndex, handlers: [], completed: 0, failures: [],
-                        invalidInput: nil, hasHistory: claim.hasHistory)
-                    if let rejection = decoder.decodePayload(&result.event) {
-                        result.invalidInput = rejection.reason
-                        logger.warning(
-                            "kept bad input",
-                            metadata: ["origin": "\(batch.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
-                    } else {
-                        result.handlers = handlers.handlers(for: result.event)
-                        if let done = claim.completedHandlers[result.eventID] {
-                            for (bit, handler) in result.handlers.enumerated() where done.contains(handler.name) {
-                                result.completed |= 1 << UInt64(bit)
-                            }
-                        }
-                        report.retried += await runAsyncHandlers(&result, origin: batch.records[recordIndex].origin)
-                    }
-                    commit.events.append(result)
-                    claimedRecordIndices.append(recordIndex)
+            commit.events.reserveCapacity(events.count)
+            for position in events.indices {
+                let recordIndex = events[position].recordIndex
+                guard claim.claimed[position] else {
+                    report.duplicates += 1
+                    if let id = batch.records[recordIndex].retriedFailureID { commit.resolvedFailureIDs.append(id) }
+                    continue
                 }
+                var result = ClaimedEventResult(
+                    event: events[position].event, recordIndex: recordIndex, handlers: [], completed: 0, failures: [],
+                    invalidInput: nil, hasHistory: claim.hasHistory)
+                switch decoder.typedPayload(of: result.event) {
+                case .failure(let rejection):
+                    result.invalidInput = rejection.reason
+                    logger.warning(
+                        "kept bad input",
+                        metadata: ["origin": "\(batch.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
+                case .success(let typed):
+                    result.event.typed = typed
+                    result.handlers = handlers.handlers(for: result.event)
+                    if let done = claim.completedHandlers[result.eventID] {
+                        for (bit, handler) in result.handlers.enumerated() where done.contains(handler.name) {
+                            result.completed |= 1 << UInt64(bit)
+                        }
+                    }
+                    report.retried += await runAsyncHandlers(&result, origin: batch.records[recordIndex].origin)
+                }
+                commit.events.append(result)
+                claimedRecordIndices.append(recordIndex)
             }
             let committed = try await ledger.commitBatch(consumerID: consumerID, commit, maxAttempts: retry.maxAttempts)
             report.retried += committed.transactionalRetries
             var deliveredByType = [Int](repeating: 0, count: decoder.typeNames.count)
             for (position, reason) in committed.failureReasons.enumerated() {
                 let recordIndex = claimedRecordIndices[position]
-                let event = commit.events[position].event
                 if let reason {
-                    let kind: FailureKind = commit.events[position].invalidInput == nil ? .handlerFailed : .invalidInput
-                    outcomes[recordIndex] = .kept(kind: kind, reason: reason)
+                    let isInvalidInput = commit.events[position].invalidInput != nil
+                    outcomes[recordIndex] = .kept(kind: isInvalidInput ? .invalidInput : .handlerFailed, reason: reason)
                     report.failed += 1
-                    if commit.events[position].invalidInput == nil {
+                    if !isInvalidInput {
                         logger.error(
                             "handlers failed for good; event kept",
                             metadata: [
-                                "event_id": "\(event.metadata.eventID)", "reason": "\(reason)",
+                                "event_id": "\(commit.events[position].eventID)", "reason": "\(reason)",
                                 "origin": "\(batch.records[recordIndex].origin)",
                             ])
                     }
                 } else {
                     outcomes[recordIndex] = .delivered
                     report.delivered += 1
-                    if let typeIndex = event.typeIndex {
+                    if let typeIndex = commit.events[position].event.typeIndex {
                         deliveredByType[typeIndex] += 1
                     } else {
-                        report.deliveredByType[event.metadata.eventType, default: 0] += 1
+                        report.deliveredByType[commit.events[position].event.metadata.eventType, default: 0] += 1
                     }
                 }
             }

@@ -213,7 +213,15 @@ public final class OutboxConsumer: Sendable {
                 if let next {
                     // An unstructured task does not inherit cancellation: a shutdown request lets
                     // the batch in progress run to its commit instead of cutting its handlers short.
-                    inFlight = (next.batch, Task { try await processor.process(next) })
+                    inFlight = (
+                        next.batch,
+                        Task {
+                            // Marks the batch's handlers, so a `SQLiteLedger.write` from one of them fails clearly.
+                            try await LedgerBatchScope.$isInsideBatch.withValue(true) {
+                                try await processor.process(next)
+                            }
+                        }
+                    )
                 }
             }
         } catch {

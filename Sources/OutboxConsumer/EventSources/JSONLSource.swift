@@ -122,7 +122,7 @@ public struct JSONLReader: EventSourceReader {
                 if !items.isEmpty {
                     state = .replay(readers)
                     let name = reader.path == "-" ? "<stdin>" : reader.path
-                    return SourceBatch(records: items.map { record($0, source: name) })
+                    return SourceBatch(records: Self.records(items, source: name, maxLineLength: maxLineLength))
                 }
                 readers = readers.dropFirst()
             }
@@ -146,20 +146,31 @@ public struct JSONLReader: EventSourceReader {
             }
             state = .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: nil)
             return SourceBatch(
-                records: batch.items.map { record($0, source: path) }, checkpoint: batch.position.description)
+                records: Self.records(batch.items, source: path, maxLineLength: maxLineLength),
+                checkpoint: batch.position.description)
         }
     }
 
-    private func record(_ item: LineItem, source: String) -> SourceRecord {
-        switch item {
-        case .line(let line):
-            return SourceRecord(bytes: line.bytes, origin: .file(source, line: line.number, byteOffset: line.offset))
-        case .oversized(let number, let offset, _, let length, let prefix):
-            return SourceRecord(
-                bytes: prefix, origin: .file(source, line: number, byteOffset: offset),
-                rejection: SourceRejection(
-                    kind: .truncatedRecord,
-                    reason: "line is \(length) bytes, over the \(maxLineLength)-byte limit; only its first \(prefix.count) bytes are kept"))
+    /// Static, with plain loops: a closure capturing the reader would copy its state per line.
+    private static func records(_ items: [LineItem], source: String, maxLineLength: Int) -> [SourceRecord] {
+        var records: [SourceRecord] = []
+        records.reserveCapacity(items.count)
+        for index in items.indices {
+            switch items[index] {
+            case .line(let line):
+                records.append(
+                    SourceRecord(bytes: line.bytes, origin: .file(source, line: line.number, byteOffset: line.offset)))
+            case .oversized(let number, let offset, _, let length, let prefix):
+                records.append(
+                    SourceRecord(
+                        bytes: prefix, origin: .file(source, line: number, byteOffset: offset),
+                        rejection: SourceRejection(
+                            kind: .truncatedRecord,
+                            reason:
+                                "line is \(length) bytes, over the \(maxLineLength)-byte limit; only its first \(prefix.count) bytes are kept"
+                        )))
+            }
         }
+        return records
     }
 }

@@ -32,6 +32,8 @@ struct ClaimedEventResult: Sendable {
     var hasHistory: Bool
 
     var eventID: Int64 { event.metadata.eventID }
+    /// Whether some of `handlers` run inside the ledger's transaction, at commit.
+    var hasTransactionalHandlers: Bool { handlers.contains { $0.isTransactional } }
 }
 
 /// A failure about to be kept.

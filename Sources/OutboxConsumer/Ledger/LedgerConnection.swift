@@ -132,19 +132,7 @@ actor LedgerConnection {
             try db.execute("BEGIN IMMEDIATE")
             batchOpen = true
             do {
-                let now = Self.nowSeconds()
-                let claim = try db.statement(
-                    "INSERT INTO outbox_processed (consumer_id, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                var claimed: [Bool] = []
-                claimed.reserveCapacity(eventIDs.count)
-                for eventID in eventIDs {
-                    claim.bind(consumerID, at: 1)
-                    claim.bind(eventID, at: 2)
-                    claim.bind(now, at: 3)
-                    defer { claim.reset() }
-                    while try claim.step() {}
-                    claimed.append(db.changes == 1)
-                }
+                let claimed = try Self.claim(eventIDs, consumerID: consumerID, now: Self.nowSeconds(), db: db)
                 let hasHistory = try db.query(
                     """
                     SELECT EXISTS (SELECT 1 FROM outbox_handler_progress WHERE consumer_id = ?1)
@@ -168,6 +156,48 @@ actor LedgerConnection {
         }
     }
 
+    /// Inserts the batch's ids in one statement (json_each feeds them, RETURNING names those
+    /// inserted): one statement run instead of one per event, with its cursor kept open.
+    private static func claim(_ eventIDs: [Int64], consumerID: Int64, now: Int64, db: SQLiteConnection) throws -> [Bool] {
+        var list = "["
+        list.reserveCapacity(eventIDs.count * 12 + 2)
+        for (position, id) in eventIDs.enumerated() {
+            if position > 0 { list += "," }
+            list += String(id)
+        }
+        list += "]"
+        let claim = try db.statement(
+            """
+            INSERT INTO outbox_processed (consumer_id, event_id, processed_at)
+            SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+            ON CONFLICT DO NOTHING RETURNING event_id
+            """)
+        claim.bind(consumerID, at: 1)
+        claim.bind(now, at: 2)
+        claim.bind(list, at: 3)
+        defer { claim.reset() }
+        var inserted: [Int64] = []
+        inserted.reserveCapacity(eventIDs.count)
+        while try claim.step() { inserted.append(claim.int64(0)) }
+        return matchClaims(eventIDs, inserted: inserted)
+    }
+
+    /// For each of `eventIDs`, whether it is among `inserted`. An id twice in one batch is
+    /// inserted once: its first occurrence holds the claim. SQLite returns the inserted ids in
+    /// the order it inserted them, so one merge pass matches them; should it not (RETURNING's
+    /// order is not documented), a set does the same job.
+    static func matchClaims(_ eventIDs: [Int64], inserted: [Int64]) -> [Bool] {
+        var claimed = [Bool](repeating: false, count: eventIDs.count)
+        var next = 0
+        for (position, id) in eventIDs.enumerated() where next < inserted.count && inserted[next] == id {
+            claimed[position] = true
+            next += 1
+        }
+        if next == inserted.count { return claimed }
+        var unmatched = Set(inserted)
+        return eventIDs.map { unmatched.remove($0) != nil }
+    }
+
     /// Runs the transactional handlers, keeps failures, clears resolved ones, saves the
     /// checkpoint and commits. On any error the whole batch rolls back (nothing recorded).
     func commitBatch(consumerID: Int64, _ batch: BatchCommit, maxAttempts: Int) throws(LedgerError) -> BatchCommitResult {
@@ -180,62 +210,72 @@ actor LedgerConnection {
                 var failureReasons: [String?] = []
                 failureReasons.reserveCapacity(batch.events.count)
                 var transactionalRetries = 0
-                for var event in batch.events {
-                    let record = batch.records[event.recordIndex]
-                    if let reason = event.invalidInput {
-                        try unclaim(event.eventID, consumerID: consumerID, db: db)
+                // Fields are read in place: copying each event and record whole would cost a dozen
+                // reference-count operations per event on the ledger's thread.
+                for position in batch.events.indices {
+                    let recordIndex = batch.events[position].recordIndex
+                    let eventID = batch.events[position].eventID
+                    if let reason = batch.events[position].invalidInput {
+                        try unclaim(eventID, consumerID: consumerID, db: db)
                         try keep(
                             FailureRecord(
-                                kind: .invalidInput, eventID: event.eventID, eventType: event.event.metadata.eventType,
-                                handlers: [], reason: reason, attempts: 1, record: record),
+                                kind: .invalidInput, eventID: eventID, eventType: batch.events[position].event.metadata.eventType,
+                                handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
                             consumerID: consumerID, db: db, nowMillis: nowMillis)
                         failureReasons.append(reason)
                         continue
                     }
-                    if event.failures.isEmpty {
+                    var completed = batch.events[position].completed
+                    var failures = batch.events[position].failures
+                    if failures.isEmpty && batch.events[position].hasTransactionalHandlers {
+                        let event = batch.events[position]
                         for (bit, handler) in event.handlers.enumerated()
-                        where handler.isTransactional && event.completed & (1 << UInt64(bit)) == 0 {
-                            let outcome = runTransactional(handler, event: event.event, origin: record.origin, db: db, maxAttempts: maxAttempts)
+                        where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
+                            let outcome = runTransactional(
+                                handler, event: event.event, origin: batch.records[recordIndex].origin, db: db,
+                                maxAttempts: maxAttempts)
                             transactionalRetries += outcome.attempts - 1
                             if let error = outcome.error {
-                                event.failures.append((bit, error))
+                                failures.append((bit, error))
                             } else {
-                                event.completed |= 1 << UInt64(bit)
+                                completed |= 1 << UInt64(bit)
                             }
                         }
                     }
-                    if event.failures.isEmpty {
+                    if failures.isEmpty {
                         failureReasons.append(nil)
-                        if event.hasHistory || record.retriedFailureID != nil {
+                        let retriedFailureID = batch.records[recordIndex].retriedFailureID
+                        if batch.events[position].hasHistory || retriedFailureID != nil {
                             try db.execute(
                                 "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
-                                [.integer(consumerID), .integer(event.eventID)])
+                                [.integer(consumerID), .integer(eventID)])
                             try db.execute(
                                 "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
-                                [.integer(consumerID), .text("event:\(event.eventID)")])
-                            if let id = record.retriedFailureID {
+                                [.integer(consumerID), .text("event:\(eventID)")])
+                            if let id = retriedFailureID {
                                 try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
                             }
                         }
                         continue
                     }
                     // Un-claim: the event is not processed, so a later delivery or retry runs it again.
-                    try unclaim(event.eventID, consumerID: consumerID, db: db)
-                    for (bit, handler) in event.handlers.enumerated() where event.completed & (1 << UInt64(bit)) != 0 {
+                    let event = batch.events[position]
+                    try unclaim(eventID, consumerID: consumerID, db: db)
+                    for (bit, handler) in event.handlers.enumerated() where completed & (1 << UInt64(bit)) != 0 {
                         try db.execute(
                             """
                             INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
                             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
                             """,
-                            [.integer(consumerID), .integer(event.eventID), .text(handler.name), .integer(now)])
+                            [.integer(consumerID), .integer(eventID), .text(handler.name), .integer(now)])
                     }
-                    let failedNames = event.failures.map { event.handlers[$0.index].name }
-                    let reason = zip(failedNames, event.failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
+                    let failedNames = failures.map { event.handlers[$0.index].name }
+                    let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
                     failureReasons.append(reason)
                     try keep(
                         FailureRecord(
-                            kind: .handlerFailed, eventID: event.eventID, eventType: event.event.metadata.eventType,
-                            handlers: failedNames, reason: reason, attempts: 1, record: record),
+                            kind: .handlerFailed, eventID: eventID, eventType: event.event.metadata.eventType,
+                            handlers: failedNames, reason: reason, attempts: 1, record: batch.records[recordIndex]),
                         consumerID: consumerID, db: db, nowMillis: nowMillis)
                 }
                 for rejection in batch.rejections {
