@@ -203,6 +203,18 @@ extension JSONScannedMembers {
         }
     }
 
+    /// For a string value: the index in `candidates` of the string it equals (as
+    /// `JSONValue.stringIndex(in:)`); nil for anything else.
+    package func stringIndex(_ slot: Int, in candidates: JSONKeySet) -> Int? {
+        guard let node = tapeNode(slot), node.kindCode == Tape.string else { return nil }
+        return candidates.withLookup { lookup in
+            storage.withTape { _, input in
+                let content = UnsafeBufferPointer(rebasing: input[node.start &+ 1..<node.end &- 1])
+                return lookup.slot(of: content, hasEscapes: node.hasEscapes)
+            }
+        }
+    }
+
     /// A string holding a contract timestamp, parsed in place; nil for anything else.
     package func timestamp(_ slot: Int) -> Date? {
         guard let node = tapeNode(slot), node.kindCode == Tape.string, !node.hasEscapes else { return nil }

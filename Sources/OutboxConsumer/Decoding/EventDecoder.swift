@@ -75,11 +75,29 @@ package struct EventDecoder: Sendable {
         var eventID: Int64?
         var eventType: String?
         do throws(InputRejection) {
-            let id = try Self.eventID(fields[Envelope.event_id.rawValue])
+            // The usual shapes are read in place; anything else takes the general path, which
+            // also words the error.
+            let id: Int64
+            if let exact = fields.int64(Envelope.event_id.rawValue), exact > 0 {
+                id = exact
+            } else {
+                id = try Self.eventID(fields[Envelope.event_id.rawValue])
+            }
             eventID = id
-            let (type, typeIndex) = try self.eventType(fields[Envelope.event_type.rawValue])
+            let type: String
+            let typeIndex: Int?
+            if let known = fields.stringIndex(Envelope.event_type.rawValue, in: typeSet) {
+                (type, typeIndex) = (typeNames[known], known)
+            } else {
+                (type, typeIndex) = try self.eventType(fields[Envelope.event_type.rawValue])
+            }
             eventType = type
-            let occurredAt = try Self.occurredAt(fields[Envelope.occurred_at.rawValue])
+            let occurredAt: Date
+            if let timestamp = fields.timestamp(Envelope.occurred_at.rawValue) {
+                occurredAt = timestamp
+            } else {
+                occurredAt = try Self.occurredAt(fields[Envelope.occurred_at.rawValue])
+            }
             let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: limits)
             let metadata = EventMetadata(
                 eventID: id, eventType: type,

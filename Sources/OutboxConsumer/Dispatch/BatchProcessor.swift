@@ -110,7 +110,9 @@ struct BatchProcessor: Sendable {
                             result.completed |= 1 << UInt64(bit)
                         }
                     }
-                    report.retried += await runAsyncHandlers(&result, origin: batch.records[recordIndex].origin)
+                    if !result.handlers.isEmpty {
+                        report.retried += await runAsyncHandlers(&result, origin: batch.records[recordIndex].origin)
+                    }
                 }
                 commit.events.append(result)
                 claimedRecordIndices.append(recordIndex)
