@@ -105,13 +105,19 @@ struct BatchProcessor: Sendable {
                 case .success(let typed):
                     result.event.typed = typed
                     result.handlers = handlers.handlers(for: result.event)
-                    if let done = claim.completedHandlers[result.eventID] {
+                    // Progress rows exist only for consumers with a history of failures.
+                    if claim.hasHistory, let done = claim.completedHandlers[result.eventID] {
                         for (bit, handler) in result.handlers.enumerated() where done.contains(handler.name) {
                             result.completed |= 1 << UInt64(bit)
                         }
                     }
                     if !result.handlers.isEmpty {
-                        report.retried += await runAsyncHandlers(&result, origin: batch.records[recordIndex].origin)
+                        let run = await runAsyncHandlers(
+                            result.handlers, event: result.event, origin: batch.records[recordIndex].origin,
+                            completed: result.completed)
+                        result.completed = run.completed
+                        result.failures = run.failures
+                        report.retried += run.retries
                     }
                 }
                 commit.events.append(result)
@@ -155,27 +161,32 @@ struct BatchProcessor: Sendable {
         return (outcomes, report)
     }
 
-    /// Runs the event's async handlers not completed yet, each with its retries; marks them
-    /// completed or failed in `result`. Returns the number of retries.
-    private func runAsyncHandlers(_ result: inout ClaimedEventResult, origin: RecordOrigin) async -> Int {
+    /// Runs the event's async handlers not completed yet (`completed` bits clear), each with its
+    /// retries. The event is passed in, not the whole result, so it is borrowed rather than copied
+    /// across the awaits.
+    private func runAsyncHandlers(
+        _ handlers: [RegisteredHandler], event: DecodedEvent, origin: RecordOrigin, completed: UInt64
+    ) async -> (completed: UInt64, failures: [(index: Int, error: String)], retries: Int) {
+        var completed = completed
+        var failures: [(index: Int, error: String)] = []
         var retries = 0
-        for (bit, handler) in result.handlers.enumerated() where result.completed & (1 << UInt64(bit)) == 0 {
-            guard case .async(let body) = handler.body else { continue }
+        for bit in handlers.indices where completed & (1 << UInt64(bit)) == 0 {
+            guard case .async(let body) = handlers[bit].body else { continue }
             var attempt = 1
             while true {
                 do {
-                    try await body(result.event, origin)
-                    result.completed |= 1 << UInt64(bit)
+                    try await body(event, origin)
+                    completed |= 1 << UInt64(bit)
                     break
                 } catch {
                     if error is any NonRetryableError || attempt >= retry.maxAttempts {
-                        result.failures.append((bit, String(describing: error)))
+                        failures.append((bit, String(describing: error)))
                         break
                     }
                     logger.notice(
                         "handler failed; retrying",
                         metadata: [
-                            "handler": "\(handler.name)", "event_id": "\(result.event.metadata.eventID)",
+                            "handler": "\(handlers[bit].name)", "event_id": "\(event.metadata.eventID)",
                             "attempt": "\(attempt)", "error": "\(error)",
                         ])
                     try? await Task.sleep(for: retry.backoff(afterAttempt: attempt))
@@ -184,6 +195,6 @@ struct BatchProcessor: Sendable {
                 }
             }
         }
-        return retries
+        return (completed, failures, retries)
     }
 }
