@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 swift build --build-tests
-scripts/with-redis.sh swift test --skip-build "$@"
+# A test that hangs fails the run instead of holding CI forever (a full run takes 1-2 minutes).
+timeout --kill-after=30 "${TEST_TIMEOUT_SECONDS:-900}" scripts/with-redis.sh swift test --skip-build "$@"

@@ -151,8 +151,9 @@ func fileBytes(_ path: String) throws -> Data {
         let file = TrailFile(path: trail, ledger: ledger, consumer: AuditStore.defaultConsumerName)
 
         // A crash while appending: complete lines up to the middle, then half a line.
+        try #require(reference.count(where: { $0 == 0x0A }) >= 2, "the clean trail has lines to cut between")
         var cut = reference.prefix(reference.count / 2)
-        while cut.last != 0x0A { cut = cut.dropLast() }
+        while let last = cut.last, last != 0x0A { cut = cut.dropLast() }
         try (Data(cut) + Data(#"{"action":"wrote","actor":{"em"#.utf8)).write(to: URL(fileURLWithPath: trail))
         let appended = try await file.catchUp()
         #expect(try fileBytes(trail) == reference)

@@ -150,6 +150,36 @@ import Testing
         #expect(try await ledger.isProcessed(consumer: "test", eventID: 1))
     }
 
+    struct Flaky: Error {}
+
+    @Test func handlersThatDoNotAwaitAreRetriedAndOrderedLikeAsyncOnes() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        let calls = Mutex<[String]>([])
+        // Closures without `await` take the direct (sync) overloads; they interleave with async
+        // handlers in registration order.
+        consumer.on(IssueCreated.self, name: "typed") { event in
+            let attempt = calls.withLock { log in
+                log.append("typed \(event.metadata.eventID)")
+                return log.filter { $0 == "typed \(event.metadata.eventID)" }.count
+            }
+            if event.metadata.eventID == 2 && attempt < 3 { throw Flaky() }
+        }
+        consumer.onEvery(name: "async") { event in
+            await Task.yield()
+            calls.withLock { $0.append("async \(event.metadata.eventID)") }
+        }
+        consumer.onUnknown(name: "unknown") { event in calls.withLock { $0.append("unknown \(event.metadata.eventType)") } }
+        let lines = lines(1...2) + [TestEvent.sample("issue.created", eventID: 3)!.replacingOccurrences(of: "issue.created", with: "issue.archived")]
+        let report = try await consumer.run(InMemorySource(lines: lines))
+        #expect(report.delivered == 3)
+        #expect(report.retried == 2)
+        #expect(
+            calls.withLock { $0 } == [
+                "typed 1", "async 1", "typed 2", "typed 2", "typed 2", "async 2", "async 3", "unknown issue.archived",
+            ])
+    }
+
     struct Rejected: NonRetryableError {}
 
     @Test func nonRetryableErrorsAreKeptWithoutRetries() async throws {

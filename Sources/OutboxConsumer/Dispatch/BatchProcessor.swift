@@ -112,7 +112,7 @@ struct BatchProcessor: Sendable {
                         }
                     }
                     if !result.handlers.isEmpty {
-                        let run = await runAsyncHandlers(
+                        let run = await runHandlers(
                             result.handlers, event: result.event, origin: batch.records[recordIndex].origin,
                             completed: result.completed)
                         result.completed = run.completed
@@ -161,21 +161,24 @@ struct BatchProcessor: Sendable {
         return (outcomes, report)
     }
 
-    /// Runs the event's async handlers not completed yet (`completed` bits clear), each with its
-    /// retries. The event is passed in, not the whole result, so it is borrowed rather than copied
-    /// across the awaits.
-    private func runAsyncHandlers(
+    /// Runs the event's handlers not completed yet (`completed` bits clear), but the
+    /// transactional ones, each with its retries. The event is passed in, not the whole result,
+    /// so it is borrowed rather than copied across the awaits.
+    private func runHandlers(
         _ handlers: [RegisteredHandler], event: DecodedEvent, origin: RecordOrigin, completed: UInt64
     ) async -> (completed: UInt64, failures: [(index: Int, error: String)], retries: Int) {
         var completed = completed
         var failures: [(index: Int, error: String)] = []
         var retries = 0
-        for bit in handlers.indices where completed & (1 << UInt64(bit)) == 0 {
-            guard case .async(let body) = handlers[bit].body else { continue }
+        for bit in handlers.indices where completed & (1 << UInt64(bit)) == 0 && !handlers[bit].isTransactional {
             var attempt = 1
             while true {
                 do {
-                    try await body(event, origin)
+                    switch handlers[bit].body {
+                    case .sync(let body): try body(event, origin)
+                    case .async(let body): try await body(event, origin)
+                    case .transactional: preconditionFailure("transactional handlers run at commit")
+                    }
                     completed |= 1 << UInt64(bit)
                     break
                 } catch {

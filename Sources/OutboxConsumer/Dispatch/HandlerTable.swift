@@ -11,6 +11,8 @@ struct RegisteredHandler: Sendable {
 
     enum Body: Sendable {
         case async(@Sendable (DecodedEvent, RecordOrigin) async throws -> Void)
+        /// A handler that does not await: called directly, without an async call per event.
+        case sync(@Sendable (DecodedEvent, RecordOrigin) throws -> Void)
         case transactional(@Sendable (DecodedEvent, RecordOrigin, LedgerTransaction) throws -> Void)
     }
 

@@ -75,6 +75,18 @@ public final class OutboxConsumer: Sendable {
         })
     }
 
+    /// Handles events of `type` with a handler that does not await. It behaves as the async
+    /// form (same retries, same failures) but is called directly, which costs less per event;
+    /// Swift picks it for closures without `await`.
+    public func on<Payload: EventPayload>(
+        _ type: Payload.Type, name: String? = nil,
+        _ handler: @escaping @Sendable (OutboxEvent<Payload>) throws -> Void
+    ) {
+        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .sync { decoded, origin in
+            try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
+        })
+    }
+
     /// Handles events of `type` inside the ledger's SQLite transaction.
     ///
     /// What the handler writes through `db` commits together with the ledger row that marks the
@@ -98,10 +110,24 @@ public final class OutboxConsumer: Sendable {
         })
     }
 
+    /// The async `onUnknown`, for a handler that does not await (called directly).
+    public func onUnknown(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
+        register(.unknownTypes, name: name, payloadType: nil, body: .sync { decoded, origin in
+            try handler(Self.raw(decoded, origin))
+        })
+    }
+
     /// Handles every event, known or not, with its raw payload.
     public func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
         register(.everyEvent, name: name, payloadType: nil, body: .async { decoded, origin in
             try await handler(Self.raw(decoded, origin))
+        })
+    }
+
+    /// The async `onEvery`, for a handler that does not await (called directly).
+    public func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
+        register(.everyEvent, name: name, payloadType: nil, body: .sync { decoded, origin in
+            try handler(Self.raw(decoded, origin))
         })
     }
 
