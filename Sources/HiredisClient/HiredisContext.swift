@@ -20,10 +20,16 @@ import Darwin
 final class HiredisContext {
     private var context: UnsafeMutablePointer<redisContext>?
     private let commandTimeout: Duration
+    /// Where hiredis's reader puts replies (see `FlatReplyBuilder`); outlives `context`.
+    private let builder = FlatReplyBuilder()
 
     private init(context: UnsafeMutablePointer<redisContext>, commandTimeout: Duration) {
         self.context = context
         self.commandTimeout = commandTimeout
+        // Replies are built flat, in one byte buffer, instead of as a tree of hiredis objects:
+        // a batch of 500 stream entries is then a few allocations rather than ten thousand.
+        context.pointee.reader.pointee.fn = flatReplyFunctions
+        context.pointee.reader.pointee.privdata = Unmanaged.passUnretained(builder).toOpaque()
     }
 
     deinit { close() }
@@ -62,6 +68,9 @@ final class HiredisContext {
             redisFree(raw)
             throw .connectionFailed("\(describe(address)): cannot set the command timeout: \(message)")
         }
+        // hiredis frees its read buffer whenever it is empty and over 16 KiB, so every large
+        // reply (a batch of stream entries) would allocate it again; keep it instead.
+        raw.pointee.reader.pointee.maxbuf = 0
         return HiredisContext(context: raw, commandTimeout: commandTimeout)
     }
 
@@ -78,12 +87,12 @@ final class HiredisContext {
     /// Sends one command and waits for its reply. An error reply is returned as `.error`.
     func command(_ arguments: [RedisArgument]) throws(RedisError) -> RedisReply {
         guard let context else { throw .closed }
+        builder.reset()
         let raw = withArgumentVector(arguments) { count, argv, lengths in
             redisCommandArgv(context, count, argv, lengths)
         }
-        guard let raw else { throw connectionError(context) }
-        defer { freeReplyObject(raw) }
-        return try Self.copyReply(raw.assumingMemoryBound(to: redisReply.self))
+        guard raw != nil else { throw connectionError(context) }
+        return try builder.takeReply()
     }
 
     /// Queues a command in hiredis's output buffer; nothing is sent until ``readReply()``.
@@ -98,12 +107,12 @@ final class HiredisContext {
     /// Flushes queued commands, then reads the next reply. An error reply is returned as `.error`.
     func readReply() throws(RedisError) -> RedisReply {
         guard let context else { throw .closed }
+        builder.reset()
         var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+        guard redisGetReply(context, &raw) == REDIS_OK, raw != nil else {
             throw connectionError(context)
         }
-        defer { freeReplyObject(raw) }
-        return try Self.copyReply(raw.assumingMemoryBound(to: redisReply.self))
+        return try builder.takeReply()
     }
 
     // MARK: - Errors
@@ -140,49 +149,119 @@ final class HiredisContext {
         case .unix(let path): path
         }
     }
+}
 
-    // MARK: - Replies
+// MARK: - Flat replies
 
-    /// Copies a reply tree into Swift values; the caller frees the hiredis reply right after.
-    private static func copyReply(_ reply: UnsafePointer<redisReply>) throws(RedisError) -> RedisReply {
-        let node = reply.pointee
+/// Collects one reply as hiredis's reader parses it: nodes in pre-order (an array node is
+/// followed by its elements) and every string's bytes in one shared buffer. hiredis calls the
+/// functions in `flatReplyFunctions` for each value; they append here and return the builder
+/// itself as the "object" (hiredis only needs it to be non-NULL).
+final class FlatReplyBuilder {
+    struct Node {
+        /// A `REDIS_REPLY_*` type.
+        var type: Int32
+        /// Elements of an array, value of an integer.
+        var value: Int64
+        /// A string's bytes in `bytes`.
+        var start: Int
+        var count: Int
+    }
+
+    private(set) var nodes: [Node] = []
+    private(set) var bytes: [UInt8] = []
+
+    /// Forgets a partial reply (after an error) or the one just taken.
+    func reset() {
+        nodes.removeAll(keepingCapacity: true)
+        if !bytes.isEmpty { bytes = [] }
+    }
+
+    func appendString(type: Int32, _ start: UnsafeRawPointer?, _ count: Int) {
+        let offset = bytes.count
+        if let start, count > 0 {
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: start, count: count))
+        }
+        nodes.append(Node(type: type, value: 0, start: offset, count: count))
+    }
+
+    func append(type: Int32, value: Int64) {
+        nodes.append(Node(type: type, value: value, start: 0, count: 0))
+    }
+
+    /// The finished reply as Swift values; bulk strings share one buffer.
+    func takeReply() throws(RedisError) -> RedisReply {
+        defer { reset() }
+        guard !nodes.isEmpty else { throw .protocolError("hiredis returned a reply without building one") }
+        var next = 0
+        let shared = bytes
+        let reply = try Self.reply(nodes, &next, shared)
+        guard next == nodes.count else {
+            throw .protocolError("hiredis built \(nodes.count) values but the reply holds \(next)")
+        }
+        return reply
+    }
+
+    private static func reply(_ nodes: [Node], _ next: inout Int, _ bytes: [UInt8]) throws(RedisError) -> RedisReply {
+        guard next < nodes.count else { throw .protocolError("hiredis reply ends inside an array") }
+        let node = nodes[next]
+        next += 1
         switch node.type {
         case REDIS_REPLY_STRING:
-            return .bulk(bytes(of: node))
+            return .bulk(bytes[node.start..<node.start + node.count])
         case REDIS_REPLY_STATUS:
-            return .status(String(decoding: bytes(of: node), as: UTF8.self))
+            return .status(String(decoding: bytes[node.start..<node.start + node.count], as: UTF8.self))
         case REDIS_REPLY_ERROR:
-            return .error(String(decoding: bytes(of: node), as: UTF8.self))
+            return .error(String(decoding: bytes[node.start..<node.start + node.count], as: UTF8.self))
         case REDIS_REPLY_INTEGER:
-            return .integer(Int64(node.integer))
+            return .integer(node.value)
         case REDIS_REPLY_NIL:
             return .null
         case REDIS_REPLY_ARRAY:
-            let count = Int(node.elements)
-            guard count > 0 else { return .array([]) }
-            guard let elements = node.element else {
-                throw .protocolError("hiredis array of \(count) elements without an element vector")
-            }
-            var result: [RedisReply] = []
-            result.reserveCapacity(count)
-            for index in 0..<count {
-                if let element = elements[index] {
-                    result.append(try copyReply(element))
-                } else {
-                    result.append(.null)
-                }
-            }
-            return .array(result)
+            var elements: [RedisReply] = []
+            elements.reserveCapacity(Int(node.value))
+            for _ in 0..<node.value { elements.append(try reply(nodes, &next, bytes)) }
+            return .array(elements)
         default:
             throw .protocolError("hiredis reply of unknown type \(node.type)")
         }
     }
-
-    private static func bytes(of node: redisReply) -> [UInt8] {
-        guard let start = node.str, node.len > 0 else { return [] }
-        return Array(UnsafeRawBufferPointer(start: start, count: Int(node.len)))
-    }
 }
+
+/// The reader callbacks that fill a `FlatReplyBuilder` (hiredis passes the reader's `privdata`,
+/// the builder, in every task). Allocated once, never freed: hiredis keeps a pointer to it.
+nonisolated(unsafe) private let flatReplyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+    func builder(_ task: UnsafePointer<redisReadTask>?) -> (FlatReplyBuilder, UnsafeMutableRawPointer)? {
+        guard let privdata = task?.pointee.privdata else { return nil }
+        return (Unmanaged<FlatReplyBuilder>.fromOpaque(privdata).takeUnretainedValue(), privdata)
+    }
+    let functions = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
+    functions.initialize(
+        to: redisReplyObjectFunctions(
+            createString: { task, start, count in
+                guard let (builder, object) = builder(task) else { return nil }
+                builder.appendString(type: task!.pointee.type, start, count)
+                return object
+            },
+            createArray: { task, elements in
+                guard let (builder, object) = builder(task) else { return nil }
+                builder.append(type: REDIS_REPLY_ARRAY, value: Int64(max(0, elements)))
+                return object
+            },
+            createInteger: { task, value in
+                guard let (builder, object) = builder(task) else { return nil }
+                builder.append(type: REDIS_REPLY_INTEGER, value: Int64(value))
+                return object
+            },
+            createNil: { task in
+                guard let (builder, object) = builder(task) else { return nil }
+                builder.append(type: REDIS_REPLY_NIL, value: 0)
+                return object
+            },
+            // A partial reply abandoned by hiredis: the next command resets the builder anyway.
+            freeObject: { _ in }))
+    return functions
+}()
 
 // MARK: - Argument vectors
 

@@ -5,14 +5,19 @@
 /// One field of a stream entry; names and values are raw bytes.
 package struct StreamField: Sendable, Equatable {
     /// The field name.
-    package var name: [UInt8]
-    /// The field value.
-    package var value: [UInt8]
+    package var name: ArraySlice<UInt8>
+    /// The field value. Fields read from a stream share their reply's storage.
+    package var value: ArraySlice<UInt8>
+
+    /// A field from raw bytes.
+    package init(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>) {
+        self.name = name
+        self.value = value
+    }
 
     /// A field from raw bytes.
     package init(name: [UInt8], value: [UInt8]) {
-        self.name = name
-        self.value = value
+        self.init(name: name[...], value: value[...])
     }
 
     /// A field with a text name and a binary value.
@@ -46,8 +51,7 @@ package struct StreamEntry: Sendable, Equatable {
 
     /// The value of the first field called `name`.
     package func field(_ name: String) -> [UInt8]? {
-        let key = Array(name.utf8)
-        return fields.first(where: { $0.name == key })?.value
+        fields.first(where: { $0.name.elementsEqual(name.utf8) }).map { Array($0.value) }
     }
 }
 

@@ -19,7 +19,7 @@ package struct RedisConnectionOptions: Sendable {
 }
 
 /// A reply, copied out of hiredis into Swift values (RESP2 types).
-package indirect enum RedisReply: Sendable, Equatable {
+package enum RedisReply: Sendable, Equatable {
     /// A simple string such as `OK`.
     case status(String)
     /// An error reply. `RedisConnection.command` throws it as ``RedisError/server(_:)``;
@@ -27,8 +27,9 @@ package indirect enum RedisReply: Sendable, Equatable {
     case error(String)
     /// An integer reply.
     case integer(Int64)
-    /// A bulk string: raw bytes, not necessarily UTF-8.
-    case bulk([UInt8])
+    /// A bulk string: raw bytes, not necessarily UTF-8. The slice may share its storage with
+    /// the rest of the reply.
+    case bulk(ArraySlice<UInt8>)
     /// A nil bulk string or nil array.
     case null
     /// An array reply; elements may themselves be nil or arrays.
@@ -60,7 +61,7 @@ package indirect enum RedisReply: Sendable, Equatable {
     /// The bytes of a bulk string or status.
     package var bytes: [UInt8]? {
         switch self {
-        case .bulk(let bytes): bytes
+        case .bulk(let bytes): Array(bytes)
         case .status(let text): Array(text.utf8)
         default: nil
         }
@@ -69,10 +70,10 @@ package indirect enum RedisReply: Sendable, Equatable {
     /// `true` for a nil reply.
     package var isNull: Bool { self == .null }
 
-    private static func parseInteger(_ bytes: [UInt8]) -> Int64? {
+    private static func parseInteger(_ bytes: ArraySlice<UInt8>) -> Int64? {
         // Only plain decimal, as Redis writes it: no spaces, no '+', no leading zeros check needed.
         guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
-        var digits = bytes[...]
+        var digits = bytes
         let negative = digits.first == UInt8(ascii: "-")
         if negative { digits = digits.dropFirst() }
         guard !digits.isEmpty else { return nil }
@@ -154,7 +155,7 @@ package enum RedisError: Error, Sendable, CustomStringConvertible, Equatable {
 package struct RedisArgument: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
     enum Storage: Sendable {
         case string(String)
-        case bytes([UInt8])
+        case bytes(ArraySlice<UInt8>)
     }
 
     let storage: Storage
@@ -162,7 +163,9 @@ package struct RedisArgument: Sendable, ExpressibleByStringLiteral, ExpressibleB
     /// Sent as its UTF-8 bytes.
     package init(_ string: String) { storage = .string(string) }
     /// Sent unchanged; may hold NUL and non-UTF-8 bytes.
-    package init(bytes: [UInt8]) { storage = .bytes(bytes) }
+    package init(bytes: [UInt8]) { storage = .bytes(bytes[...]) }
+    /// Sent unchanged, straight from the slice's storage.
+    package init(bytes: ArraySlice<UInt8>) { storage = .bytes(bytes) }
     /// Sent as decimal text, as Redis expects numbers.
     package init(_ integer: Int) { storage = .string(String(integer)) }
     package init(stringLiteral value: String) { self.init(value) }

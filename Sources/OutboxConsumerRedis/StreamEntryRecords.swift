@@ -40,7 +40,7 @@ struct DeadLetter: Sendable {
         for field in entry.fields {
             let name = String(decoding: field.name, as: UTF8.self)
             if Self.metadataFieldNames.contains(name) {
-                fields.append(StreamField("original_field.\(name)", field.value))
+                fields.append(StreamField(name: Array("original_field.\(name)".utf8)[...], value: field.value))
             } else {
                 fields.append(field)
             }
@@ -52,7 +52,7 @@ struct DeadLetter: Sendable {
 /// Turning stream entries into records for the consumer.
 enum StreamEntryRecords {
     /// The bytes a consumer decodes for `entry`: its `event` field, as the contract says.
-    static let eventField = Array("event".utf8)
+    static let eventField = Array("event".utf8)[...]
 
     /// The record for an entry that is not deleted: its `event` field, or a rejection when it
     /// has none or has been delivered too often.
@@ -63,7 +63,7 @@ enum StreamEntryRecords {
         let event = entry.fields.first(where: { $0.name == eventField })?.value
         if let deliveries, deliveries > settings.maxDeliveries {
             return SourceRecord(
-                bytes: event ?? fieldsAsJSON(entry.fields), origin: origin,
+                bytes: event ?? fieldsAsJSON(entry.fields)[...], origin: origin,
                 rejection: SourceRejection(
                     reason: "delivered \(deliveries) times, more than the limit of \(settings.maxDeliveries) (maxDeliveries)"))
         }
@@ -93,7 +93,7 @@ enum StreamEntryRecords {
         return output
     }
 
-    private static func appendJSONString(_ bytes: [UInt8], to output: inout [UInt8]) {
+    private static func appendJSONString(_ bytes: ArraySlice<UInt8>, to output: inout [UInt8]) {
         let hex = Array("0123456789abcdef".utf8)
         output.append(UInt8(ascii: "\""))
         for byte in String(decoding: bytes, as: UTF8.self).utf8 {

@@ -25,7 +25,7 @@ struct RedisConnectionTests {
         let value: [UInt8] = [0x00, 0x01, 0xC3, 0x28, 0xFF, 0x00, 0x0D, 0x0A, 0x24, 0x2A] + (0...255).map(UInt8.init)
         #expect(try await connection.command("SET", RedisArgument(bytes: key), RedisArgument(bytes: value)) == .status("OK"))
         let reply = try await connection.command("GET", RedisArgument(bytes: key))
-        #expect(reply == .bulk(value))
+        #expect(reply == .bulk(value[...]))
         #expect(reply.string == nil)  // not UTF-8
         #expect(try await connection.command("STRLEN", RedisArgument(bytes: key)) == .integer(Int64(value.count)))
         // A key that differs only after the NUL is another key.
@@ -48,7 +48,7 @@ struct RedisConnectionTests {
         let key = uniqueKey("large")
         let big = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         _ = try await connection.command("SET", RedisArgument(key), RedisArgument(bytes: big))
-        #expect(try await connection.command("GET", RedisArgument(key)) == .bulk(big))
+        #expect(try await connection.command("GET", RedisArgument(key)) == .bulk(big[...]))
 
         // More arguments than are passed without copying: exercises the packed path.
         let hash = uniqueKey("hash")
@@ -76,6 +76,15 @@ struct RedisConnectionTests {
         // A nested reply with nils inside: EVAL returning {1, false, {"x"}} -> [1, nil, ["x"]].
         let nested = try await connection.command("EVAL", "return {1, false, {'x', 2}}", 0)
         #expect(nested == .array([.integer(1), .null, .array([.text("x"), .integer(2)])]))
+        // Every kind inside arrays, empty ones included, as the flat reply builder must rebuild them.
+        let mixed = try await connection.command(
+            "EVAL", "return {{}, '', {ok='fine'}, {err='bad'}, {{{'deep'}}}, 'after'}", 0)
+        #expect(
+            mixed
+                == .array([
+                    .array([]), .text(""), .status("fine"), .error("bad"), .array([.array([.array([.text("deep")])])]),
+                    .text("after"),
+                ]))
         _ = try await connection.command("DEL", RedisArgument(list))
     }
 

@@ -37,7 +37,7 @@ func uniqueKey(_ prefix: String = "test") -> String {
 
 extension RedisReply {
     /// Test shorthand: a bulk string holding UTF-8 text.
-    static func text(_ string: String) -> RedisReply { .bulk(Array(string.utf8)) }
+    static func text(_ string: String) -> RedisReply { .bulk(Array(string.utf8)[...]) }
 }
 
 /// Runs `body` and returns how long it took.
