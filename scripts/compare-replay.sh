@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Replays one generated archive with `outbox-consumer replay` (release build) and with a Python
+# Replays one generated archive with `outbox-consumer replay --count-types` (release build: one
+# handler counting events by type, as the Python script has) and with a Python
 # reference consumer, in the same session, and prints both rates, their ratio and each one's
 # peak RSS. Each side runs RUNS times on a fresh ledger; the median is reported (the machine is
 # shared and noisy).
@@ -42,7 +43,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 swift_rates=(); swift_rss=(); python_rates=(); python_rss=()
 for ((i = 1; i <= runs; i++)); do
-    out=$(measure "$bin" replay "$archive" --ledger "$work/ledger.sqlite" --json)
+    out=$(measure "$bin" replay "$archive" --ledger "$work/ledger.sqlite" --count-types --json)
     swift_rates+=("$(echo "$out" | grep -o '"events_per_second":[0-9.]*' | cut -d: -f2)")
     swift_rss+=("$(echo "$out" | awk '/^RSS/ {print $2}')")
     out=$(measure python3 "$python_consumer" "$archive" "$work/ledger.sqlite")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OutboxConsumer
 import OutboxConsumerRedis
+import Synchronization
 
 /// The options every consuming command shares: `--ledger`, `--consumer`, `--batch-size`,
 /// `--max-attempts`, `--log-level`. Use it with `@OptionGroup` in your own consumer's command,
@@ -50,13 +51,27 @@ public struct OutputArguments: ParsableArguments, Sendable {
     @Flag(help: "End with a JSON summary object as the last line of stdout.")
     public var json = false
 
+    @Flag(
+        help: """
+            Register one handler that counts events by type, as the Python reference consumers \
+            do: what scripts/compare-replay.sh and scripts/compare-redis.sh measure.
+            """)
+    public var countTypes = false
+
     public init() {}
 
-    /// Registers the `--print` handler when asked for.
+    /// Registers the `--print` and `--count-types` handlers when asked for.
     public func install(on consumer: OutboxConsumer) {
-        guard print else { return }
-        let output = StandardOutput.shared
-        consumer.onEvery(name: "print") { event in output.writeLine(event.normalizedJSON) }
+        if print {
+            let output = StandardOutput.shared
+            consumer.onEvery(name: "print") { event in output.writeLine(event.normalizedJSON) }
+        }
+        if countTypes {
+            let counts = Mutex<[String: Int]>([:])
+            consumer.onEvery(name: "count-types") { event in
+                counts.withLock { $0[event.metadata.eventType, default: 0] += 1 }
+            }
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import OutboxConsumer
 import OutboxConsumerArguments
-import Synchronization
 
 struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,13 +14,6 @@ struct ReplayCommand: AsyncParsableCommand {
     @OptionGroup var consumerOptions: ConsumerArguments
     @OptionGroup var output: OutputArguments
 
-    @Flag(
-        help: """
-            Register one handler that counts events by type, as the Python reference consumer \
-            does: what `scripts/compare-replay.sh` measures.
-            """)
-    var countTypes = false
-
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one FILE (or - for stdin)") }
     }
@@ -30,12 +22,6 @@ struct ReplayCommand: AsyncParsableCommand {
         let logger = consumerOptions.makeLogger(label: "outbox-consumer")
         let consumer = try consumerOptions.makeConsumer(defaultName: "default", logger: logger)
         output.install(on: consumer)
-        if countTypes {
-            let counts = Mutex<[String: Int]>([:])
-            consumer.onEvery(name: "count-types") { event in
-                counts.withLock { $0[event.metadata.eventType, default: 0] += 1 }
-            }
-        }
         let report = try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
         RunSummary.print(report, json: output.json)
     }
