@@ -9,7 +9,7 @@
 #   PYTHON_CONSUMER  the reference script (default ../shared/bench/baseline_redis_consumer.py); it
 #                    takes --port, --group, LEDGER and prints events_per_s=N. Needs python3 with
 #                    redis and orjson.
-# env: RUNS (default 3), SEED (default 7), WORK (default /tmp/outbox-compare)
+# env: RUNS (default 3), SEED (default 7), PAYLOAD_AS_STRING (default 0), WORK (default /tmp/outbox-compare)
 #
 # Both sides stop after the stream has been quiet for 0.2 s, and both rates leave that wait out
 # (the Python script subtracts its final 200 ms block; ours is read / (seconds - 0.2)).
@@ -26,21 +26,10 @@ runs="${RUNS:-3}"
 work="${WORK:-/tmp/outbox-compare}"
 url="$OUTBOX_REDIS_TEST_URL"
 port="${url##*:}"
-mkdir -p "$work"
-
-[ -f "$python_consumer" ] || { echo "no Python reference consumer at $python_consumer" >&2; exit 1; }
-python3 -c "import orjson, redis" 2>/dev/null || python3 -m pip install -q orjson redis >&2
-
-swift build -c release --product outbox-consumer >&2
-bin="$(swift build -c release --show-bin-path)/outbox-consumer"
-archive="$work/archive-$events-seed${SEED:-7}.jsonl"
-if [ ! -s "$archive" ]; then
-    "$bin" generate "$events" --seed "${SEED:-7}" -o "$archive"
-fi
+source scripts/compare-common.sh
+prepare_comparison orjson redis
 "$bin" publish "$archive" --redis "$url" --json | tail -1 >&2
 echo "stream: $events entries from $archive, redis-server at $url"
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 swift_rates=(); python_rates=()
 for ((i = 1; i <= runs; i++)); do

@@ -17,18 +17,10 @@ events="${1:-1000000}"
 python_consumer="${2:-../shared/bench/baseline_consumer.py}"
 runs="${RUNS:-3}"
 work="${WORK:-/tmp/outbox-compare}"
-mkdir -p "$work"
+source scripts/compare-common.sh
 
-[ -f "$python_consumer" ] || { echo "no Python reference consumer at $python_consumer" >&2; exit 1; }
-python3 -c "import orjson" 2>/dev/null || python3 -m pip install -q orjson >&2
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-
-swift build -c release --product outbox-consumer >&2
-bin="$(swift build -c release --show-bin-path)/outbox-consumer"
-archive="$work/archive-$events-seed${SEED:-7}.jsonl"
-if [ ! -s "$archive" ]; then
-    "$bin" generate "$events" --seed "${SEED:-7}" --payload-as-string "${PAYLOAD_AS_STRING:-0}" -o "$archive"
-fi
+prepare_comparison orjson
 echo "archive: $archive ($(du -h "$archive" | cut -f1), $events lines)"
 
 # run NAME COMMAND...: prints "rate rss_kb" for one run
@@ -38,8 +30,6 @@ measure() {
     out=$( { /usr/bin/time -f "RSS %M" "$@" 2>&1 1>&3 3>&-; } 3>&1 )
     echo "$out"
 }
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 swift_rates=(); swift_rss=(); python_rates=(); python_rss=()
 for ((i = 1; i <= runs; i++)); do

@@ -1,0 +1,24 @@
+# Sourced by compare-replay.sh and compare-redis.sh: the reference script check, the release
+# build, the generated archive (reused while its parameters match) and medians.
+# Needs `events`, `work` and `python_consumer` set; sets `bin` and `archive`.
+
+# prepare_comparison PYTHON_MODULE...: checks the reference script and its modules, builds,
+# generates the archive if missing.
+prepare_comparison() {
+    [ -f "$python_consumer" ] || { echo "no Python reference consumer at $python_consumer" >&2; exit 1; }
+    local module
+    for module in "$@"; do
+        python3 -c "import $module" 2>/dev/null || python3 -m pip install -q "$module" >&2
+    done
+    mkdir -p "$work"
+    swift build -c release --product outbox-consumer >&2
+    bin="$(swift build -c release --show-bin-path)/outbox-consumer"
+    local seed="${SEED:-7}" as_string="${PAYLOAD_AS_STRING:-0}"
+    archive="$work/archive-$events-seed$seed.jsonl"
+    [[ "$as_string" == 0 ]] || archive="$work/archive-$events-seed$seed-strings$as_string.jsonl"
+    if [ ! -s "$archive" ]; then
+        "$bin" generate "$events" --seed "$seed" --payload-as-string "$as_string" -o "$archive"
+    fi
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
