@@ -87,7 +87,6 @@ final class HiredisContext {
     /// Sends one command and waits for its reply. An error reply is returned as `.error`.
     func command(_ arguments: [RedisArgument]) throws(RedisError) -> RedisReply {
         guard let context else { throw .closed }
-        builder.reset()
         let raw = withArgumentVector(arguments) { count, argv, lengths in
             redisCommandArgv(context, count, argv, lengths)
         }
@@ -107,7 +106,6 @@ final class HiredisContext {
     /// Flushes queued commands, then reads the next reply. An error reply is returned as `.error`.
     func readReply() throws(RedisError) -> RedisReply {
         guard let context else { throw .closed }
-        builder.reset()
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, raw != nil else {
             throw connectionError(context)
@@ -171,7 +169,8 @@ final class FlatReplyBuilder {
     private(set) var nodes: [Node] = []
     private(set) var bytes: [UInt8] = []
 
-    /// Forgets a partial reply (after an error) or the one just taken.
+    /// Forgets the reply just taken, or a partial one. A reply only stays partial when reading
+    /// fails, and then the connection is closed, so resetting after each reply is enough.
     func reset() {
         nodes.removeAll(keepingCapacity: true)
         if !bytes.isEmpty { bytes = [] }

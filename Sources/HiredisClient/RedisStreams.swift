@@ -83,14 +83,6 @@ package struct PendingEntry: Sendable, Equatable {
     package var idle: Duration
     /// How many times it has been delivered.
     package var deliveries: Int
-
-    /// Memberwise.
-    package init(id: String, consumer: String, idle: Duration, deliveries: Int) {
-        self.id = id
-        self.consumer = consumer
-        self.idle = idle
-        self.deliveries = deliveries
-    }
 }
 
 /// The summary form of `XPENDING`.
@@ -214,6 +206,17 @@ extension RedisConnection {
         arguments += ["STREAMS", RedisArgument(stream), RedisArgument(id)]
         let reply = try command(arguments)
         return try StreamReplyParser.readReply(reply, stream: stream, command: "XREADGROUP")
+    }
+
+    /// `XRANGE stream start end`: the entries between two IDs, oldest first; by default the
+    /// whole stream (meant for tools and tests: nothing limits how many come back).
+    package func range(stream: String, start: String = "-", end: String = "+") throws(RedisError) -> [StreamEntry] {
+        let reply = try command(["XRANGE", RedisArgument(stream), RedisArgument(start), RedisArgument(end)])
+        guard let list = reply.array else { throw .protocolError("XRANGE: expected an array of entries, got \(reply)") }
+        var entries: [StreamEntry] = []
+        entries.reserveCapacity(list.count)
+        for element in list { entries.append(try StreamReplyParser.entry(element, command: "XRANGE")) }
+        return entries
     }
 
     /// `XACK stream group id...`.

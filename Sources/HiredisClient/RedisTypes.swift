@@ -58,15 +58,6 @@ package enum RedisReply: Sendable, Equatable {
         if case .array(let elements) = self { elements } else { nil }
     }
 
-    /// The bytes of a bulk string or status.
-    package var bytes: [UInt8]? {
-        switch self {
-        case .bulk(let bytes): Array(bytes)
-        case .status(let text): Array(text.utf8)
-        default: nil
-        }
-    }
-
     /// `true` for a nil reply.
     package var isNull: Bool { self == .null }
 

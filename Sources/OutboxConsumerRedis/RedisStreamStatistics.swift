@@ -60,28 +60,15 @@ struct RedisStreamTally: Sendable {
         reconnects = Counter(label: "outbox_redis_reconnects_total", dimensions: dimensions)
     }
 
-    func didAck(_ count: Int) {
-        guard count > 0 else { return }
-        statistics.update { $0.acked += count }
-        acked.increment(by: count)
-    }
+    func didAck(_ count: Int) { add(count, to: \.acked, acked) }
+    func didDeadLetter(_ count: Int) { add(count, to: \.deadLettered, deadLettered) }
+    func didReclaim(_ count: Int) { add(count, to: \.reclaimed, reclaimed) }
+    func didFindTrimmed(_ count: Int) { add(count, to: \.trimmed, trimmed) }
 
-    func didDeadLetter(_ count: Int) {
+    private func add(_ count: Int, to total: WritableKeyPath<RedisStreamStatistics.Snapshot, Int>, _ counter: Counter) {
         guard count > 0 else { return }
-        statistics.update { $0.deadLettered += count }
-        deadLettered.increment(by: count)
-    }
-
-    func didReclaim(_ count: Int) {
-        guard count > 0 else { return }
-        statistics.update { $0.reclaimed += count }
-        reclaimed.increment(by: count)
-    }
-
-    func didFindTrimmed(_ count: Int) {
-        guard count > 0 else { return }
-        statistics.update { $0.trimmed += count }
-        trimmed.increment(by: count)
+        statistics.update { $0[keyPath: total] += count }
+        counter.increment(by: count)
     }
 
     func didReconnect() {

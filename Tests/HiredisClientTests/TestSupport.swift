@@ -11,15 +11,10 @@ import Glibc
 import Darwin
 #endif
 
-/// The shared server started by scripts/with-redis.sh. A missing variable fails the test:
-/// silently skipping would let CI pass without ever talking to Redis.
+/// The shared server started by scripts/with-redis.sh (`testRedisURL` fails the test when it
+/// is missing).
 func testEndpoint(sourceLocation: SourceLocation = #_sourceLocation) throws -> RedisEndpoint {
-    guard let url = ProcessInfo.processInfo.environment["OUTBOX_REDIS_TEST_URL"], !url.isEmpty else {
-        let message = "OUTBOX_REDIS_TEST_URL is not set: run via scripts/with-redis.sh swift test --filter HiredisClientTests"
-        Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
-        throw TestSetupError(description: message)
-    }
-    return try RedisEndpoint(url: url)
+    try RedisEndpoint(url: testRedisURL(sourceLocation: sourceLocation))
 }
 
 func connectToTestServer(

@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func publishConsumeAndStatusOfTheSample() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("cli-sample")
         let ledger = directory.path("ledger.sqlite")
 
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func deadLettersAreCountedAndListedAsFailures() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("cli-dead")
         let ledger = directory.path("ledger.sqlite")
         let archive = directory.path("mixed.jsonl")
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func statusOfAMissingGroupFails() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let result = try await cli(["status", "--redis", url, "--stream", uniqueStream("none"), "--group", "nobody"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("does not exist"))

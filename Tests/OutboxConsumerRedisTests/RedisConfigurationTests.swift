@@ -97,13 +97,13 @@ import Darwin
     }
 
     @Test func statusOfAStreamThatDoesNotExist() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let status = try await RedisStreamMonitor.status(url: url, stream: uniqueStream("missing"), group: "g", logger: quietLogger)
         #expect(!status.groupExists && status.length == 0 && status.consumers.isEmpty && status.deadLetterLength == 0)
     }
 
     @Test func statusReportsLagPendingPerConsumerAndDeadLetters() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("monitor")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...10, to: stream)

@@ -12,7 +12,7 @@ import Testing
     struct Failing: Error {}
 
     @Test func anEntryWhoseHandlerFailsIsKeptAndAcknowledgedNotDeadLettered() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("handler-fails")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...5, to: stream)
@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func entriesThatAreNotEventsAreDeadLetteredKeptAndAcknowledged() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("garbage")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish([eventLine(1), "not json {"], to: stream)
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func anEntryDeliveredTooOftenIsDeadLetteredAfterTheMaximum() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("poison")
         let probe = try await RedisProbe.connect(url)
         let line = eventLine(7)
@@ -118,7 +118,7 @@ import Testing
     }
 
     @Test func pendingEntriesDeletedFromTheStreamAreClearedNotRetried() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("deleted")
         let probe = try await RedisProbe.connect(url)
         let ids = try await probe.publish(ids: 1...20, to: stream)
@@ -147,7 +147,7 @@ import Testing
     }
 
     @Test func aStreamTrimmedToNothingWhilePendingEndsTheRun() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("trimmed")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...30, to: stream)
@@ -170,7 +170,7 @@ import Testing
     }
 
     @Test func entriesOfAConsumerKilledMidBatchAreReclaimedAndEffectsStaySingle() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("killed")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...50, to: stream)

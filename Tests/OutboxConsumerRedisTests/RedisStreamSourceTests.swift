@@ -11,7 +11,7 @@ import Testing
     let directory = TemporaryDirectory()
 
     @Test func deliversEveryEntryOnceAndAcknowledgesItAfterTheCommit() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("basic")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...120, to: stream)
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func aRestartedConsumerFirstDrainsItsOwnPendingEntries() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("own-pending")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...10, to: stream)
@@ -71,7 +71,7 @@ import Testing
     }
 
     @Test func twoConsumersInOneGroupSplitTheStreamAndEachEffectHappensOnce() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("split")
         let probe = try await RedisProbe.connect(url)
         // One ledger file and one ledger consumer name: duplicates are dropped whichever Redis
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func gracefulShutdownLeavesNothingProcessedPending() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("shutdown")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...1000, to: stream)
@@ -151,7 +151,7 @@ import Testing
     }
 
     @Test func acknowledgementsCanBeBatchedAcrossConsumerBatches() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("ack-batches")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...95, to: stream)
@@ -178,7 +178,7 @@ import Testing
     }
 
     @Test func aDeletedGroupIsRecreatedAndNothingIsLost() async throws {
-        let url = try testServerURL()
+        let url = try testRedisURL()
         let stream = uniqueStream("group-lost")
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...40, to: stream)

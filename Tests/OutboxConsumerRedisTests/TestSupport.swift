@@ -14,17 +14,6 @@ import Glibc
 import Darwin
 #endif
 
-/// The shared server started by scripts/with-redis.sh. A missing variable fails the test:
-/// skipping would let CI pass without ever talking to Redis.
-func testServerURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    guard let url = ProcessInfo.processInfo.environment["OUTBOX_REDIS_TEST_URL"], !url.isEmpty else {
-        let message = "OUTBOX_REDIS_TEST_URL is not set: run via scripts/with-redis.sh swift test --filter OutboxConsumerRedisTests"
-        Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
-        throw TestSetupError(description: message)
-    }
-    return url
-}
-
 /// A stream key no other test (or run) uses, so tests run in parallel on one server.
 func uniqueStream(_ name: String) -> String {
     "redis-source-tests:\(name):\(UUID().uuidString.prefix(8))"
@@ -100,15 +89,7 @@ struct RedisProbe {
 
     /// All entries of a stream.
     func entries(_ stream: String) async throws -> [StreamEntry] {
-        let reply = try await connection.command("XRANGE", RedisArgument(stream), "-", "+")
-        return (reply.array ?? []).compactMap { item in
-            guard let pair = item.array, pair.count == 2, let id = pair[0].string, let flat = pair[1].array else { return nil }
-            var fields: [StreamField] = []
-            for index in stride(from: 0, to: flat.count - 1, by: 2) {
-                fields.append(StreamField(name: flat[index].bytes ?? [], value: flat[index + 1].bytes ?? []))
-            }
-            return StreamEntry(id: id, fields: fields)
-        }
+        try await connection.range(stream: stream)
     }
 
     func close() async { await connection.close() }

@@ -75,29 +75,11 @@ package struct EventDecoder: Sendable {
         var eventID: Int64?
         var eventType: String?
         do throws(InputRejection) {
-            // The usual shapes are read in place; anything else takes the general path, which
-            // also words the error.
-            let id: Int64
-            if let exact = fields.int64(Envelope.event_id.rawValue), exact > 0 {
-                id = exact
-            } else {
-                id = try Self.eventID(fields[Envelope.event_id.rawValue])
-            }
+            let id = try Self.eventID(fields)
             eventID = id
-            let type: String
-            let typeIndex: Int?
-            if let known = fields.stringIndex(Envelope.event_type.rawValue, in: typeSet) {
-                (type, typeIndex) = (typeNames[known], known)
-            } else {
-                (type, typeIndex) = try self.eventType(fields[Envelope.event_type.rawValue])
-            }
+            let (type, typeIndex) = try self.eventType(fields)
             eventType = type
-            let occurredAt: Date
-            if let timestamp = fields.timestamp(Envelope.occurred_at.rawValue) {
-                occurredAt = timestamp
-            } else {
-                occurredAt = try Self.occurredAt(fields[Envelope.occurred_at.rawValue])
-            }
+            let occurredAt = try Self.occurredAt(fields)
             let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: limits)
             let metadata = EventMetadata(
                 eventID: id, eventType: type,
@@ -151,8 +133,12 @@ package struct EventDecoder: Sendable {
 
     // MARK: Envelope fields
 
-    private static func eventID(_ value: JSONValue?) throws(InputRejection) -> Int64 {
-        guard let value, !value.isNull else {
+    // Each reads the usual shape in place (no `JSONValue`, no string), and takes the general
+    // path, which also words the error, for anything else.
+
+    private static func eventID(_ fields: JSONScannedMembers) throws(InputRejection) -> Int64 {
+        if let exact = fields.int64(Envelope.event_id.rawValue), exact > 0 { return exact }
+        guard let value = fields[Envelope.event_id.rawValue], !value.isNull else {
             throw InputRejection(reason: "event_id is missing")
         }
         var id = value.int64
@@ -168,12 +154,12 @@ package struct EventDecoder: Sendable {
         return id
     }
 
-    private func eventType(_ value: JSONValue?) throws(InputRejection) -> (String, Int?) {
-        guard let value, !value.isNull else {
-            throw InputRejection(reason: "event_type is missing")
-        }
-        if let index = value.stringIndex(in: typeSet) {
+    private func eventType(_ fields: JSONScannedMembers) throws(InputRejection) -> (String, Int?) {
+        if let index = fields.stringIndex(Envelope.event_type.rawValue, in: typeSet) {
             return (typeNames[index], index)
+        }
+        guard let value = fields[Envelope.event_type.rawValue], !value.isNull else {
+            throw InputRejection(reason: "event_type is missing")
         }
         guard value.kind == .string, let type = value.string, !type.isEmpty else {
             throw InputRejection(reason: "event_type must be a non-empty string, found \(FieldValue.describe(value))")
@@ -181,8 +167,9 @@ package struct EventDecoder: Sendable {
         return (type, nil)
     }
 
-    private static func occurredAt(_ value: JSONValue?) throws(InputRejection) -> Date {
-        guard let value, !value.isNull else {
+    private static func occurredAt(_ fields: JSONScannedMembers) throws(InputRejection) -> Date {
+        if let date = fields.timestamp(Envelope.occurred_at.rawValue) { return date }
+        guard let value = fields[Envelope.occurred_at.rawValue], !value.isNull else {
             throw InputRejection(reason: "occurred_at is missing")
         }
         guard let date = value.timestamp else {
