@@ -44,7 +44,7 @@ package actor FileFollower {
         var inode: UInt64
     }
 
-    private let executor = DedicatedThreadExecutor(name: "FileFollower")
+    private let executor = DedicatedThreadExecutor(name: "file-follower")
     /// The dedicated thread: isolated methods make blocking system calls.
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 

@@ -105,7 +105,7 @@ package actor LineFileReader {
         self.size = status.kind == .regular ? status.size : nil
         self.splitter = LineSplitter(options: options, offset: startOffset, lineNumber: max(1, firstLineNumber) - 1)
         // Last, so a failed open does not leave a thread behind.
-        self.executor = DedicatedThreadExecutor(name: "LineFileReader")
+        self.executor = DedicatedThreadExecutor(name: "file-reader")
     }
 
     deinit {

@@ -180,6 +180,51 @@ import Testing
             ])
     }
 
+    @Test func aBatchWithoutAwaitingHandlersRunsOnTheLedgerThreadAndAFailureThereKeepsItsRetryCount() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        try await ledger.write { db in try db.execute("CREATE TABLE seen (id INTEGER PRIMARY KEY)") }
+        let consumer = makeConsumer(
+            ledger: ledger, batchSize: 10, retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1)))
+        let calls = Mutex<[String]>([])
+        let threads = Mutex<Set<String>>([])
+        // No handler awaits: a batch is claimed, handled and committed in one visit to the
+        // ledger's thread. Event 2 fails twice (its retries continue off that thread), event 4
+        // fails for good: three tries in all, not one more for the visit it failed in.
+        consumer.on(IssueCreated.self, name: "typed") { event in
+            threads.withLock { _ = $0.insert(kernelThreadName()) }
+            let attempt = calls.withLock { log in
+                log.append("typed \(event.eventID)")
+                return log.filter { $0 == "typed \(event.eventID)" }.count
+            }
+            if (event.eventID == 2 && attempt < 3) || event.eventID == 4 { throw Flaky() }
+        }
+        consumer.onEvery(name: "every") { event in calls.withLock { $0.append("every \(event.metadata.eventID)") } }
+        consumer.onEveryTransactional(name: "seen") { event, db in
+            try db.execute("INSERT INTO seen (id) VALUES (?)", .integer(event.metadata.eventID))
+        }
+        let report = try await consumer.run(InMemorySource(lines: lines(1...5)))
+        #expect(report.delivered == 4)
+        #expect(report.failed == 1)
+        #expect(report.retried == 4)
+        #expect(
+            calls.withLock { $0 } == [
+                "typed 1", "every 1", "typed 2", "typed 2", "typed 2", "every 2", "typed 3", "every 3",
+                "typed 4", "typed 4", "typed 4", "every 4", "typed 5", "every 5",
+            ])
+        #expect(threads.withLock { $0.contains("ledger-write") }, "ran on the ledger's thread: \(threads.withLock { $0 })")
+        let seen = try await ledger.read { db in try db.query("SELECT id FROM seen ORDER BY id").map { $0[0].int64 } }
+        #expect(seen == [1, 2, 3, 5], "the failed event's transactional write rolled back")
+        let failures = try await ledger.failures(consumer: "test")
+        #expect(failures.map(\.eventID) == [4])
+        #expect(failures.first?.handlers == ["typed"])
+    }
+
+    /// The calling thread's name as the kernel knows it (Foundation's `Thread.current.name` can
+    /// be stale on Linux).
+    func kernelThreadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+    }
+
     struct Rejected: NonRetryableError {}
 
     @Test func nonRetryableErrorsAreKeptWithoutRetries() async throws {

@@ -3,7 +3,10 @@ import Logging
 /// A batch whose envelopes are decoded, ready to be claimed.
 struct PreparedBatch: Sendable {
     let batch: SourceBatch
-    var events: [(recordIndex: Int, event: DecodedEvent)] = []
+    /// The records that decoded as events, in batch order, with each one's record index and id.
+    var events: [DecodedEvent] = []
+    var recordIndices: [Int] = []
+    var eventIDs: [Int64] = []
     var rejections: [FailureRecord] = []
     /// Outcomes so far: kept for rejected records, filled in for the rest by `process`.
     var outcomes: [RecordOutcome]
@@ -20,7 +23,7 @@ struct PreparedBatch: Sendable {
 /// 1. decode every record's envelope; bad ones become failures to keep;
 /// 2. open the ledger transaction and claim each event id by INSERT (duplicates fail to insert);
 /// 3. decode the typed payloads of claimed events (duplicates never pay for it) and run their
-///    async handlers, with retries;
+///    handlers but the transactional ones, with retries;
 /// 4. at commit, run transactional handlers, un-claim events whose handlers failed or whose
 ///    payload did not decode (keeping them as failures), save the checkpoint, COMMIT.
 /// A crash anywhere before the COMMIT leaves no trace in the ledger, so the batch is delivered
@@ -41,6 +44,8 @@ struct BatchProcessor: Sendable {
     func prepare(_ batch: SourceBatch) -> PreparedBatch {
         var prepared = PreparedBatch(batch: batch)
         prepared.events.reserveCapacity(batch.records.count)
+        prepared.recordIndices.reserveCapacity(batch.records.count)
+        prepared.eventIDs.reserveCapacity(batch.records.count)
         // Records are read in place, not copied: a copy costs reference counting per record.
         for index in batch.records.indices {
             if let rejection = batch.records[index].rejection {
@@ -52,7 +57,9 @@ struct BatchProcessor: Sendable {
             }
             switch decoder.decodeEnvelope(batch.records[index].bytes) {
             case .success(let event):
-                prepared.events.append((index, event))
+                prepared.eventIDs.append(event.metadata.eventID)
+                prepared.recordIndices.append(index)
+                prepared.events.append(event)
             case .failure(let rejection):
                 prepared.rejections.append(
                     FailureRecord(
@@ -67,137 +74,245 @@ struct BatchProcessor: Sendable {
     }
 
     /// Claims, dispatches and commits a prepared batch.
-    func process(_ prepared: PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
-        let batch = prepared.batch
-        let events = prepared.events
-        var outcomes = prepared.outcomes
-        var report = ConsumerReport()
-        report.read = batch.records.count
-        report.failed = prepared.rejections.count
-        var commit = BatchCommit()
-        commit.records = batch.records
-        commit.rejections = prepared.rejections
-        if let checkpointKey, let position = batch.checkpoint {
-            commit.checkpoint = (checkpointKey, position)
+    ///
+    /// When none of the handlers awaits, the whole batch is one visit to the ledger's thread:
+    /// claim, handlers, commit, without a thread switch between them. A handler failing there
+    /// ends the visit: its retries, with their back-off, and the rest of the batch continue
+    /// here, off that thread, and commit after.
+    func process(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
+        let eventIDs = prepared.eventIDs
+        // The progress owns the batch's events (moved, not shared), so typed payloads are filled
+        // in place rather than into a copy of each event.
+        var progress = BatchProgress(consume prepared, checkpointKey: checkpointKey)
+        let claim: BatchClaim
+        if handlers.awaitsNothing {
+            // `progress` is lent (inout), not copied, so its arrays stay unshared and change in place.
+            let visit = try await ledger.runBatch(
+                consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, progress: &progress
+            ) { claim, progress in
+                handleDirectly(claim: claim, &progress) ? progress.commit : nil
+            }
+            if let committed = visit.committed { return finish(progress, committed) }
+            claim = visit.claim
+        } else {
+            claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs)
         }
-
-        let claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: events.map(\.event.metadata.eventID))
         do {
-            var claimedRecordIndices: [Int] = []
-            claimedRecordIndices.reserveCapacity(events.count)
-            commit.events.reserveCapacity(events.count)
-            for position in events.indices {
-                let recordIndex = events[position].recordIndex
-                guard claim.claimed[position] else {
-                    report.duplicates += 1
-                    if let id = batch.records[recordIndex].retriedFailureID { commit.resolvedFailureIDs.append(id) }
-                    continue
-                }
-                var result = ClaimedEventResult(
-                    event: events[position].event, recordIndex: recordIndex, handlers: [], completed: 0, failures: [],
-                    invalidInput: nil, hasHistory: claim.hasHistory)
-                switch decoder.typedPayload(of: result.event) {
-                case .failure(let rejection):
-                    result.invalidInput = rejection.reason
-                    logger.warning(
-                        "kept bad input",
-                        metadata: ["origin": "\(batch.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
-                case .success(let typed):
-                    result.event.typed = typed
-                    result.handlers = handlers.handlers(for: result.event)
-                    // Progress rows exist only for consumers with a history of failures.
-                    if claim.hasHistory, let done = claim.completedHandlers[result.eventID] {
-                        for (bit, handler) in result.handlers.enumerated() where done.contains(handler.name) {
-                            result.completed |= 1 << UInt64(bit)
-                        }
-                    }
-                    if !result.handlers.isEmpty {
-                        let run = await runHandlers(
-                            result.handlers, event: result.event, origin: batch.records[recordIndex].origin,
-                            completed: result.completed)
-                        result.completed = run.completed
-                        result.failures = run.failures
-                        report.retried += run.retries
-                    }
-                }
-                commit.events.append(result)
-                claimedRecordIndices.append(recordIndex)
-            }
-            let committed = try await ledger.commitBatch(consumerID: consumerID, commit, maxAttempts: retry.maxAttempts)
-            report.retried += committed.transactionalRetries
-            var deliveredByType = [Int](repeating: 0, count: decoder.typeNames.count)
-            for (position, reason) in committed.failureReasons.enumerated() {
-                let recordIndex = claimedRecordIndices[position]
-                if let reason {
-                    let isInvalidInput = commit.events[position].invalidInput != nil
-                    outcomes[recordIndex] = .kept(kind: isInvalidInput ? .invalidInput : .handlerFailed, reason: reason)
-                    report.failed += 1
-                    if !isInvalidInput {
-                        logger.error(
-                            "handlers failed for good; event kept",
-                            metadata: [
-                                "event_id": "\(commit.events[position].eventID)", "reason": "\(reason)",
-                                "origin": "\(batch.records[recordIndex].origin)",
-                            ])
-                    }
-                } else {
-                    outcomes[recordIndex] = .delivered
-                    report.delivered += 1
-                    if let typeIndex = commit.events[position].event.typeIndex {
-                        deliveredByType[typeIndex] += 1
-                    } else {
-                        report.deliveredByType[commit.events[position].event.metadata.eventType, default: 0] += 1
-                    }
-                }
-            }
-            for (typeIndex, count) in deliveredByType.enumerated() where count > 0 {
-                report.deliveredByType[decoder.typeNames[typeIndex], default: 0] += count
-            }
+            await handleAwaiting(claim: claim, &progress)
+            let committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
+            return finish(progress, committed)
         } catch {
             await ledger.rollbackBatch()
             throw error
+        }
+    }
+
+    /// Handles events from `progress.next` on, calling each handler (none awaits) once, on the
+    /// caller's thread. Returns false when a handler threw: its event, the last one appended,
+    /// waits for its retries (`progress.interrupted`).
+    private func handleDirectly(claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
+        while progress.next < progress.commit.decoded.count {
+            let position = progress.next
+            progress.next += 1
+            guard start(position, claim: claim, &progress) else { continue }
+            let last = progress.commit.events.count - 1
+            let origin = progress.commit.records[progress.commit.events[last].recordIndex].origin
+            for bit in progress.commit.events[last].handlers.indices
+            where progress.commit.events[last].completed & (1 << UInt64(bit)) == 0 {
+                switch progress.commit.events[last].handlers[bit].body {
+                case .sync(let body):
+                    do {
+                        try body(progress.commit.decoded[position], origin)
+                        progress.commit.events[last].completed |= 1 << UInt64(bit)
+                    } catch {
+                        progress.interrupted = (bit, HandlerFailure(error))
+                        return false
+                    }
+                case .transactional:
+                    continue  // at commit
+                case .async:
+                    preconditionFailure("handleDirectly runs only handlers that do not await")
+                }
+            }
+        }
+        return true
+    }
+
+    /// Finishes the interrupted event, if any, then handles the events from `progress.next` on,
+    /// each handler with its retries.
+    private func handleAwaiting(claim: BatchClaim, _ progress: inout BatchProgress) async {
+        if let (handler, failure) = progress.interrupted {
+            progress.interrupted = nil
+            await runHandlers(for: progress.commit.events.count - 1, firstFailure: (handler, failure), &progress)
+        }
+        while progress.next < progress.commit.decoded.count {
+            let position = progress.next
+            progress.next += 1
+            guard start(position, claim: claim, &progress) else { continue }
+            await runHandlers(for: progress.commit.events.count - 1, firstFailure: nil, &progress)
+        }
+    }
+
+    /// Appends the claimed event at `position` to the commit with its typed payload and its
+    /// handlers, and returns true; returns false for a duplicate (counted) or an event whose
+    /// payload does not decode (appended as bad input, for the commit to keep).
+    private func start(_ position: Int, claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
+        let recordIndex = progress.recordIndices[position]
+        guard claim.claimed[position] else {
+            progress.report.duplicates += 1
+            if let id = progress.commit.records[recordIndex].retriedFailureID { progress.commit.resolvedFailureIDs.append(id) }
+            return false
+        }
+        progress.commit.events.append(
+            ClaimedEventResult(
+                position: position, eventID: progress.commit.decoded[position].metadata.eventID, recordIndex: recordIndex,
+                handlers: [], completed: 0, failures: [], invalidInput: nil, hasHistory: claim.hasHistory))
+        let last = progress.commit.events.count - 1
+        // In place: passing the event by value would copy it.
+        if let rejection = decoder.decodePayload(&progress.commit.decoded[position]) {
+            progress.commit.events[last].invalidInput = rejection.reason
+            logger.warning(
+                "kept bad input",
+                metadata: ["origin": "\(progress.commit.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
+            return false
+        }
+        let handlers = handlers.handlers(forTypeIndex: progress.commit.decoded[position].typeIndex)
+        // Progress rows exist only for consumers with a history of failures.
+        if claim.hasHistory, let done = claim.completedHandlers[progress.commit.events[last].eventID] {
+            for (bit, handler) in handlers.enumerated() where done.contains(handler.name) {
+                progress.commit.events[last].completed |= 1 << UInt64(bit)
+            }
+        }
+        progress.commit.events[last].handlers = handlers
+        return true
+    }
+
+    /// The outcome of each record and the batch's report, once committed.
+    private func finish(_ progress: BatchProgress, _ committed: BatchCommitResult) -> ([RecordOutcome], ConsumerReport) {
+        let commit = progress.commit
+        var outcomes = progress.outcomes
+        var report = progress.report
+        report.retried += committed.transactionalRetries
+        var deliveredByType = [Int](repeating: 0, count: decoder.typeNames.count)
+        for (position, reason) in committed.failureReasons.enumerated() {
+            let recordIndex = commit.events[position].recordIndex
+            if let reason {
+                let isInvalidInput = commit.events[position].invalidInput != nil
+                outcomes[recordIndex] = .kept(kind: isInvalidInput ? .invalidInput : .handlerFailed, reason: reason)
+                report.failed += 1
+                if !isInvalidInput {
+                    logger.error(
+                        "handlers failed for good; event kept",
+                        metadata: [
+                            "event_id": "\(commit.events[position].eventID)", "reason": "\(reason)",
+                            "origin": "\(commit.records[recordIndex].origin)",
+                        ])
+                }
+            } else {
+                outcomes[recordIndex] = .delivered
+                report.delivered += 1
+                let event = commit.events[position].position
+                if let typeIndex = commit.decoded[event].typeIndex {
+                    deliveredByType[typeIndex] += 1
+                } else {
+                    report.deliveredByType[commit.decoded[event].metadata.eventType, default: 0] += 1
+                }
+            }
+        }
+        for (typeIndex, count) in deliveredByType.enumerated() where count > 0 {
+            report.deliveredByType[decoder.typeNames[typeIndex], default: 0] += count
         }
         metrics.record(report)
         return (outcomes, report)
     }
 
-    /// Runs the event's handlers not completed yet (`completed` bits clear), but the
-    /// transactional ones, each with its retries. The event is passed in, not the whole result,
-    /// so it is borrowed rather than copied across the awaits.
+    /// Runs the handlers not completed yet (`completed` bits clear) of `commit.events[index]`,
+    /// but the transactional ones, each with its retries, recording what they did there.
+    /// `firstFailure` is a first try that already failed (in `handleDirectly`): it counts as that
+    /// handler's first attempt.
     private func runHandlers(
-        _ handlers: [RegisteredHandler], event: DecodedEvent, origin: RecordOrigin, completed: UInt64
-    ) async -> (completed: UInt64, failures: [(index: Int, error: String)], retries: Int) {
-        var completed = completed
-        var failures: [(index: Int, error: String)] = []
-        var retries = 0
-        for bit in handlers.indices where completed & (1 << UInt64(bit)) == 0 && !handlers[bit].isTransactional {
+        for index: Int, firstFailure: (handler: Int, failure: HandlerFailure)?, _ progress: inout BatchProgress
+    ) async {
+        let handlers = progress.commit.events[index].handlers
+        let position = progress.commit.events[index].position
+        let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
+        for bit in handlers.indices
+        where progress.commit.events[index].completed & (1 << UInt64(bit)) == 0 && !handlers[bit].isTransactional {
             var attempt = 1
+            var earlierFailure = firstFailure?.handler == bit ? firstFailure?.failure : nil
             while true {
-                do {
-                    switch handlers[bit].body {
-                    case .sync(let body): try body(event, origin)
-                    case .async(let body): try await body(event, origin)
-                    case .transactional: preconditionFailure("transactional handlers run at commit")
-                    }
-                    completed |= 1 << UInt64(bit)
-                    break
-                } catch {
-                    if error is any NonRetryableError || attempt >= retry.maxAttempts {
-                        failures.append((bit, String(describing: error)))
+                let failure: HandlerFailure
+                if let earlierFailure {
+                    failure = earlierFailure
+                } else {
+                    do {
+                        switch handlers[bit].body {
+                        case .sync(let body): try body(progress.commit.decoded[position], origin)
+                        case .async(let body): try await body(progress.commit.decoded[position], origin)
+                        case .transactional: preconditionFailure("transactional handlers run at commit")
+                        }
+                        progress.commit.events[index].completed |= 1 << UInt64(bit)
                         break
+                    } catch {
+                        failure = HandlerFailure(error)
                     }
-                    logger.notice(
-                        "handler failed; retrying",
-                        metadata: [
-                            "handler": "\(handlers[bit].name)", "event_id": "\(event.metadata.eventID)",
-                            "attempt": "\(attempt)", "error": "\(error)",
-                        ])
-                    try? await Task.sleep(for: retry.backoff(afterAttempt: attempt))
-                    attempt += 1
-                    retries += 1
                 }
+                earlierFailure = nil
+                if failure.isNonRetryable || attempt >= retry.maxAttempts {
+                    progress.commit.events[index].failures.append((bit, failure.description))
+                    break
+                }
+                logger.notice(
+                    "handler failed; retrying",
+                    metadata: [
+                        "handler": "\(handlers[bit].name)", "event_id": "\(progress.commit.events[index].eventID)",
+                        "attempt": "\(attempt)", "error": "\(failure.description)",
+                    ])
+                try? await Task.sleep(for: retry.backoff(afterAttempt: attempt))
+                attempt += 1
+                progress.report.retried += 1
             }
         }
-        return (completed, failures, retries)
+    }
+}
+
+/// What a failed handler try leaves: enough to decide on a retry and to keep the reason.
+struct HandlerFailure: Sendable {
+    var description: String
+    var isNonRetryable: Bool
+
+    init(_ error: any Error) {
+        description = String(describing: error)
+        isNonRetryable = error is any NonRetryableError
+    }
+}
+
+/// A batch between its claim and its commit: what is handled so far.
+struct BatchProgress: Sendable {
+    /// What the commit will record: the batch's events, with typed payloads filled in as they
+    /// are handled, and the results of the claimed ones handled so far.
+    var commit = BatchCommit()
+    var report = ConsumerReport()
+    var outcomes: [RecordOutcome]
+    /// For each event, its record's index.
+    let recordIndices: [Int]
+    /// The next event to handle.
+    var next = 0
+    /// Set when a handler (by index) of the last event in `commit.events` failed its first try
+    /// in `handleDirectly`.
+    var interrupted: (handler: Int, failure: HandlerFailure)?
+
+    init(_ prepared: consuming PreparedBatch, checkpointKey: String?) {
+        outcomes = prepared.outcomes
+        recordIndices = prepared.recordIndices
+        report.read = prepared.batch.records.count
+        report.failed = prepared.rejections.count
+        commit.records = prepared.batch.records
+        commit.rejections = prepared.rejections
+        commit.decoded = prepared.events
+        commit.events.reserveCapacity(prepared.events.count)
+        if let checkpointKey, let position = prepared.batch.checkpoint {
+            commit.checkpoint = (checkpointKey, position)
+        }
     }
 }

@@ -11,7 +11,8 @@ struct RegisteredHandler: Sendable {
 
     enum Body: Sendable {
         case async(@Sendable (DecodedEvent, RecordOrigin) async throws -> Void)
-        /// A handler that does not await: called directly, without an async call per event.
+        /// A handler that does not await: called directly, without an async call per event (on
+        /// the ledger's thread when no handler awaits).
         case sync(@Sendable (DecodedEvent, RecordOrigin) throws -> Void)
         case transactional(@Sendable (DecodedEvent, RecordOrigin, LedgerTransaction) throws -> Void)
     }
@@ -56,6 +57,9 @@ struct HandlerTable: Sendable {
 
     private let byTypeIndex: [[RegisteredHandler]]
     private let forUnknown: [RegisteredHandler]
+    /// True when no handler awaits (all are synchronous or transactional): a batch can then run
+    /// on the ledger's thread from claim to commit.
+    let awaitsNothing: Bool
 
     init(_ handlers: [RegisteredHandler], typeNames: [String]) throws(ConsumerConfigurationError) {
         var seen = Set<String>()
@@ -66,15 +70,16 @@ struct HandlerTable: Sendable {
             handlers.filter { $0.selector == .eventType(type) || $0.selector == .everyEvent }
         }
         forUnknown = handlers.filter { $0.selector == .unknownTypes || $0.selector == .everyEvent }
+        awaitsNothing = !handlers.contains { if case .async = $0.body { true } else { false } }
         for (type, list) in zip(typeNames + ["unknown types"], byTypeIndex + [forUnknown])
         where list.count > Self.maxHandlersPerEvent {
             throw .tooManyHandlers(eventType: type, count: list.count)
         }
     }
 
-    /// The handlers `event` goes to, in registration order.
+    /// The handlers of events with this type index (nil: an unknown type), in registration order.
     @inline(__always)
-    func handlers(for event: DecodedEvent) -> [RegisteredHandler] {
-        event.typeIndex.map { byTypeIndex[$0] } ?? forUnknown
+    func handlers(forTypeIndex typeIndex: Int?) -> [RegisteredHandler] {
+        typeIndex.map { byTypeIndex[$0] } ?? forUnknown
     }
 }

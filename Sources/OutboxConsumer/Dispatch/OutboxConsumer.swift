@@ -77,7 +77,10 @@ public final class OutboxConsumer: Sendable {
 
     /// Handles events of `type` with a handler that does not await. It behaves as the async
     /// form (same retries, same failures) but is called directly, which costs less per event;
-    /// Swift picks it for closures without `await`.
+    /// Swift picks it for closures without `await`. When none of the consumer's handlers awaits,
+    /// a batch's handlers run on the ledger's own thread, between the batch's claim and its
+    /// commit, with no thread switch per step: a handler that blocks holds up the ledger, never
+    /// Swift's cooperative thread pool.
     public func on<Payload: EventPayload>(
         _ type: Payload.Type, name: String? = nil,
         _ handler: @escaping @Sendable (OutboxEvent<Payload>) throws -> Void
@@ -176,7 +179,8 @@ public final class OutboxConsumer: Sendable {
     // MARK: Running
 
     /// Reads `source` until it ends (a replay) or the task is cancelled (a follow), processing
-    /// batch after batch. Cancellation lets the batch in progress finish and commit first.
+    /// batch after batch. Cancellation lets the batches already read (at most two) finish and
+    /// commit first.
     ///
     /// - Parameter progress: called after each committed batch with the totals so far.
     /// - Returns: what the run did.
@@ -199,13 +203,16 @@ public final class OutboxConsumer: Sendable {
             context: SourceContext(
                 consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize))
         var report = ConsumerReport()
-        // Two batches overlap: while batch N is claimed, handled and committed in its own task,
-        // this task reads and decodes batch N+1. Commits stay in order (N+1 starts only after N
-        // committed), and the source hears of N's outcome after N committed.
-        var inFlight: (batch: SourceBatch, task: Task<([RecordOutcome], ConsumerReport), any Error>)?
+        // Reading and processing overlap: while batch N is claimed, handled and committed, this
+        // task reads and decodes the next ones. Batch N+1 is handed over as soon as it is read, in
+        // a task that starts when N has committed, so the ledger goes from one batch to the next
+        // without waiting for this task. Commits stay in order, and the source hears of each
+        // batch's outcome after it committed, in order too. At most two batches are in flight
+        // (one processing, one waiting), and none when the source pauses or ends.
+        var inFlight: [(batch: SourceBatch, task: Task<([RecordOutcome], ConsumerReport), any Error>)] = []
         do {
             var sourceEnded = false
-            while !sourceEnded || inFlight != nil {
+            while !sourceEnded || !inFlight.isEmpty {
                 var next: PreparedBatch?
                 var readError: (any Error)?
                 if !sourceEnded {
@@ -221,14 +228,36 @@ public final class OutboxConsumer: Sendable {
                         } catch is CancellationError {
                             sourceEnded = true
                         } catch {
-                            // Finish the batch in flight (commit and acknowledge it) before failing.
+                            // Finish the batches in flight (commit and acknowledge them) before failing.
                             sourceEnded = true
                             readError = error
                         }
                     }
                 }
-                if let (batch, task) = inFlight {
-                    inFlight = nil
+                let didRead = next != nil
+                if let batch = next?.batch {
+                    let previous = inFlight.last?.task
+                    // Moved to the task, not shared with this one: the batch's arrays then have
+                    // one owner and are filled in place instead of copied.
+                    let handOver = Mutex<PreparedBatch?>(nil)
+                    handOver.withLock { swap(&$0, &next) }
+                    // An unstructured task does not inherit cancellation: a shutdown request lets
+                    // the batches in flight run to their commit instead of cutting handlers short.
+                    let task = Task {
+                        // A batch whose predecessor failed is not processed: the run stops there.
+                        if let previous { _ = try await previous.value }
+                        // Marks the batch's handlers, so a `SQLiteLedger.write` from one of them fails clearly.
+                        return try await LedgerBatchScope.$isInsideBatch.withValue(true) {
+                            try await processor.process(handOver.withLock { $0.take()! })
+                        }
+                    }
+                    inFlight.append((batch, task))
+                }
+                // Settle the oldest batch once another waits behind it; settle all when the
+                // source paused (nothing read), so its outcomes are not held back, or ended.
+                let settleAll = sourceEnded || !didRead
+                while let (batch, task) = inFlight.first, settleAll || inFlight.count > 1 {
+                    inFlight.removeFirst()
                     let (outcomes, delta) = try await task.value
                     report.add(delta)
                     report.duration = clock.now - started
@@ -236,22 +265,9 @@ public final class OutboxConsumer: Sendable {
                     progress?(report)
                 }
                 if let readError { throw readError }
-                if let next {
-                    // An unstructured task does not inherit cancellation: a shutdown request lets
-                    // the batch in progress run to its commit instead of cutting its handlers short.
-                    inFlight = (
-                        next.batch,
-                        Task {
-                            // Marks the batch's handlers, so a `SQLiteLedger.write` from one of them fails clearly.
-                            try await LedgerBatchScope.$isInsideBatch.withValue(true) {
-                                try await processor.process(next)
-                            }
-                        }
-                    )
-                }
             }
         } catch {
-            if let (_, task) = inFlight { _ = try? await task.value }
+            for (_, task) in inFlight { _ = try? await task.value }
             await reader.close()
             throw error
         }
@@ -290,3 +306,4 @@ public final class OutboxConsumer: Sendable {
             logger: logger, metrics: ConsumerMetrics(consumer: name))
     }
 }
+

@@ -5,7 +5,9 @@
 struct BatchCommit: Sendable {
     /// The batch's records, shared (one reference) rather than copied into every event.
     var records: [SourceRecord] = []
-    /// Claimed events, in batch order, with what their async handlers did.
+    /// The batch's events (claimed or not), with their typed payloads once decoded.
+    var decoded: [DecodedEvent] = []
+    /// Claimed events, in batch order, with what their handlers did.
     var events: [ClaimedEventResult] = []
     /// Records that are not events, or that the source refused.
     var rejections: [FailureRecord] = []
@@ -16,8 +18,9 @@ struct BatchCommit: Sendable {
 }
 
 struct ClaimedEventResult: Sendable {
-    /// The event, with its typed payload when it decoded.
-    var event: DecodedEvent
+    /// The event's index in `BatchCommit.decoded`.
+    var position: Int
+    var eventID: Int64
     /// The original record's index in `BatchCommit.records`, kept if the event fails.
     var recordIndex: Int
     /// The handlers the event goes to, in registration order.
@@ -31,7 +34,6 @@ struct ClaimedEventResult: Sendable {
     /// Whether progress or failure rows may exist for this event and must be cleared on success.
     var hasHistory: Bool
 
-    var eventID: Int64 { event.metadata.eventID }
     /// Whether some of `handlers` run inside the ledger's transaction, at commit.
     var hasTransactionalHandlers: Bool { handlers.contains { $0.isTransactional } }
 }

@@ -25,7 +25,7 @@ actor LedgerConnection {
         self.path = path
         self.configuration = configuration
         self.readOnly = readOnly
-        executor = DedicatedThreadExecutor(name: readOnly ? "outbox-ledger-read" : "outbox-ledger-write")
+        executor = DedicatedThreadExecutor(name: readOnly ? "ledger-read" : "ledger-write")
     }
 
     deinit {
@@ -156,6 +156,18 @@ actor LedgerConnection {
         }
     }
 
+    /// A whole batch in one visit to this thread: `beginBatch`, then `handle` with the claim and
+    /// the caller's progress, then `commitBatch` with the commit `handle` returns. When it returns
+    /// none, the batch stays open, for the caller to commit or roll back later.
+    func runBatch<Progress>(
+        consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, progress: inout Progress,
+        handle: @Sendable (BatchClaim, inout Progress) -> BatchCommit?
+    ) throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
+        let claim = try beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+        guard let commit = handle(claim, &progress) else { return (claim, nil) }
+        return (claim, try commitBatch(consumerID: consumerID, commit, maxAttempts: maxAttempts))
+    }
+
     /// Inserts the batch's ids in one statement (json_each feeds them, RETURNING names those
     /// inserted): one statement run instead of one per event, with its cursor kept open.
     private static func claim(_ eventIDs: [Int64], consumerID: Int64, now: Int64, db: SQLiteConnection) throws -> [Bool] {
@@ -219,7 +231,8 @@ actor LedgerConnection {
                         try unclaim(eventID, consumerID: consumerID, db: db)
                         try keep(
                             FailureRecord(
-                                kind: .invalidInput, eventID: eventID, eventType: batch.events[position].event.metadata.eventType,
+                                kind: .invalidInput, eventID: eventID,
+                                eventType: batch.decoded[batch.events[position].position].metadata.eventType,
                                 handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
                             consumerID: consumerID, db: db, nowMillis: nowMillis)
                         failureReasons.append(reason)
@@ -232,7 +245,7 @@ actor LedgerConnection {
                         for (bit, handler) in event.handlers.enumerated()
                         where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
                             let outcome = runTransactional(
-                                handler, event: event.event, origin: batch.records[recordIndex].origin, db: db,
+                                handler, event: batch.decoded[event.position], origin: batch.records[recordIndex].origin, db: db,
                                 maxAttempts: maxAttempts)
                             transactionalRetries += outcome.attempts - 1
                             if let error = outcome.error {
@@ -274,7 +287,7 @@ actor LedgerConnection {
                     failureReasons.append(reason)
                     try keep(
                         FailureRecord(
-                            kind: .handlerFailed, eventID: eventID, eventType: event.event.metadata.eventType,
+                            kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
                             handlers: failedNames, reason: reason, attempts: 1, record: batch.records[recordIndex]),
                         consumerID: consumerID, db: db, nowMillis: nowMillis)
                 }
