@@ -186,12 +186,14 @@ import Testing
         let consumer = makeConsumer(
             ledger: ledger, batchSize: 10, retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1)))
         let calls = Mutex<[String]>([])
-        let threads = Mutex<Set<String>>([])
+        // Transactional handlers run on the ledger's thread: the thread to compare with.
+        let ledgerThread = Mutex<UInt?>(nil)
+        let firstTryThreads = Mutex<[Int64: UInt]>([:])
         // No handler awaits: a batch is claimed, handled and committed in one visit to the
         // ledger's thread. Event 2 fails twice (its retries continue off that thread), event 4
         // fails for good: three tries in all, not one more for the visit it failed in.
         consumer.on(IssueCreated.self, name: "typed") { event in
-            threads.withLock { _ = $0.insert(kernelThreadName()) }
+            firstTryThreads.withLock { if $0[event.eventID] == nil { $0[event.eventID] = UInt(pthread_self()) } }
             let attempt = calls.withLock { log in
                 log.append("typed \(event.eventID)")
                 return log.filter { $0 == "typed \(event.eventID)" }.count
@@ -200,6 +202,7 @@ import Testing
         }
         consumer.onEvery(name: "every") { event in calls.withLock { $0.append("every \(event.metadata.eventID)") } }
         consumer.onEveryTransactional(name: "seen") { event, db in
+            ledgerThread.withLock { $0 = UInt(pthread_self()) }
             try db.execute("INSERT INTO seen (id) VALUES (?)", .integer(event.metadata.eventID))
         }
         let report = try await consumer.run(InMemorySource(lines: lines(1...5)))
@@ -211,18 +214,13 @@ import Testing
                 "typed 1", "every 1", "typed 2", "typed 2", "typed 2", "every 2", "typed 3", "every 3",
                 "typed 4", "typed 4", "typed 4", "every 4", "typed 5", "every 5",
             ])
-        #expect(threads.withLock { $0.contains("ledger-write") }, "ran on the ledger's thread: \(threads.withLock { $0 })")
+        let transactionalThread = try #require(ledgerThread.withLock { $0 })
+        #expect(firstTryThreads.withLock { $0[1] } == transactionalThread, "event 1 was handled on the ledger's thread")
         let seen = try await ledger.read { db in try db.query("SELECT id FROM seen ORDER BY id").map { $0[0].int64 } }
         #expect(seen == [1, 2, 3, 5], "the failed event's transactional write rolled back")
         let failures = try await ledger.failures(consumer: "test")
         #expect(failures.map(\.eventID) == [4])
         #expect(failures.first?.handlers == ["typed"])
-    }
-
-    /// The calling thread's name as the kernel knows it (Foundation's `Thread.current.name` can
-    /// be stale on Linux).
-    func kernelThreadName() -> String {
-        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
     }
 
     struct Rejected: NonRetryableError {}

@@ -306,4 +306,3 @@ public final class OutboxConsumer: Sendable {
             logger: logger, metrics: ConsumerMetrics(consumer: name))
     }
 }
-
