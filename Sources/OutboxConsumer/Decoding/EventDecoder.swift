@@ -96,27 +96,17 @@ package struct EventDecoder: Sendable {
         }
     }
 
-    /// Decodes the typed payload of a known type (a no-op for unknown types).
+    /// Decodes the typed payload of a known type into `event.typed` (a no-op for unknown types),
+    /// or says why it does not decode. In place: the event is not copied.
     package func decodePayload(_ event: inout DecodedEvent) -> InputRejection? {
-        switch typedPayload(of: event) {
-        case .success(let typed):
-            event.typed = typed
-            return nil
-        case .failure(let rejection):
-            return rejection
-        }
-    }
-
-    /// The typed payload of a known type, nil for an unknown type, or why it does not decode.
-    package func typedPayload(of event: DecodedEvent) -> Result<(any EventPayload)?, InputRejection> {
-        guard let index = event.typeIndex else { return .success(nil) }
+        guard let index = event.typeIndex else { return nil }
         do {
-            return .success(try payloadTypes[index].init(payload: event.payload))
+            event.typed = try payloadTypes[index].init(payload: event.payload)
+            return nil
         } catch {
-            return .failure(
-                InputRejection(
-                    reason: "\(event.metadata.eventType): \(error)", eventID: event.metadata.eventID,
-                    eventType: event.metadata.eventType))
+            return InputRejection(
+                reason: "\(event.metadata.eventType): \(error)", eventID: event.metadata.eventID,
+                eventType: event.metadata.eventType)
         }
     }
 

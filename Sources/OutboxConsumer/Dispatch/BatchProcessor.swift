@@ -3,10 +3,9 @@ import Logging
 /// A batch whose envelopes are decoded, ready to be claimed.
 struct PreparedBatch: Sendable {
     let batch: SourceBatch
-    /// The records that decoded as events, in batch order, with each one's record index and id.
+    /// The records that decoded as events, in batch order, and each one's record index.
     var events: [DecodedEvent] = []
     var recordIndices: [Int] = []
-    var eventIDs: [Int64] = []
     var rejections: [FailureRecord] = []
     /// Outcomes so far: kept for rejected records, filled in for the rest by `process`.
     var outcomes: [RecordOutcome]
@@ -45,7 +44,6 @@ struct BatchProcessor: Sendable {
         var prepared = PreparedBatch(batch: batch)
         prepared.events.reserveCapacity(batch.records.count)
         prepared.recordIndices.reserveCapacity(batch.records.count)
-        prepared.eventIDs.reserveCapacity(batch.records.count)
         // Records are read in place, not copied: a copy costs reference counting per record.
         for index in batch.records.indices {
             if let rejection = batch.records[index].rejection {
@@ -57,7 +55,6 @@ struct BatchProcessor: Sendable {
             }
             switch decoder.decodeEnvelope(batch.records[index].bytes) {
             case .success(let event):
-                prepared.eventIDs.append(event.metadata.eventID)
                 prepared.recordIndices.append(index)
                 prepared.events.append(event)
             case .failure(let rejection):
@@ -80,7 +77,7 @@ struct BatchProcessor: Sendable {
     /// ends the visit: its retries, with their back-off, and the rest of the batch continue
     /// here, off that thread, and commit after.
     func process(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
-        let eventIDs = prepared.eventIDs
+        let eventIDs = prepared.events.map(\.metadata.eventID)
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
         var progress = BatchProgress(consume prepared, checkpointKey: checkpointKey)
@@ -111,27 +108,20 @@ struct BatchProcessor: Sendable {
     /// caller's thread. Returns false when a handler threw: its event, the last one appended,
     /// waits for its retries (`progress.interrupted`).
     private func handleDirectly(claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
-        while progress.next < progress.commit.decoded.count {
-            let position = progress.next
-            progress.next += 1
-            guard start(position, claim: claim, &progress) else { continue }
-            let last = progress.commit.events.count - 1
-            let origin = progress.commit.records[progress.commit.events[last].recordIndex].origin
-            for bit in progress.commit.events[last].handlers.indices
-            where progress.commit.events[last].completed & (1 << UInt64(bit)) == 0 {
-                switch progress.commit.events[last].handlers[bit].body {
-                case .sync(let body):
-                    do {
-                        try body(progress.commit.decoded[position], origin)
-                        progress.commit.events[last].completed |= 1 << UInt64(bit)
-                    } catch {
-                        progress.interrupted = (bit, HandlerFailure(error))
-                        return false
-                    }
-                case .transactional:
-                    continue  // at commit
-                case .async:
+        while let index = startNext(claim: claim, &progress) {
+            let position = progress.commit.events[index].position
+            let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
+            for bit in progress.commit.events[index].handlers.indices
+            where !progress.commit.events[index].isDone(bit) && !progress.commit.events[index].handlers[bit].isTransactional {
+                guard case .sync(let body) = progress.commit.events[index].handlers[bit].body else {
                     preconditionFailure("handleDirectly runs only handlers that do not await")
+                }
+                do {
+                    try body(progress.commit.decoded[position], origin)
+                    progress.commit.events[index].markDone(bit)
+                } catch {
+                    progress.interrupted = (bit, HandlerFailure(error))
+                    return false
                 }
             }
         }
@@ -145,46 +135,49 @@ struct BatchProcessor: Sendable {
             progress.interrupted = nil
             await runHandlers(for: progress.commit.events.count - 1, firstFailure: (handler, failure), &progress)
         }
-        while progress.next < progress.commit.decoded.count {
-            let position = progress.next
-            progress.next += 1
-            guard start(position, claim: claim, &progress) else { continue }
-            await runHandlers(for: progress.commit.events.count - 1, firstFailure: nil, &progress)
+        while let index = startNext(claim: claim, &progress) {
+            await runHandlers(for: index, firstFailure: nil, &progress)
         }
     }
 
-    /// Appends the claimed event at `position` to the commit with its typed payload and its
-    /// handlers, and returns true; returns false for a duplicate (counted) or an event whose
-    /// payload does not decode (appended as bad input, for the commit to keep).
-    private func start(_ position: Int, claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
-        let recordIndex = progress.recordIndices[position]
-        guard claim.claimed[position] else {
-            progress.report.duplicates += 1
-            if let id = progress.commit.records[recordIndex].retriedFailureID { progress.commit.resolvedFailureIDs.append(id) }
-            return false
-        }
-        progress.commit.events.append(
-            ClaimedEventResult(
-                position: position, eventID: progress.commit.decoded[position].metadata.eventID, recordIndex: recordIndex,
-                handlers: [], completed: 0, failures: [], invalidInput: nil, hasHistory: claim.hasHistory))
-        let last = progress.commit.events.count - 1
-        // In place: passing the event by value would copy it.
-        if let rejection = decoder.decodePayload(&progress.commit.decoded[position]) {
-            progress.commit.events[last].invalidInput = rejection.reason
-            logger.warning(
-                "kept bad input",
-                metadata: ["origin": "\(progress.commit.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
-            return false
-        }
-        let handlers = handlers.handlers(forTypeIndex: progress.commit.decoded[position].typeIndex)
-        // Progress rows exist only for consumers with a history of failures.
-        if claim.hasHistory, let done = claim.completedHandlers[progress.commit.events[last].eventID] {
-            for (bit, handler) in handlers.enumerated() where done.contains(handler.name) {
-                progress.commit.events[last].completed |= 1 << UInt64(bit)
+    /// Moves on to the next claimed event whose payload decodes: appends it to the commit with
+    /// its typed payload and its handlers, and returns its index there; nil at the batch's end.
+    /// On the way, duplicates are counted and events whose payload does not decode are appended
+    /// as bad input, for the commit to keep.
+    private func startNext(claim: BatchClaim, _ progress: inout BatchProgress) -> Int? {
+        while progress.next < progress.commit.decoded.count {
+            let position = progress.next
+            progress.next += 1
+            let recordIndex = progress.recordIndices[position]
+            guard claim.claimed[position] else {
+                progress.report.duplicates += 1
+                if let id = progress.commit.records[recordIndex].retriedFailureID { progress.commit.resolvedFailureIDs.append(id) }
+                continue
             }
+            progress.commit.events.append(
+                ClaimedEventResult(
+                    position: position, eventID: progress.commit.decoded[position].metadata.eventID, recordIndex: recordIndex,
+                    handlers: [], completed: 0, failures: [], invalidInput: nil, hasHistory: claim.hasHistory))
+            let index = progress.commit.events.count - 1
+            // In place: passing the event by value would copy it.
+            if let rejection = decoder.decodePayload(&progress.commit.decoded[position]) {
+                progress.commit.events[index].invalidInput = rejection.reason
+                logger.warning(
+                    "kept bad input",
+                    metadata: ["origin": "\(progress.commit.records[recordIndex].origin)", "reason": "\(rejection.reason)"])
+                continue
+            }
+            let handlers = handlers.handlers(forTypeIndex: progress.commit.decoded[position].typeIndex)
+            // Progress rows exist only for consumers with a history of failures.
+            if claim.hasHistory, let done = claim.completedHandlers[progress.commit.events[index].eventID] {
+                for (bit, handler) in handlers.enumerated() where done.contains(handler.name) {
+                    progress.commit.events[index].markDone(bit)
+                }
+            }
+            progress.commit.events[index].handlers = handlers
+            return index
         }
-        progress.commit.events[last].handlers = handlers
-        return true
+        return nil
     }
 
     /// The outcome of each record and the batch's report, once committed.
@@ -236,8 +229,7 @@ struct BatchProcessor: Sendable {
         let handlers = progress.commit.events[index].handlers
         let position = progress.commit.events[index].position
         let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
-        for bit in handlers.indices
-        where progress.commit.events[index].completed & (1 << UInt64(bit)) == 0 && !handlers[bit].isTransactional {
+        for bit in handlers.indices where !progress.commit.events[index].isDone(bit) && !handlers[bit].isTransactional {
             var attempt = 1
             var earlierFailure = firstFailure?.handler == bit ? firstFailure?.failure : nil
             while true {
@@ -251,7 +243,7 @@ struct BatchProcessor: Sendable {
                         case .async(let body): try await body(progress.commit.decoded[position], origin)
                         case .transactional: preconditionFailure("transactional handlers run at commit")
                         }
-                        progress.commit.events[index].completed |= 1 << UInt64(bit)
+                        progress.commit.events[index].markDone(bit)
                         break
                     } catch {
                         failure = HandlerFailure(error)

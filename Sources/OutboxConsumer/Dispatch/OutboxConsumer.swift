@@ -239,8 +239,7 @@ public final class OutboxConsumer: Sendable {
                     let previous = inFlight.last?.task
                     // Moved to the task, not shared with this one: the batch's arrays then have
                     // one owner and are filled in place instead of copied.
-                    let handOver = Mutex<PreparedBatch?>(nil)
-                    handOver.withLock { swap(&$0, &next) }
+                    let handOver = Mutex(next.take())
                     // An unstructured task does not inherit cancellation: a shutdown request lets
                     // the batches in flight run to their commit instead of cutting handlers short.
                     let task = Task {

@@ -34,6 +34,10 @@ struct ClaimedEventResult: Sendable {
     /// Whether progress or failure rows may exist for this event and must be cleared on success.
     var hasHistory: Bool
 
+    /// Whether `handlers[handler]` succeeded (its `completed` bit).
+    func isDone(_ handler: Int) -> Bool { completed & (1 << UInt64(handler)) != 0 }
+    mutating func markDone(_ handler: Int) { completed |= 1 << UInt64(handler) }
+
     /// Whether some of `handlers` run inside the ledger's transaction, at commit.
     var hasTransactionalHandlers: Bool { handlers.contains { $0.isTransactional } }
 }
