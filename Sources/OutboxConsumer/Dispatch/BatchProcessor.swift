@@ -77,7 +77,7 @@ struct BatchProcessor: Sendable {
     /// ends the visit: its retries, with their back-off, and the rest of the batch continue
     /// here, off that thread, and commit after.
     func process(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
-        let eventIDs = prepared.events.map(\.metadata.eventID)
+        let eventIDs = prepared.events.map { $0.metadata.eventID }
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
         var progress = BatchProgress(consume prepared, checkpointKey: checkpointKey)
