@@ -7,9 +7,12 @@ import DedicatedExecutor
 /// - **Start.** Without `resumeFrom`, reading starts at offset 0; if the file does not exist yet
 ///   the follower waits for it (`.fileMissing` once, then `.fileAppeared`). With `resumeFrom`:
 ///   same device+inode and size >= its offset → continue there, numbering after its
-///   `lineNumber` (`.resumed`); same inode but smaller → truncated while stopped, from 0
-///   (`.truncated(previousOffset:)`); another inode → rotated while stopped, from 0 of the new
-///   file (`.rotatedWhileStopped`; whatever was left unread in the old file is out of reach).
+///   `lineNumber` (`.resumed`), provided the bytes before the offset are still the ones the
+///   checkpoint fingerprinted; same inode but other bytes there → a new file that got the inode
+///   number back, from 0 (`.replacedWhileStopped`); same inode but smaller → truncated while
+///   stopped, from 0 (`.truncated(previousOffset:)`); another inode → rotated while stopped, from
+///   0 of the new file (`.rotatedWhileStopped`; whatever was left unread in the old file is out
+///   of reach).
 /// - **Only complete lines.** A line is returned once its "\n" has arrived; a partial last line
 ///   stays buffered. Splitting is as for `LineFileReader`: CRLF, BOM only at offset 0, blank
 ///   lines skipped but counted, lines over `maxLineLength` returned as `.oversized` without
@@ -92,15 +95,44 @@ package actor FileFollower {
         }
     }
 
-    /// Position after everything returned so far.
+    /// Position after everything returned so far, with the fingerprint of the bytes before it
+    /// (one pread of at most 4 KiB a batch).
     private var position: FollowPosition {
         guard let file else {
             return resumeFrom ?? FollowPosition(device: 0, inode: 0, offset: 0, lineNumber: 0)
         }
+        let offset = splitter.consumedOffset
         return FollowPosition(
-            device: file.device, inode: file.inode,
-            offset: splitter.consumedOffset, lineNumber: splitter.lineNumber
+            device: file.device, inode: file.inode, offset: offset, lineNumber: splitter.lineNumber,
+            tail: tailFingerprint(of: file.descriptor, before: offset)
         )
+    }
+
+    /// ``FollowPosition/fingerprint(_:)`` of the bytes before `offset`; nil if they cannot all be
+    /// read (the file shrank meanwhile: a resume from such a position starts the file again).
+    private func tailFingerprint(of descriptor: Int32, before offset: Int64) -> UInt64? {
+        let length = FollowPosition.tailLength(before: offset)
+        return withUnsafeTemporaryAllocation(byteCount: max(length, 1), alignment: 1) { buffer -> UInt64? in
+            let tail = UnsafeMutableRawBufferPointer(rebasing: buffer[..<length])
+            guard (try? SystemFile.readFully(descriptor, into: tail, at: offset - Int64(length), path: path)) == true
+            else { return nil }
+            return FollowPosition.fingerprint(UnsafeRawBufferPointer(tail))
+        }
+    }
+
+    /// Whether the open file holds, before `resume.offset`, the bytes the checkpoint was taken
+    /// after. A `v1` checkpoint has no fingerprint: then at least the byte before the offset must
+    /// end a line.
+    private func holdsCheckpointedBytes(_ descriptor: Int32, _ resume: FollowPosition) -> Bool {
+        guard resume.offset > 0 else { return true }
+        if let tail = resume.tail {
+            return tailFingerprint(of: descriptor, before: resume.offset) == tail
+        }
+        var byte: UInt8 = 0
+        let read = withUnsafeMutableBytes(of: &byte) { buffer in
+            (try? SystemFile.readFully(descriptor, into: buffer, at: resume.offset - 1, path: path)) == true
+        }
+        return read && byte == UInt8(ascii: "\n")
     }
 
     /// One look at the file: everything available now, up to `maxLines` items.
@@ -207,11 +239,13 @@ package actor FileFollower {
         defer { resumeFrom = nil }
         guard let resume = resumeFrom, resume.device != 0 || resume.inode != 0 else { return true }
         if resume.device == status.device && resume.inode == status.inode {
-            if status.size >= resume.offset {
+            if status.size < resume.offset {
+                notices.append(.truncated(previousOffset: resume.offset))
+            } else if holdsCheckpointedBytes(opened.descriptor, resume) {
                 splitter.reset(offset: resume.offset, lineNumber: resume.lineNumber)
                 notices.append(.resumed(resume))
             } else {
-                notices.append(.truncated(previousOffset: resume.offset))
+                notices.append(.replacedWhileStopped)
             }
         } else {
             notices.append(.rotatedWhileStopped)

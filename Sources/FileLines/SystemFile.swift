@@ -95,6 +95,21 @@ enum SystemFile {
         }
     }
 
+    /// Fills `buffer` from `offset` on with pread(2); false if the file ends first.
+    static func readFully(
+        _ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, path: String
+    ) throws(FileLinesError) -> Bool {
+        var filled = 0
+        while filled < buffer.count {
+            let count = try read(
+                descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]),
+                at: offset + Int64(filled), path: path)
+            if count == 0 { return false }
+            filled += count
+        }
+        return true
+    }
+
     /// Blocks until a read would not fail with EAGAIN: data, end of input or an error.
     static func waitUntilReadable(_ descriptor: Int32) {
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)

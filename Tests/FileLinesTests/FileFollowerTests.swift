@@ -15,9 +15,15 @@ struct FileFollowerTests {
         directory = TemporaryDirectory()
     }
 
+    /// The position a follower reports after `offset` bytes of the file at `path` now (without
+    /// a fingerprint when the file has shrunk below `offset`).
     private func position(of path: String, offset: Int64, lineNumber: Int) -> FollowPosition {
         let (device, inode) = identity(of: path)
-        return FollowPosition(device: device, inode: inode, offset: offset, lineNumber: lineNumber)
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        let tail = offset <= bytes.count ? bytes[Int(offset) - FollowPosition.tailLength(before: offset)..<Int(offset)] : nil
+        return FollowPosition(
+            device: device, inode: inode, offset: offset, lineNumber: lineNumber,
+            tail: tail?.withUnsafeBytes(FollowPosition.fingerprint))
     }
 
     @Test(arguments: [1 << 20, 7])
@@ -212,7 +218,8 @@ struct FileFollowerTests {
         ])
         // Batches end at the rotation: the old file's last batch still points into it.
         let oldLast = try #require(log.batches.last(where: { $0.items.contains { $0.text == "old-partial" } }))
-        #expect(oldLast.position == FollowPosition(device: oldIdentity.device, inode: oldIdentity.inode, offset: 41, lineNumber: 6))
+        #expect(oldLast.position == position(of: directory.path("app.jsonl.1"), offset: 41, lineNumber: 6))
+        #expect(identity(of: directory.path("app.jsonl.1")) == oldIdentity)
         #expect(log.lastPosition == position(of: path, offset: 12, lineNumber: 2))
     }
 
@@ -302,6 +309,47 @@ struct FileFollowerTests {
         let follower = FileFollower(path: path, resumeFrom: checkpoint, options: fastFollow)
         let log = try await follow(follower, items: 1)
         #expect(log.events == [.notice(.rotatedWhileStopped), .item(.line(text: "z", number: 1, offset: 0, endOffset: 2))])
+    }
+
+    /// A file deleted and written anew while the follower was stopped often gets the same inode
+    /// number back; its bytes at the old offset are then the middle of some other line. Written
+    /// in place here (same inode for certain), longer than the old offset.
+    @Test func replacedWithTheSameInodeWhileStoppedStartsFromZero() async throws {
+        let path = directory.path("recreated.jsonl")
+        let old = (1...30).map { "{\"event_id\":\($0),\"generation\":\"old\"}" }
+        try write(old.map { $0 + "\n" }.joined(), to: path)
+        let checkpoint: FollowPosition
+        do {
+            let follower = FileFollower(path: path, resumeFrom: nil, options: fastFollow)
+            checkpoint = try #require(try await follow(follower, items: 30).lastPosition)
+        }
+        let inode = identity(of: path).inode
+        let new = (1...90).map { "{\"event_id\":\(1000 + $0),\"gen\":\"new\"}" }
+        try write(new.map { $0 + "\n" }.joined(), to: path)
+        #expect(identity(of: path).inode == inode)
+
+        let follower = FileFollower(path: path, resumeFrom: checkpoint, options: fastFollow)
+        let log = try await follow(follower, items: 90, maxLines: 50)
+        #expect(log.notices == [.replacedWhileStopped])
+        #expect(log.texts == new.map { $0 })
+        #expect(log.items.first?.offset == 0)
+    }
+
+    /// A checkpoint of the older form has no fingerprint: an offset that does not follow a line
+    /// end cannot be where the follower stopped.
+    @Test func versionOneCheckpointInTheMiddleOfALineStartsFromZero() async throws {
+        let path = directory.path("v1.jsonl")
+        try write("first line\nsecond line\n", to: path)
+        let (device, inode) = identity(of: path)
+        let midLine = try #require(FollowPosition("v1 dev=\(device) ino=\(inode) off=14 line=1"))
+        let log = try await follow(FileFollower(path: path, resumeFrom: midLine, options: fastFollow), items: 2)
+        #expect(log.notices == [.replacedWhileStopped])
+        #expect(log.texts == ["first line", "second line"])
+
+        let atLineEnd = try #require(FollowPosition("v1 dev=\(device) ino=\(inode) off=11 line=1"))
+        let resumed = try await follow(FileFollower(path: path, resumeFrom: atLineEnd, options: fastFollow), items: 1)
+        #expect(resumed.notices == [.resumed(atLineEnd)])
+        #expect(resumed.texts == ["second line"])
     }
 
     @Test func truncatedWhileStoppedStartsFromZero() async throws {

@@ -91,6 +91,30 @@ import Testing
         #expect(recorder.eventIDs == Array(101...151))
     }
 
+    /// The operator's report: follow to line 1000, stop, delete the file, write 2,000 new lines
+    /// to a new file at the same path (which got the old inode number back), follow again. It
+    /// resumed at the old offset, skipped 995 events and kept a bogus `invalid_input`. The file
+    /// is rewritten in place here, so it has the same inode for certain.
+    @Test func aFileWrittenAnewWithTheSameInodeIsReadFromTheStart() async throws {
+        let path = directory.path("r.jsonl")
+        let ledgerPath = directory.path("ledger.sqlite")
+        try append((1...1000).map(line).joined(), to: path)
+        let first = try await makeConsumer(ledger: try SQLiteLedger(path: ledgerPath))
+            .run(.jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
+        #expect(first.delivered == 1000)
+
+        try Data((5001...7000).map(line).joined().utf8).write(to: URL(fileURLWithPath: path))
+        let second = makeConsumer(ledger: try SQLiteLedger(path: ledgerPath))
+        let recorder = RecordingHandler()
+        second.onEvery(recorder.handle)
+        let report = try await second.run(.jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
+        #expect(report.read == 2000)
+        #expect(report.failed == 0)
+        let delivered = recorder.eventIDs
+        #expect(delivered.count == 2000 && delivered.first == 5001 && delivered == Array(5001...7000))
+        #expect(try await SQLiteLedger(path: ledgerPath).failures().isEmpty)
+    }
+
     @Test func cancellationStopsAnIdleFollowerPromptly() async throws {
         let path = directory.path("quiet.jsonl")
         try append(line(1), to: path)

@@ -135,7 +135,13 @@ public struct JSONLReader: EventSourceReader {
             let wait = min(.seconds(1), stopAfterIdle.map { max($0 / 4, .milliseconds(10)) } ?? .seconds(1))
             let batch = try await follower.next(maxLines: maxRecords, waitAtMost: wait)
             for notice in batch.notices {
-                logger.notice("followed file changed", metadata: ["path": "\(path)", "notice": "\(notice)"])
+                if notice == .replacedWhileStopped {
+                    logger.warning(
+                        "the followed file is not the one the checkpoint was taken in (same inode, other bytes before its offset): reading it from the start; events already recorded are skipped as duplicates",
+                        metadata: ["path": "\(path)"])
+                } else {
+                    logger.notice("followed file changed", metadata: ["path": "\(path)", "notice": "\(notice)"])
+                }
             }
             let clock = ContinuousClock()
             if batch.items.isEmpty {
