@@ -42,6 +42,20 @@ package actor LineFileReader {
     private var splitter: LineSplitter
     private var reachedEnd = false
 
+    /// Throws what `init` would for `path` (missing, unreadable, a directory), without keeping
+    /// anything open: for checking a list of files before reading them one after another.
+    /// Stdin ("-") is always fine.
+    package static func checkReadable(path: String) throws(FileLinesError) {
+        guard path != "-" else { return }
+        guard let descriptor = try SystemFile.open(path, nonBlocking: true) else {
+            throw .cannotOpen(path: path, reason: SystemFile.describe(ENOENT))
+        }
+        defer { SystemFile.close(descriptor) }
+        if try SystemFile.status(of: descriptor, path: path).kind == .directory {
+            throw .notARegularFile(path: path)
+        }
+    }
+
     /// Opens `path` at once, so a missing or unreadable file is reported by the initialiser.
     ///
     /// - Parameters:

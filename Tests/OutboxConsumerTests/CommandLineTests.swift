@@ -58,6 +58,34 @@ import Testing
         #expect((failures.first?["origin"] as? [String: Any])?["line"] as? Int == 2)
     }
 
+    /// Each file is opened when its turn comes: with every one opened up front (a descriptor and
+    /// a thread each), 150 files under a 64-descriptor limit failed with "Too many open files".
+    @Test func manyFilesAreReplayedWithFewDescriptors() async throws {
+        let paths = (0..<150).map { directory.path("part-\($0).jsonl") }
+        for (index, path) in paths.enumerated() {
+            let lines = [TestEvent.sample("issue.created", eventID: Int64(2 * index + 1))!, TestEvent.sample("issue.updated", eventID: Int64(2 * index + 2))!]
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        }
+        let result = try await runProcess(
+            "/bin/bash",
+            ["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", try builtProductPath("outbox-consumer"), "replay"] + paths
+                + ["--ledger", directory.path("l.sqlite"), "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try summary(result)["delivered"] as? Int == 300)
+    }
+
+    @Test func aMissingFileAmongManyFailsBeforeAnythingIsProcessed() async throws {
+        let present = directory.path("present.jsonl")
+        try Data((TestEvent.sample("issue.created", eventID: 1)! + "\n").utf8).write(to: URL(fileURLWithPath: present))
+        let ledger = directory.path("l.sqlite")
+        let result = try await cli(["replay", present, directory.path("missing.jsonl"), "--ledger", ledger, "--json"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("missing.jsonl"), "\(result.stderr)")
+        if FileManager.default.fileExists(atPath: ledger) {
+            #expect(try await SQLiteLedger(path: ledger).isProcessed(consumer: "default", eventID: 1) == false, "nothing processed")
+        }
+    }
+
     @Test func aFixedLineIsRetriedFromAFile() async throws {
         let ledger = directory.path("l.sqlite")
         let archive = directory.path("a.jsonl")

@@ -38,16 +38,19 @@ public struct JSONLSource: EventSource {
         let options = LineReaderOptions(maxLineLength: maxLineLength)
         switch mode {
         case .replay(let paths):
-            // Open every file first, so a typo in the last path fails before anything is processed.
-            var readers: [LineFileReader] = []
+            // Check every file first, so a typo in the last path fails before anything is
+            // processed; open each only when its turn comes (a reader holds a descriptor and a
+            // thread, so hundreds of files opened at once would run out of both).
             for path in paths {
                 do {
-                    readers.append(try LineFileReader(path: path, options: options))
+                    try LineFileReader.checkReadable(path: path)
                 } catch {
                     throw JSONLSourceError(description: error.description)
                 }
             }
-            return JSONLReader(state: .replay(readers[...]), maxLineLength: maxLineLength, logger: context.logger)
+            return JSONLReader(
+                state: .replay(current: nil, waiting: paths[...], options: options), maxLineLength: maxLineLength,
+                logger: context.logger)
         case .follow(let path, let pollInterval, let stopAfterIdle):
             var resume: FollowPosition?
             if let saved = context.checkpoint {
@@ -101,7 +104,8 @@ extension EventSource where Self == JSONLSource {
 /// The open state of a ``JSONLSource``.
 public struct JSONLReader: EventSourceReader {
     enum State {
-        case replay(ArraySlice<LineFileReader>)
+        /// The file being read, and the ones after it, not opened yet.
+        case replay(current: LineFileReader?, waiting: ArraySlice<String>, options: LineReaderOptions)
         case follow(FileFollower, path: String, stopAfterIdle: Duration?, idleSince: ContinuousClock.Instant?)
     }
 
@@ -111,8 +115,17 @@ public struct JSONLReader: EventSourceReader {
 
     public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
         switch state {
-        case .replay(var readers):
-            while let reader = readers.first {
+        case .replay(var current, var waiting, let options):
+            while true {
+                if current == nil {
+                    guard let path = waiting.popFirst() else { break }
+                    do {
+                        current = try LineFileReader(path: path, options: options)
+                    } catch {
+                        throw JSONLSourceError(description: error.description)
+                    }
+                }
+                guard let reader = current else { break }
                 let items: [LineItem]
                 do {
                     items = try await reader.next(maxLines: maxRecords)
@@ -120,13 +133,13 @@ public struct JSONLReader: EventSourceReader {
                     throw JSONLSourceError(description: error.description)
                 }
                 if !items.isEmpty {
-                    state = .replay(readers)
-                    let name = reader.path == "-" ? "<stdin>" : reader.path
-                    return SourceBatch(records: Self.records(items, source: name, maxLineLength: maxLineLength))
+                    state = .replay(current: reader, waiting: waiting, options: options)
+                    return SourceBatch(records: Self.records(items, source: reader.displayName, maxLineLength: maxLineLength))
                 }
-                readers = readers.dropFirst()
+                // Finished: dropping the reader closes its file and ends its thread.
+                current = nil
             }
-            state = .replay(readers)
+            state = .replay(current: nil, waiting: waiting, options: options)
             return nil
 
         case .follow(let follower, let path, let stopAfterIdle, let idleSince):
