@@ -45,7 +45,7 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
 
 /// `--print` and `--json`.
 public struct OutputArguments: ParsableArguments, Sendable {
-    @Flag(help: "Write each delivered event to stdout as one normalized JSON line.")
+    @Flag(help: "Write each delivered event to stdout as one normalized JSON line; stdout then holds nothing else but the --json summary.")
     public var print = false
 
     @Flag(help: "End with a JSON summary object as the last line of stdout.")
@@ -64,6 +64,7 @@ public struct OutputArguments: ParsableArguments, Sendable {
     public func install(on consumer: OutboxConsumer) {
         if print {
             let output = StandardOutput.shared
+            output.carriesEvents = true
             consumer.onEvery(name: "print") { event in output.writeLine(event.normalizedJSON) }
         }
         if countTypes {
@@ -234,7 +235,8 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// An error for a person: printed as `Error: <message>`, exit status 1, no stack trace.
+/// An error for a person: printed as `Error: <message>`, exit status 1, no stack trace (usage
+/// errors, `ValidationError`s, exit 64).
 public struct CommandError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }

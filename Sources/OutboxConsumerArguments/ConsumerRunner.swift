@@ -7,6 +7,9 @@ import Synchronization
 public enum ConsumerRunner {
     /// Runs `consumer` over `source` in a ServiceGroup: SIGINT/SIGTERM stop reading, let the
     /// batch in progress commit, and return the report. Progress goes to stderr when it is a terminal.
+    ///
+    /// - Throws: ``RunStoppedError`` when the run stops on an error, with what was committed
+    ///   before it.
     public static func run<Source: EventSource>(
         _ consumer: OutboxConsumer, source: Source, logger: Logger
     ) async throws -> ConsumerReport {
@@ -18,7 +21,13 @@ public enum ConsumerRunner {
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            progress.finish()
+            StandardOutput.shared.flush()
+            throw RunStoppedError(underlying: error, committed: result.committed.withLock { $0 } ?? ConsumerReport())
+        }
         progress.finish()
         guard let report = result.report.withLock({ $0 }) else {
             throw CommandError("the consumer stopped without a report")
@@ -36,8 +45,14 @@ private struct ConsumerRunService<Source: EventSource>: Service {
 
     func run() async throws {
         let progress = self.progress
+        let result = self.result
         let report = try await cancelWhenGracefulShutdown {
-            try await consumer.run(source, progress: { progress.update($0) })
+            try await consumer.run(
+                source,
+                progress: { report in
+                    result.committed.withLock { $0 = report }
+                    progress.update(report)
+                })
         }
         result.report.withLock { $0 = report }
     }
@@ -46,4 +61,26 @@ private struct ConsumerRunService<Source: EventSource>: Service {
 /// Where the service leaves its report for the command to print.
 private final class ReportBox: Sendable {
     let report = Mutex<ConsumerReport?>(nil)
+    /// The totals after the last committed batch, for a run that stops on an error.
+    let committed = Mutex<ConsumerReport?>(nil)
+}
+
+/// A run stopped by an error: what went wrong, and what had been committed before it (those
+/// events are recorded and will not be handled again; the rest will be, on the next run).
+public struct RunStoppedError: Error, CustomStringConvertible, Sendable {
+    /// The error that stopped the run.
+    public var underlying: any Error
+    /// The totals of the batches committed before it.
+    public var committed: ConsumerReport
+
+    public init(underlying: any Error, committed: ConsumerReport) {
+        self.underlying = underlying
+        self.committed = committed
+    }
+
+    public var description: String {
+        "\(underlying)\n(committed before it stopped: read \(committed.read), delivered \(committed.delivered), "
+            + "duplicates \(committed.duplicates), kept \(committed.failed); "
+            + "the rest is read again by the next run)"
+    }
 }

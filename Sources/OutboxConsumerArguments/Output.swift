@@ -7,6 +7,15 @@ import Synchronization
 public final class StandardOutput: Sendable {
     public static let shared = StandardOutput()
     private let buffer = Mutex<[UInt8]>([])
+    private let eventLines = Mutex(false)
+
+    /// Whether stdout carries event lines (`--print`): then it holds nothing else but the
+    /// `--json` summary line, and text for a person goes to stderr, so `> events.jsonl` yields a
+    /// file the consumer reads back.
+    public var carriesEvents: Bool {
+        get { eventLines.withLock { $0 } }
+        set { eventLines.withLock { $0 = newValue } }
+    }
 
     /// Appends `line` and a newline; written out in 64 KiB blocks.
     public func writeLine(_ line: String) {
@@ -39,9 +48,11 @@ public final class StandardOutput: Sendable {
 public enum RunSummary {
     /// With `json`, one object with `read`, `delivered`, `duplicates`, `failed`, `retried`,
     /// `by_type`, `seconds`, `events_per_second` and the `extra` keys, as the last stdout line.
+    /// Text for a person goes to stderr instead when stdout carries event lines
+    /// (``StandardOutput/carriesEvents``).
     public static func print(_ report: ConsumerReport, json: Bool, extra: [(String, Int)] = []) {
         let output = StandardOutput.shared
-        let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) / 1e18
+        let seconds = report.duration / .seconds(1)
         if json {
             var object: [String: Any] = [
                 "read": report.read, "delivered": report.delivered, "duplicates": report.duplicates,
@@ -53,16 +64,23 @@ public enum RunSummary {
             let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             output.writeLine(String(decoding: data, as: UTF8.self))
         } else {
-            output.writeLine(
+            var text: [String] = []
+            text.append(
                 "read \(report.read), delivered \(report.delivered), duplicates \(report.duplicates), "
                     + "failed \(report.failed), retried \(report.retried) "
                     + "in \(String(format: "%.2f", seconds)) s (\(Int(report.recordsPerSecond.rounded())) records/s)")
             for (type, count) in report.deliveredByType.sorted(by: { $0.key < $1.key }) {
-                output.writeLine("  \(type): \(count)")
+                text.append("  \(type): \(count)")
             }
-            for (key, value) in extra { output.writeLine("\(key.replacingOccurrences(of: "_", with: " ")): \(value)") }
+            for (key, value) in extra { text.append("\(key.replacingOccurrences(of: "_", with: " ")): \(value)") }
             if report.failed > 0 {
-                output.writeLine("kept failures can be listed with: outbox-consumer failures list")
+                text.append("kept failures can be listed with: outbox-consumer failures list")
+            }
+            if output.carriesEvents {
+                output.flush()
+                FileHandle.standardError.write(Data(text.map { $0 + "\n" }.joined().utf8))
+            } else {
+                text.forEach(output.writeLine)
             }
         }
         output.flush()

@@ -105,6 +105,63 @@ import Testing
         #expect(try await cli(["failures", "list", "--ledger", ledger]).stdout.contains("no kept failures"))
     }
 
+    /// `zcat s.gz | outbox-consumer replay - --print > normalized.jsonl` left the human summary
+    /// at the end of the file: with `--print`, stdout holds the events only.
+    @Test func printWithoutJSONLeavesOnlyEventsOnStdout() async throws {
+        let input = [TestEvent.sample("issue.created", eventID: 1)!, "not json", TestEvent.sample("issue.updated", eventID: 2)!]
+        let result = try await cli(["replay", "-", "--ledger", directory.path("l.sqlite"), "--print"], stdin: input.joined(separator: "\n"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 2, "\(result.stdout)")
+        #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "\(result.stdout)")
+        #expect(result.stderr.contains("read 3, delivered 2"), "\(result.stderr)")
+        #expect(result.stderr.contains("failures list"), "\(result.stderr)")
+
+        // What it printed, it reads back.
+        let again = try await cli(["replay", "-", "--ledger", directory.path("again.sqlite"), "--json"], stdin: result.stdout)
+        #expect(try summary(again)["delivered"] as? Int == 2)
+    }
+
+    /// One convention for every command: 0 done, 1 an operational error (`Error: ...`), 64 a
+    /// usage error (sysexits' EX_USAGE, with the usage text).
+    @Test func exitStatusesFollowOneConvention() async throws {
+        let ledger = directory.path("l.sqlite")
+        for usage in [["replay"], ["replay", "x.jsonl", "--no-such-option"], ["replay", "x.jsonl", "--batch-size", "zero"], ["no-such-command"]] {
+            let result = try await cli(usage + ["--ledger", ledger])
+            #expect(result.status == 64, "\(usage): \(result.status) \(result.stderr)")
+        }
+        let missing = try await cli(["replay", directory.path("nope.jsonl"), "--ledger", ledger])
+        #expect(missing.status == 1, "\(missing.stderr)")
+        #expect(missing.stderr.hasPrefix("Error: "), "\(missing.stderr)")
+    }
+
+    /// `follow` of a missing file with `--idle-exit` exited 0 and said nothing.
+    @Test func followOfAFileThatNeverAppearsWithIdleExitFails() async throws {
+        let path = directory.path("never.jsonl")
+        let result = try await cli(["follow", path, "--ledger", directory.path("l.sqlite"), "--poll-ms", "10", "--idle-exit", "0.3"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("never.jsonl does not exist"), "\(result.stderr)")
+    }
+
+    /// A run stopped by an error said nothing of what it had committed before: here the
+    /// followed path becomes a directory after the first events are recorded.
+    @Test func aRunStoppedByAnErrorSaysWhatItCommitted() async throws {
+        let file = directory.path("live.jsonl")
+        let ledgerPath = directory.path("l.sqlite")
+        try ((1...20).map { TestEvent.sample("issue.updated", eventID: $0)! + "\n" }.joined())
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let cli = try builtProductPath("outbox-consumer")
+        async let run = runProcess(cli, ["follow", file, "--ledger", ledgerPath, "--poll-ms", "20", "--idle-exit", "20"])
+        let ledger = try SQLiteLedger(path: ledgerPath)
+        #expect(try await eventually { (try? await ledger.isProcessed(consumer: "default", eventID: 20)) == true })
+        try FileManager.default.removeItem(atPath: file)
+        try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false)
+        let result = try await run
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("not a regular file"), "\(result.stderr)")
+        #expect(result.stderr.contains("committed before it stopped: read 20, delivered 20"), "\(result.stderr)")
+    }
+
     @Test func errorsAPersonCanActOn() async throws {
         let missing = try await cli(["replay", directory.path("nope.jsonl"), "--ledger", directory.path("l.sqlite")])
         #expect(missing.status != 0)

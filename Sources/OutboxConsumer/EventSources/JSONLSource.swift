@@ -64,7 +64,7 @@ public struct JSONLSource: EventSource {
                 path: path, resumeFrom: resume,
                 options: FollowOptions(pollInterval: pollInterval, lines: options))
             return JSONLReader(
-                state: .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: nil),
+                state: .follow(FollowState(follower: follower, path: path, stopAfterIdle: stopAfterIdle)),
                 maxLineLength: maxLineLength, logger: context.logger)
         }
     }
@@ -101,12 +101,23 @@ extension EventSource where Self == JSONLSource {
     }
 }
 
+/// A followed file and what the reader knows of it.
+struct FollowState {
+    let follower: FileFollower
+    let path: String
+    let stopAfterIdle: Duration?
+    /// Since when nothing new has arrived.
+    var idleSince: ContinuousClock.Instant?
+    /// The path names no file now (`.fileMissing` and no `.fileAppeared` since).
+    var pathMissing = false
+}
+
 /// The open state of a ``JSONLSource``.
 public struct JSONLReader: EventSourceReader {
     enum State {
         /// The file being read, and the ones after it, not opened yet.
         case replay(current: LineFileReader?, waiting: ArraySlice<String>, options: LineReaderOptions)
-        case follow(FileFollower, path: String, stopAfterIdle: Duration?, idleSince: ContinuousClock.Instant?)
+        case follow(FollowState)
     }
 
     var state: State
@@ -142,30 +153,47 @@ public struct JSONLReader: EventSourceReader {
             state = .replay(current: nil, waiting: waiting, options: options)
             return nil
 
-        case .follow(let follower, let path, let stopAfterIdle, let idleSince):
+        case .follow(var follow):
             // Come back at least once a second (and sooner for a short idle limit) so the
             // consumer can notice shutdown and the idle limit without waiting for data.
-            let wait = min(.seconds(1), stopAfterIdle.map { max($0 / 4, .milliseconds(10)) } ?? .seconds(1))
-            let batch = try await follower.next(maxLines: maxRecords, waitAtMost: wait)
+            let wait = min(.seconds(1), follow.stopAfterIdle.map { max($0 / 4, .milliseconds(10)) } ?? .seconds(1))
+            let batch = try await follow.follower.next(maxLines: maxRecords, waitAtMost: wait)
             for notice in batch.notices {
-                if notice == .replacedWhileStopped {
+                switch notice {
+                case .replacedWhileStopped:
                     logger.warning(
                         "the followed file is not the one the checkpoint was taken in (same inode, other bytes before its offset): reading it from the start; events already recorded are skipped as duplicates",
-                        metadata: ["path": "\(path)"])
-                } else {
-                    logger.notice("followed file changed", metadata: ["path": "\(path)", "notice": "\(notice)"])
+                        metadata: ["path": "\(follow.path)"])
+                case .fileMissing:
+                    follow.pathMissing = true
+                    logger.warning("the followed file does not exist; waiting for it", metadata: ["path": "\(follow.path)"])
+                case .fileAppeared:
+                    follow.pathMissing = false
+                    logger.notice("followed file changed", metadata: ["path": "\(follow.path)", "notice": "\(notice)"])
+                default:
+                    logger.notice("followed file changed", metadata: ["path": "\(follow.path)", "notice": "\(notice)"])
                 }
             }
             let clock = ContinuousClock()
             if batch.items.isEmpty {
-                let since = idleSince ?? clock.now
-                if let stopAfterIdle, clock.now - since >= stopAfterIdle { return nil }
-                state = .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: since)
+                let since = follow.idleSince ?? clock.now
+                if let stopAfterIdle = follow.stopAfterIdle, clock.now - since >= stopAfterIdle {
+                    // An idle limit makes this a batch job: a file that is not there is a mistake
+                    // to report, not a quiet success.
+                    if follow.pathMissing {
+                        throw JSONLSourceError(
+                            description: "\(follow.path) does not exist (waited \(stopAfterIdle) for it to appear)")
+                    }
+                    return nil
+                }
+                follow.idleSince = since
+                state = .follow(follow)
                 return SourceBatch(records: [])
             }
-            state = .follow(follower, path: path, stopAfterIdle: stopAfterIdle, idleSince: nil)
+            follow.idleSince = nil
+            state = .follow(follow)
             return SourceBatch(
-                records: Self.records(batch.items, source: path, maxLineLength: maxLineLength),
+                records: Self.records(batch.items, source: follow.path, maxLineLength: maxLineLength),
                 checkpoint: batch.position.description)
         }
     }
