@@ -31,6 +31,19 @@ public final class OutboxConsumer: Sendable {
             self.retry = retry
             self.maxNestingDepth = maxNestingDepth
         }
+
+        /// The range of ``maxNestingDepth``.
+        public static let nestingDepths = 1...1024
+
+        /// Throws ``ConsumerConfigurationError`` for the first setting out of range; a run
+        /// calls it before reading anything.
+        public func validate() throws(ConsumerConfigurationError) {
+            guard batchSize >= 1 else { throw .invalidBatchSize(batchSize) }
+            guard Self.nestingDepths.contains(maxNestingDepth) else {
+                throw .invalidSetting("maxNestingDepth = \(maxNestingDepth) (from 1 to \(Self.nestingDepths.upperBound))")
+            }
+            if let problem = retry.problems.first { throw .invalidSetting("retry." + problem) }
+        }
     }
 
     /// Identifies this consumer in the ledger: events are deduped per name.
@@ -294,7 +307,7 @@ public final class OutboxConsumer: Sendable {
     }
 
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
-        guard configuration.batchSize >= 1 else { throw ConsumerConfigurationError.invalidBatchSize(configuration.batchSize) }
+        try configuration.validate()
         let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
         let decoder = EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth)
         let table = try HandlerTable(handlers, typeNames: decoder.typeNames)
