@@ -7,12 +7,14 @@ struct PreparedBatch: Sendable {
     var events: [DecodedEvent] = []
     var recordIndices: [Int] = []
     var rejections: [FailureRecord] = []
-    /// Outcomes so far: kept for rejected records, filled in for the rest by `process`.
-    var outcomes: [RecordOutcome]
+    /// Outcomes so far: kept for rejected records, filled in for the rest by `process`. Nil is
+    /// "not classified yet": a record still nil at commit is an internal error, and is kept
+    /// (never acknowledged as a duplicate by default).
+    var outcomes: [RecordOutcome?]
 
     init(batch: SourceBatch) {
         self.batch = batch
-        outcomes = [RecordOutcome](repeating: .duplicate, count: batch.records.count)
+        outcomes = [RecordOutcome?](repeating: nil, count: batch.records.count)
     }
 }
 
@@ -87,7 +89,9 @@ struct BatchProcessor: Sendable {
             let visit = try await ledger.runBatch(
                 consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, progress: &progress
             ) { claim, progress in
-                handleDirectly(claim: claim, &progress) ? progress.commit : nil
+                guard handleDirectly(claim: claim, &progress) else { return nil }
+                keepUnclassifiedRecords(&progress)
+                return progress.commit
             }
             if let committed = visit.committed { return finish(progress, committed) }
             claim = visit.claim
@@ -96,6 +100,7 @@ struct BatchProcessor: Sendable {
         }
         do {
             await handleAwaiting(claim: claim, &progress)
+            keepUnclassifiedRecords(&progress)
             let committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
             return finish(progress, committed)
         } catch {
@@ -150,6 +155,7 @@ struct BatchProcessor: Sendable {
             progress.next += 1
             let recordIndex = progress.recordIndices[position]
             guard claim.claimed[position] else {
+                progress.outcomes[recordIndex] = .duplicate
                 progress.report.duplicates += 1
                 if let id = progress.commit.records[recordIndex].retriedFailureID { progress.commit.resolvedFailureIDs.append(id) }
                 continue
@@ -178,6 +184,27 @@ struct BatchProcessor: Sendable {
             return index
         }
         return nil
+    }
+
+    /// Keeps, as ``FailureKind/internalError``, every record that is neither rejected, nor a
+    /// duplicate, nor a claimed event about to be committed: a defect of this library, never
+    /// to be acknowledged as done. Called just before the commit; returns how many it kept.
+    @discardableResult
+    func keepUnclassifiedRecords(_ progress: inout BatchProgress) -> Int {
+        var isClaimedEvent = [Bool](repeating: false, count: progress.outcomes.count)
+        for event in progress.commit.events { isClaimedEvent[event.recordIndex] = true }
+        var kept = 0
+        for index in progress.outcomes.indices where progress.outcomes[index] == nil && !isClaimedEvent[index] {
+            let record = progress.commit.records[index]
+            let reason = "internal error: the consumer left this record unclassified; kept so that it is not lost (please report it)"
+            progress.commit.rejections.append(
+                FailureRecord(kind: .internalError, handlers: [], reason: reason, attempts: 1, record: record))
+            progress.outcomes[index] = .kept(kind: .internalError, reason: reason)
+            progress.report.failed += 1
+            kept += 1
+            logger.critical("internal error: a record was left unclassified; kept as a failure", metadata: ["origin": "\(record.origin)"])
+        }
+        return kept
     }
 
     /// The outcome of each record and the batch's report, once committed.
@@ -216,7 +243,8 @@ struct BatchProcessor: Sendable {
             report.deliveredByType[decoder.typeNames[typeIndex], default: 0] += count
         }
         metrics.record(report)
-        return (outcomes, report)
+        // Every record is classified by now (`keepUnclassifiedRecords` ran before the commit).
+        return (outcomes.map { $0 ?? .kept(kind: .internalError, reason: "internal error: unclassified at commit") }, report)
     }
 
     /// Runs the handlers not completed yet (`completed` bits clear) of `commit.events[index]`,
@@ -285,7 +313,7 @@ struct BatchProgress: Sendable {
     /// are handled, and the results of the claimed ones handled so far.
     var commit = BatchCommit()
     var report = ConsumerReport()
-    var outcomes: [RecordOutcome]
+    var outcomes: [RecordOutcome?]
     /// For each event, its record's index.
     let recordIndices: [Int]
     /// The next event to handle.

@@ -19,6 +19,9 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// The record was too large to keep whole (a line over the length limit): only its beginning
     /// is kept; find the rest by its origin. `failures retry` skips these.
     public static let truncatedRecord = FailureKind(rawValue: "truncated_record")
+    /// The consumer failed to decide what became of the record (a defect of this library): it
+    /// is kept whole rather than acknowledged, and `failures retry` feeds it again.
+    public static let internalError = FailureKind(rawValue: "internal_error")
 
     public var description: String { rawValue }
 }
