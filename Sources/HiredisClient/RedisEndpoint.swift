@@ -86,7 +86,7 @@ package struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
 /// The URL grammar behind ``RedisEndpoint/init(url:)``. Hand-written rather than
 /// Foundation's `URLComponents`, whose handling of brackets, empty user names and
 /// percent-escapes differs between platforms.
-private enum RedisURLParser {
+enum RedisURLParser {
     static let defaultPort = 6379
 
     static func parse(_ url: String) throws(RedisError) -> RedisEndpoint {
@@ -291,6 +291,11 @@ private enum RedisURLParser {
         }
         return text
     }
+}
+
+extension RedisEndpoint {
+    /// `url` with `***` in place of its password, for messages and descriptions.
+    package static func redacted(_ url: String) -> String { RedisURLParser.redacted(url) }
 }
 
 extension Character {

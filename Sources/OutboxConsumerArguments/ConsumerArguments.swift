@@ -99,7 +99,9 @@ public struct SourceArguments: ParsableArguments, Sendable {
 
     /// Exactly one kind of source: files, `--follow FILE`, or `--redis URL`.
     public func validate() throws {
-        let kinds = [!files.isEmpty, follow != nil, redis.redis != nil].filter { $0 }.count
+        // OUTBOX_REDIS_URL chooses Redis only when nothing else is given.
+        let redisGiven = redis.hasURL(orFromEnvironment: files.isEmpty && follow == nil)
+        let kinds = [!files.isEmpty, follow != nil, redisGiven].filter { $0 }.count
         guard kinds == 1 else {
             throw ValidationError("give JSONL files to replay, --follow FILE, or --redis URL --group NAME (one of them)")
         }
@@ -119,7 +121,7 @@ public struct SourceArguments: ParsableArguments, Sendable {
     /// `RunSummary.print(_:json:extra:)`.
     public func runForSummary(_ consumer: OutboxConsumer, logger: Logger) async throws -> SourceRunResult {
         let stopAfterIdle = idleExit.map(Duration.seconds)
-        if redis.redis != nil {
+        if redis.hasURL(orFromEnvironment: files.isEmpty && follow == nil) {
             let source = try redis.makeSource(stopAfterIdle: stopAfterIdle)
             let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
             return SourceRunResult(report: report, sourceCounts: RedisSourceArguments.summaryCounts(source.statistics.snapshot))
@@ -160,6 +162,13 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
         valueName: "url"))
     public var redis: String?
 
+    /// `--redis-url-file PATH`: the URL read from a file (first line), so a password never
+    /// appears in `ps`; the other way is the `OUTBOX_REDIS_URL` environment variable.
+    @Option(help: ArgumentHelp(
+        "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.",
+        valueName: "path"))
+    public var redisUrlFile: String?
+
     /// `--stream KEY`, default `redmine:outbox`.
     @Option(help: ArgumentHelp("The stream key.", valueName: "key"))
     public var stream: String = RedisStreamSource.Configuration.defaultStream
@@ -188,15 +197,32 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
         valueName: "seconds"))
     public var reclaimMinIdle: Double = 300
 
+    /// `--reclaim-interval SECONDS`, default 30.
+    @Option(help: ArgumentHelp("How often to look for entries other consumers left pending.", valueName: "seconds"))
+    public var reclaimInterval: Double = 30
+
+    /// `--on-gap fail|continue`, default `fail`.
+    @Option(help: ArgumentHelp(
+        "When entries were trimmed or deleted before the group read them: fail (stop; the group stays there) or continue (report them and read on).",
+        valueName: "fail|continue"))
+    public var onGap: RedisStreamSource.OnGap = .fail
+
     /// `--dead-letter-stream KEY`; nil for `<stream>:dead`.
     @Option(help: ArgumentHelp("The dead-letter stream. (default: <stream>:dead)", valueName: "key"))
     public var deadLetterStream: String?
 
     public init() {}
 
-    /// `--group` is required with `--redis`, and the Redis options need `--redis`.
+    /// Whether a Redis URL is given: `--redis`, `--redis-url-file` or, when
+    /// `orFromEnvironment`, the `OUTBOX_REDIS_URL` environment variable.
+    public func hasURL(orFromEnvironment: Bool = false) -> Bool {
+        redis != nil || redisUrlFile != nil || (orFromEnvironment && RedisURL.fromEnvironment() != nil)
+    }
+
+    /// `--group` is required with a Redis URL, and the Redis options need one.
     public func validate() throws {
-        guard redis != nil else {
+        if redis != nil && redisUrlFile != nil { throw ValidationError("give --redis URL or --redis-url-file PATH, not both") }
+        guard hasURL(orFromEnvironment: group != nil) else {
             if group != nil || consumerName != nil || deadLetterStream != nil {
                 throw ValidationError("--group, --consumer-name and --dead-letter-stream need --redis URL")
             }
@@ -207,18 +233,29 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
             throw ValidationError("--start must be 0 (the whole stream) or $ (only new entries), got '\(start)'")
         }
         guard maxDeliveries >= 1 else { throw ValidationError("--max-deliveries must be at least 1") }
-        guard reclaimMinIdle >= 0 else { throw ValidationError("--reclaim-min-idle must not be negative") }
+        let minimumIdle = RedisStreamSource.Configuration.minimumReclaimMinIdle / .seconds(1)
+        guard reclaimMinIdle.isFinite, reclaimMinIdle >= minimumIdle else {
+            throw ValidationError(
+                "--reclaim-min-idle must be at least \(minimumIdle) s (shorter takes entries from live consumers mid-batch), got \(reclaimMinIdle)")
+        }
+        guard reclaimInterval.isFinite, reclaimInterval > 0 else {
+            throw ValidationError("--reclaim-interval must be a positive number of seconds, got \(reclaimInterval)")
+        }
     }
 
     /// The source these options describe.
     /// - Parameter stopAfterIdle: `--idle-exit`, which the command declares.
     public func makeSource(stopAfterIdle: Duration?) throws -> RedisStreamSource {
-        guard let redis, let group else { throw CommandError("--redis URL and --group NAME are required") }
+        guard let url = try RedisURL.resolve(option: redis, file: redisUrlFile), let group else {
+            throw CommandError("--redis URL (or --redis-url-file PATH, or OUTBOX_REDIS_URL) and --group NAME are required")
+        }
         var configuration = RedisStreamSource.Configuration(
-            url: redis, stream: stream, group: group, consumerName: consumerName,
+            url: url, stream: stream, group: group, consumerName: consumerName,
             startPosition: RedisStreamSource.StartPosition(start) ?? .beginning)
         configuration.maxDeliveries = maxDeliveries
         configuration.reclaimMinIdle = .milliseconds(Int64((reclaimMinIdle * 1000).rounded()))
+        configuration.reclaimInterval = .milliseconds(Int64((reclaimInterval * 1000).rounded()))
+        configuration.onGap = onGap
         configuration.deadLetterStream = deadLetterStream
         configuration.stopAfterIdle = stopAfterIdle
         return RedisStreamSource(configuration: configuration)
@@ -228,12 +265,45 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public static func summaryCounts(_ statistics: RedisStreamStatistics.Snapshot) -> [(String, Int)] {
         [
             ("acked", statistics.acked), ("dead_lettered", statistics.deadLettered),
-            ("reclaimed", statistics.reclaimed), ("trimmed", statistics.trimmed),
+            ("reclaimed", statistics.reclaimed), ("trimmed", statistics.trimmed), ("lost", statistics.lost),
+            ("taken_over", statistics.takenOver), ("unacknowledged", statistics.unacknowledged),
         ]
     }
 }
 
+/// Where a command gets its Redis URL: `--redis URL`, else `--redis-url-file PATH`, else the
+/// `OUTBOX_REDIS_URL` environment variable. A URL with a password on the command line is
+/// visible to every user in `ps`; the file and the variable are not.
+public enum RedisURL {
+    /// The environment variable that supplies the URL when no option does.
+    public static let environmentVariable = "OUTBOX_REDIS_URL"
+
+    /// `OUTBOX_REDIS_URL`, when set and not empty.
+    public static func fromEnvironment() -> String? {
+        guard let value = ProcessInfo.processInfo.environment[environmentVariable], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The URL from the option, the file (its first line, surrounding whitespace removed) or
+    /// the environment; nil when none gives one.
+    /// - Throws: ``CommandError`` when the file cannot be read or holds no URL.
+    public static func resolve(option: String?, file: String?) throws -> String? {
+        if let option { return option }
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CommandError("cannot read the Redis URL file \(file)")
+            }
+            let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
+            let url = firstLine.trimmingCharacters(in: .whitespaces)
+            guard !url.isEmpty else { throw CommandError("the Redis URL file \(file) is empty") }
+            return url
+        }
+        return fromEnvironment()
+    }
+}
+
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension RedisStreamSource.OnGap: ExpressibleByArgument {}
 
 /// An error for a person: printed as `Error: <message>`, exit status 1, no stack trace (usage
 /// errors, `ValidationError`s, exit 64).

@@ -21,8 +21,7 @@ struct PublishCommand: AsyncParsableCommand {
     @Argument(help: "The JSONL file (`-` for stdin).")
     var file: String
 
-    @Option(help: ArgumentHelp("The Redis server: redis://[user:password@]host[:port][/db] or a socket path.", valueName: "url"))
-    var redis: String
+    @OptionGroup var server: RedisServerArguments
 
     @Option(help: ArgumentHelp("The stream key.", valueName: "key"))
     var stream: String = RedisStreamSource.Configuration.defaultStream
@@ -48,8 +47,9 @@ struct PublishCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "outbox-consumer") { _ in SwiftLogNoOpLogHandler() }
         let endpoint: RedisEndpoint
+        let url = try server.url()
         do {
-            endpoint = try RedisEndpoint(url: redis)
+            endpoint = try RedisEndpoint(url: url)
         } catch {
             throw CommandError(error.description)
         }
@@ -172,7 +172,9 @@ struct ConsumeCommand: AsyncParsableCommand {
     var idleExit: Double?
 
     func validate() throws {
-        guard redisOptions.redis != nil else { throw ValidationError("--redis URL is required") }
+        guard redisOptions.hasURL(orFromEnvironment: true) else {
+            throw ValidationError("--redis URL (or --redis-url-file PATH, or OUTBOX_REDIS_URL) is required")
+        }
         if let idleExit, !(idleExit > 0) { throw ValidationError("--idle-exit must be a positive number of seconds") }
     }
 
@@ -191,10 +193,9 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show a stream's length, a consumer group's lag and pending entries per consumer, and the dead letters.",
-        discussion: "Exits with status 1 when the group does not exist.")
+        discussion: "Exits with status 1 when the group does not exist or entries were lost before it read them (trimmed or deleted unread).")
 
-    @Option(help: ArgumentHelp("The Redis server: redis://[user:password@]host[:port][/db] or a socket path.", valueName: "url"))
-    var redis: String
+    @OptionGroup var server: RedisServerArguments
 
     @Option(help: ArgumentHelp("The stream key.", valueName: "key"))
     var stream: String = RedisStreamSource.Configuration.defaultStream
@@ -211,7 +212,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "outbox-consumer") { _ in SwiftLogNoOpLogHandler() }
         let status = try await RedisStreamMonitor.status(
-            url: redis, stream: stream, group: group, deadLetterStream: deadLetterStream, logger: logger)
+            url: try server.url(), stream: stream, group: group, deadLetterStream: deadLetterStream, logger: logger)
         let output = StandardOutput.shared
         if json {
             let consumers: [[String: Any]] = status.consumers.map { consumer in
@@ -226,6 +227,7 @@ struct StatusCommand: AsyncParsableCommand {
                 "last_delivered_id": status.lastDeliveredID as Any, "oldest_pending_id": status.oldestPendingID as Any,
                 "consumers": consumers, "dead_letter_stream": status.deadLetterStream,
                 "dead_lettered": status.deadLetterLength,
+                "lost": status.lostDetectable ? status.lost : NSNull(), "lost_count_exact": status.lostCountIsExact,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             output.writeLine(String(decoding: data, as: UTF8.self))
@@ -236,6 +238,12 @@ struct StatusCommand: AsyncParsableCommand {
                     "group \(status.group): lag \(status.lag.map(String.init) ?? "unknown"), pending \(status.pending), "
                         + "last delivered \(status.lastDeliveredID ?? "-")"
                         + (status.oldestPendingID.map { ", oldest pending \($0)" } ?? ""))
+                if !status.lostDetectable {
+                    output.writeLine("  lost before read: cannot tell (needs Redis 7 and EVALSHA)")
+                } else if status.lost > 0 {
+                    output.writeLine(
+                        "  LOST: \(status.lostCountIsExact ? "" : "at least ")\(status.lost) entries were trimmed or deleted before this group read them")
+                }
                 for consumer in status.consumers.sorted(by: { $0.name < $1.name }) {
                     output.writeLine(
                         "  consumer \(consumer.name): pending \(consumer.pending), idle \(Self.seconds(consumer.idle))")
@@ -246,7 +254,7 @@ struct StatusCommand: AsyncParsableCommand {
             output.writeLine("dead letters (\(status.deadLetterStream)): \(status.deadLetterLength)")
         }
         output.flush()
-        if !status.groupExists { throw ExitCode(1) }
+        if !status.groupExists || status.lost > 0 { throw ExitCode(1) }
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
@@ -255,5 +263,30 @@ struct StatusCommand: AsyncParsableCommand {
 
     static func seconds(_ duration: Duration) -> String {
         String(format: "%.1f s", Double(milliseconds(duration)) / 1000)
+    }
+}
+
+/// `--redis URL` or `--redis-url-file PATH` (or `OUTBOX_REDIS_URL`) for the commands that talk
+/// to a server without consuming from it.
+struct RedisServerArguments: ParsableArguments {
+    @Option(help: ArgumentHelp("The Redis server: redis://[user:password@]host[:port][/db] or a socket path.", valueName: "url"))
+    var redis: String?
+
+    @Option(help: ArgumentHelp(
+        "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.", valueName: "path"))
+    var redisUrlFile: String?
+
+    func validate() throws {
+        if redis != nil && redisUrlFile != nil { throw ValidationError("give --redis URL or --redis-url-file PATH, not both") }
+        if redis == nil && redisUrlFile == nil && RedisURL.fromEnvironment() == nil {
+            throw ValidationError("--redis URL (or --redis-url-file PATH, or OUTBOX_REDIS_URL) is required")
+        }
+    }
+
+    func url() throws -> String {
+        guard let url = try RedisURL.resolve(option: redis, file: redisUrlFile) else {
+            throw CommandError("--redis URL (or --redis-url-file PATH, or OUTBOX_REDIS_URL) is required")
+        }
+        return url
     }
 }

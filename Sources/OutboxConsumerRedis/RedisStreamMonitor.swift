@@ -40,6 +40,16 @@ public struct RedisStreamStatus: Sendable, Hashable {
     public var deadLetterStream: String
     /// Entries in the dead-letter stream.
     public var deadLetterLength: Int
+    /// Entries trimmed or deleted from the stream after the group's last delivered entry,
+    /// before it read them: lost to the group, and what stops a consumer with
+    /// ``RedisStreamSource/OnGap/fail``. 0 when none; a lower bound when
+    /// ``lostCountIsExact`` is false (XDEL losses of unknown size count 1).
+    public var lost: Int = 0
+    /// False when ``lost`` is only a lower bound, or when losses cannot be told at all (Redis
+    /// before 7, or no permission for EVALSHA): then ``lostDetectable`` is false as well.
+    public var lostCountIsExact: Bool = true
+    /// Whether the server can tell lost entries (Redis 7 and the permissions to ask).
+    public var lostDetectable: Bool = true
 }
 
 /// Reads a stream's and a consumer group's state: length, lag, pending entries per consumer,
@@ -103,6 +113,24 @@ public enum RedisStreamMonitor {
         status.pending = info.pending
         status.lastDeliveredID = info.lastDeliveredID
         status.oldestPendingID = try await connection.pendingSummary(stream: stream, group: group).smallestID
+        do throws(RedisError) {
+            let check = try await connection.readNewEntries(stream: stream, group: group, consumer: "", count: 1, onGap: .checkOnly)
+            switch check.gap {
+            case .none: break
+            case .lost(let count): status.lost = count
+            case .lostUnknownCount:
+                status.lost = 1
+                status.lostCountIsExact = false
+            case .undetectable:
+                status.lostDetectable = false
+                status.lostCountIsExact = false
+            }
+        } catch {
+            // A monitoring user may lack EVALSHA: the rest of the status still stands.
+            guard case .server = error else { throw error }
+            status.lostDetectable = false
+            status.lostCountIsExact = false
+        }
         status.consumers = try await connection.consumers(stream: stream, group: group).map {
             RedisStreamStatus.Consumer(name: $0.name, pending: $0.pending, idle: $0.idle, inactive: $0.inactive)
         }

@@ -19,6 +19,8 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         case batch(SourceBatch)
         case again
         case finished
+        /// Entries were lost before the group read them and the policy is to stop.
+        case stoppedAtGap(RedisStreamError)
     }
 
     private let settings: ReaderSettings
@@ -41,10 +43,14 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     private var nextReclaim: ContinuousClock.Instant
     /// Where the reclaim round in progress continues; nil between rounds.
     private var reclaimCursor: String?
+    /// The `max-deleted-entry-id` of the last gap of unknown size reported, so that it is
+    /// reported once, not by every read until the group's position passes it.
+    private var reportedDeletionGap: String?
+    private var reportedUndetectableGaps = false
 
     /// The entries of each batch returned and not yet committed, oldest batch first, each in
     /// record order. The consumer reads one batch ahead, so two can be in flight.
-    private var inFlight: [[InFlightEntry]] = []
+    private var inFlight: [InFlightBatch] = []
     /// Committed entries to acknowledge.
     private var pendingAcks: [String] = []
     /// Committed entries to dead-letter, then acknowledge.
@@ -73,14 +79,18 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         let count = max(1, min(maxRecords, settings.count))
         while !Task.isCancelled {
             guard let connection = try await connectIfNeeded() else { return nil }
+            let outcome: Step
             do throws(RedisError) {
-                switch try await step(connection, count: count) {
-                case .batch(let batch): return batch
-                case .again: continue
-                case .finished: return nil
-                }
+                outcome = try await step(connection, count: count)
             } catch {
                 try await recover(from: error, on: connection)
+                continue
+            }
+            switch outcome {
+            case .batch(let batch): return batch
+            case .again: continue
+            case .finished: return nil
+            case .stoppedAtGap(let error): throw error
             }
         }
         return nil
@@ -89,18 +99,56 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// Queues the batch's entries for acknowledgement: delivered, duplicates and handler
     /// failures at once; bad input and refused entries after their dead letter is written.
     /// Sends what is due; if Redis is unreachable, it is sent after reconnecting.
+    ///
+    /// Entries are matched by the IDs their records carry (``RecordOrigin``), never by
+    /// position: an entry is acknowledged only if the committed batch holds its record.
     public mutating func didCommit(_ batch: SourceBatch, outcomes: [RecordOutcome]) async throws {
-        // Batches are committed in the order they were read.
-        guard let entries = inFlight.first, outcomes.count == entries.count else {
-            // Not a batch this reader returned: nothing of ours to settle. Its entries stay
-            // pending and come back, which is safe.
+        guard outcomes.count == batch.records.count else {
             logger.error(
-                "didCommit got \(outcomes.count) outcomes for \(inFlight.first?.count ?? 0) entries in flight; not acknowledging them")
-            inFlight.removeAll()
+                "didCommit got \(outcomes.count) outcomes for \(batch.records.count) records; not acknowledging them (they stay pending and come back)")
             return
         }
-        inFlight.removeFirst()
-        for (entry, outcome) in zip(entries, outcomes) {
+        var outcomeByID: [String: RecordOutcome] = [:]
+        outcomeByID.reserveCapacity(outcomes.count)
+        let source = "redis:" + settings.stream
+        for (record, outcome) in zip(batch.records, outcomes) {
+            guard let id = record.origin.streamEntryID, record.origin.source == source else { continue }
+            outcomeByID[id] = outcome
+        }
+        // Batches are committed in the order they were read: this is normally the first one.
+        guard let index = inFlight.firstIndex(where: { batch in batch.entries.contains { outcomeByID[$0.id] != nil } }) else {
+            if !outcomeByID.isEmpty {
+                logger.error("didCommit got entries this reader has not in flight; not acknowledging them", metadata: ["entries": "\(outcomeByID.count)"])
+            }
+            return
+        }
+        let settled = inFlight.remove(at: index)
+        var entries: [InFlightEntry] = []
+        var outcomesInOrder: [RecordOutcome] = []
+        var uncommitted = 0
+        for entry in settled.entries {
+            guard let outcome = outcomeByID[entry.id] else {
+                uncommitted += 1
+                continue
+            }
+            entries.append(entry)
+            outcomesInOrder.append(outcome)
+        }
+        if uncommitted > 0 {
+            // Never acknowledged: they stay pending and come back to this consumer's restart
+            // drain or another one's reclaim.
+            logger.error("entries read in a batch were not in its commit; leaving them pending", metadata: ["entries": "\(uncommitted)"])
+        }
+        if let connection, ContinuousClock.now - settled.readAt >= RedisStreamSource.Configuration.minimumReclaimMinIdle {
+            // Long enough for another consumer to have reclaimed some of them (a stopped or
+            // very slow process): acknowledge only what is still ours.
+            do throws(RedisError) {
+                (entries, outcomesInOrder) = try await keepOwnEntries(entries, outcomesInOrder, on: connection)
+            } catch {
+                await handleSettleFailure(error, on: connection)
+            }
+        }
+        for (entry, outcome) in zip(entries, outcomesInOrder) {
             switch outcome {
             case .delivered, .duplicate:
                 pendingAcks.append(entry.id)
@@ -114,13 +162,50 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 }
             }
         }
-        guard let connection else { return }
+        guard let connection = self.connection else { return }
         do {
             try await settle(on: connection, force: false)
         } catch {
             // Kept for after the reconnect; the commit itself succeeded.
             await handleSettleFailure(error, on: connection)
         }
+    }
+
+    /// The entries (and their outcomes) still pending for this consumer. The others were taken
+    /// over by another consumer of the group while this one held them past its reclaim idle
+    /// time: they were handled here and will be handled there too (unless the consumers share
+    /// a ledger), so it is said, loudly; they are left to their new owner to acknowledge.
+    private mutating func keepOwnEntries(
+        _ entries: [InFlightEntry], _ outcomes: [RecordOutcome], on connection: RedisConnection
+    ) async throws(RedisError) -> ([InFlightEntry], [RecordOutcome]) {
+        guard let first = entries.first?.id, let last = entries.last?.id else { return (entries, outcomes) }
+        var own = Set<String>()
+        var start = first
+        while true {
+            let page = try await connection.pending(
+                stream: settings.stream, group: settings.group, start: start, end: last, count: max(entries.count, 100),
+                consumer: settings.consumerName)
+            own.formUnion(page.map(\.id))
+            guard page.count == max(entries.count, 100), let lastSeen = page.last?.id else { break }
+            start = "(" + lastSeen
+        }
+        var keptEntries: [InFlightEntry] = []
+        var keptOutcomes: [RecordOutcome] = []
+        for (entry, outcome) in zip(entries, outcomes) where own.contains(entry.id) {
+            keptEntries.append(entry)
+            keptOutcomes.append(outcome)
+        }
+        let takenOver = entries.count - keptEntries.count
+        if takenOver > 0 {
+            tally.didFindTakenOver(takenOver)
+            logger.warning(
+                "entries of a batch committed here had been taken over by another consumer meanwhile (this one held them longer than its reclaim idle time, e.g. it was stopped); their events were handled here and will be handled there again unless the consumers share a ledger",
+                metadata: [
+                    "entries": "\(takenOver)",
+                    "ids": "\(entries.filter { !own.contains($0.id) }.prefix(10).map(\.id).joined(separator: ", "))",
+                ])
+        }
+        return (keptEntries, keptOutcomes)
     }
 
     /// Sends the acknowledgements and dead letters still waiting (reconnecting once if needed),
@@ -139,9 +224,11 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 }
             }
             if !pendingAcks.isEmpty || !pendingDeadLetters.isEmpty {
+                let unsent = pendingAcks.count + pendingDeadLetters.count
+                tally.didLeaveUnacknowledged(unsent)
                 logger.warning(
                     "could not acknowledge committed entries before closing; they stay pending and will be re-delivered as duplicates",
-                    metadata: ["entries": "\(pendingAcks.count + pendingDeadLetters.count)"])
+                    metadata: ["entries": "\(unsent)"])
             }
         }
         await connection?.close()
@@ -177,10 +264,20 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             if reclaimCursor != nil { return .again }
         }
 
-        let entries = try await connection.readGroup(
-            stream: settings.stream, group: settings.group, consumer: settings.consumerName,
-            count: count, block: blockDuration(), id: ">")
+        // First without blocking, checking atomically that nothing was lost before the group
+        // read it; when nothing is new, wait for entries (nothing can be lost meanwhile: the
+        // stream held nothing unread).
+        let checked = try await connection.readNewEntries(
+            stream: settings.stream, group: settings.group, consumer: settings.consumerName, count: count,
+            onGap: settings.onGap == .fail ? .stopAtGap : .readPastGap)
         reconnectDelay = nil
+        if let stop = noteGap(checked) { return .stoppedAtGap(stop) }
+        var entries = checked.entries
+        if entries.isEmpty {
+            entries = try await connection.readGroup(
+                stream: settings.stream, group: settings.group, consumer: settings.consumerName,
+                count: count, block: blockDuration(), id: ">")
+        }
         guard let last = entries.last else {
             try await settle(on: connection, force: true)
             let now = ContinuousClock.now
@@ -195,6 +292,39 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         idleSince = nil
         newestReadID = last.id
         return .batch(makeBatch(entries, deliveries: nil))
+    }
+
+    /// Reports what the gap check found (error log, counter); returns the error to stop with
+    /// when entries were lost and the policy is to stop.
+    private mutating func noteGap(_ checked: GapCheckedRead) -> RedisStreamError? {
+        let lost: Int?
+        switch checked.gap {
+        case .none:
+            return nil
+        case .undetectable:
+            if !reportedUndetectableGaps {
+                reportedUndetectableGaps = true
+                logger.warning("this Redis server (before 7.0) cannot tell whether entries were trimmed before the group read them; such losses go unnoticed")
+            }
+            return nil
+        case .lost(let count):
+            lost = count
+        case .lostUnknownCount(let maxDeletedID):
+            guard reportedDeletionGap != maxDeletedID else { return nil }
+            reportedDeletionGap = maxDeletedID
+            lost = nil
+        }
+        let what = lost.map { "\($0) entries" } ?? "entries (how many is unknown: deleted with XDEL)"
+        let message =
+            "\(what) of stream \(settings.stream) were trimmed or deleted before group \(settings.group) read them, after its last delivered entry \(checked.lastDeliveredID): their events are lost to this group"
+        tally.didFindLost(lost ?? 1)
+        if settings.onGap == .fail {
+            logger.error("\(message); stopping (on-gap: fail), the group stays where it is", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
+            return RedisStreamError(
+                "\(message). Stopped without reading on (onGap .fail, --on-gap fail), so the group stays at \(checked.lastDeliveredID) and every consumer of it stops here too. Recover what you can from the publisher's outbox table, then run once with --on-gap continue (onGap .continue) to go on without them.")
+        }
+        logger.error("\(message); reading on (on-gap: continue)", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
+        return nil
     }
 
     /// How long a read of new entries may block: the configured BLOCK, shortened so that the
@@ -224,7 +354,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         noteTrimmed(result.deletedIDs, acknowledge: false)
         // XAUTOCLAIM also returns this consumer's own entries that are idle in a batch still in
         // flight (the consumer reads one batch ahead); they are being processed already.
-        let ownInFlight = Set(inFlight.joined().map(\.id))
+        let ownInFlight = Set(inFlight.flatMap(\.entries).map(\.id))
         let claimed = ownInFlight.isEmpty ? result.entries : result.entries.filter { !ownInFlight.contains($0.id) }
         guard !claimed.isEmpty else { return nil }
         idleSince = nil
@@ -285,7 +415,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             batchEntries.append(InFlightEntry(id: entry.id, fields: entry.fields, deliveries: count))
         }
         // The consumer never commits an empty batch, so only batches with records wait here.
-        if !batchEntries.isEmpty { inFlight.append(batchEntries) }
+        if !batchEntries.isEmpty { inFlight.append(InFlightBatch(entries: batchEntries, readAt: .now)) }
         noteTrimmed(trimmed, acknowledge: true)
         return SourceBatch(records: records)
     }

@@ -163,8 +163,25 @@ extension RedisStreamSource {
         }
     }
 
+    /// What a reader does when entries were trimmed or deleted from the stream before the
+    /// group read them (see `docs/redis.md`, "Trimmed before read").
+    public enum OnGap: String, Sendable, Hashable, CaseIterable {
+        /// Stop the run with a ``RedisStreamError``, reading nothing past the gap: the group
+        /// stays where it is, so every consumer of it (and every restart) stops there too,
+        /// until someone decides. The default, for consumers that must not lose data silently.
+        case fail
+        /// Log the loss at error level, count it (``RedisStreamStatistics/Snapshot/lost``) and
+        /// read on. The lost entries are recorded in the group's `entries-read`, so they are
+        /// reported once.
+        case `continue`
+    }
+
     /// Every setting of a ``RedisStreamSource``, with its default.
     public struct Configuration: Sendable {
+        /// The shortest ``reclaimMinIdle`` accepted: 1 s. Shorter would take entries from live
+        /// consumers in the middle of their batches.
+        public static let minimumReclaimMinIdle: Duration = .seconds(1)
+
         /// `redmine:outbox`, the contract's default stream key.
         public static let defaultStream = "redmine:outbox"
 
@@ -195,8 +212,15 @@ extension RedisStreamSource {
         public var reclaimInterval: Duration
         /// An entry pending in another consumer for longer than this is taken over (XAUTOCLAIM).
         /// It must be longer than a batch can take to process (batch size × handler time, with
-        /// retries), or a live consumer's entries get processed twice. Default 5 minutes.
+        /// retries), or a live consumer's entries get processed twice. Default 5 minutes; at
+        /// least ``minimumReclaimMinIdle``.
         public var reclaimMinIdle: Duration
+        /// What to do when entries were lost before the group read them. Default ``OnGap/fail``.
+        public var onGap: OnGap
+        /// An entry whose `event` field is longer is kept as a truncated failure (its first
+        /// 64 KiB) and dead-lettered, never decoded. Default 16 MiB, the limit of JSONL lines
+        /// too (`SourceRecord.defaultMaxLength`).
+        public var maxEntryLength: Int
         /// An entry delivered more often than this (each read, restart drain and reclaim counts)
         /// is dead-lettered instead of processed. Default 5.
         public var maxDeliveries: Int
@@ -229,6 +253,8 @@ extension RedisStreamSource {
             self.commandTimeout = .seconds(10)
             self.reclaimInterval = .seconds(30)
             self.reclaimMinIdle = .seconds(300)
+            self.onGap = .fail
+            self.maxEntryLength = SourceRecord.defaultMaxLength
             self.maxDeliveries = 5
             self.deadLetterStream = nil
             self.reconnectBackoff = ReconnectBackoff()
@@ -254,6 +280,8 @@ struct ReaderSettings: Sendable {
     let block: Duration
     let reclaimInterval: Duration
     let reclaimMinIdle: Duration
+    let onGap: RedisStreamSource.OnGap
+    let maxEntryLength: Int
     let maxDeliveries: Int
     let backoff: RedisStreamSource.ReconnectBackoff
     let stopAfterIdle: Duration?
@@ -276,6 +304,7 @@ struct ReaderSettings: Sendable {
             "the dead-letter stream must be another key than the stream")
         try require((configuration.count ?? 1) >= 1, "count must be at least 1")
         try require(configuration.maxDeliveries >= 1, "maxDeliveries must be at least 1")
+        try require(configuration.maxEntryLength >= 1, "maxEntryLength must be at least 1")
         try require(configuration.ackBatchSize >= 1, "ackBatchSize must be at least 1")
         try require(configuration.blockTimeout > .zero, "blockTimeout must be positive")
         try require(
@@ -283,7 +312,9 @@ struct ReaderSettings: Sendable {
             "blockTimeout (\(configuration.blockTimeout)) must be shorter than commandTimeout (\(configuration.commandTimeout))")
         try require(configuration.connectTimeout > .zero, "connectTimeout must be positive")
         try require(configuration.reclaimInterval > .zero, "reclaimInterval must be positive")
-        try require(configuration.reclaimMinIdle >= .zero, "reclaimMinIdle must not be negative")
+        try require(
+            configuration.reclaimMinIdle >= RedisStreamSource.Configuration.minimumReclaimMinIdle,
+            "reclaimMinIdle (\(configuration.reclaimMinIdle)) must be at least \(RedisStreamSource.Configuration.minimumReclaimMinIdle): shorter takes entries from live consumers mid-batch")
         try require(
             configuration.reconnectBackoff.initial > .zero
                 && configuration.reconnectBackoff.maximum >= configuration.reconnectBackoff.initial,
@@ -301,9 +332,46 @@ struct ReaderSettings: Sendable {
         block = configuration.blockTimeout
         reclaimInterval = configuration.reclaimInterval
         reclaimMinIdle = configuration.reclaimMinIdle
+        onGap = configuration.onGap
+        maxEntryLength = configuration.maxEntryLength
         maxDeliveries = configuration.maxDeliveries
         backoff = configuration.reconnectBackoff
         stopAfterIdle = configuration.stopAfterIdle
         ackBatchSize = configuration.ackBatchSize
     }
+}
+
+// Descriptions never show the password: swift-service-lifecycle logs a service's description
+// at startup, and `dump`, `print` and string interpolation go through these.
+extension RedisStreamSource.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The URL with `***` in place of its password, as every description shows it.
+    public var redactedURL: String { RedisEndpoint.redacted(url) }
+
+    public var description: String {
+        "Configuration(url: \"\(redactedURL)\", stream: \"\(stream)\", group: \"\(group)\", consumerName: \"\(consumerName)\", "
+            + "startPosition: \(startPosition), onGap: \(onGap), reclaimMinIdle: \(reclaimMinIdle), "
+            + "reclaimInterval: \(reclaimInterval), maxDeliveries: \(maxDeliveries))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "url": redactedURL, "stream": stream, "group": group, "consumerName": consumerName,
+                "startPosition": startPosition, "count": count as Any, "blockTimeout": blockTimeout,
+                "connectTimeout": connectTimeout, "commandTimeout": commandTimeout, "reclaimInterval": reclaimInterval,
+                "reclaimMinIdle": reclaimMinIdle, "onGap": onGap, "maxDeliveries": maxDeliveries,
+                "deadLetterStream": deadLetterStreamKey, "reconnectBackoff": reconnectBackoff,
+                "stopAfterIdle": stopAfterIdle as Any, "ackBatchSize": ackBatchSize,
+            ],
+            displayStyle: .struct)
+    }
+}
+
+extension RedisStreamSource: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "RedisStreamSource(\(configuration))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["configuration": configuration], displayStyle: .struct) }
 }

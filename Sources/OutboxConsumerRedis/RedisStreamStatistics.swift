@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// The same totals go to swift-metrics counters labelled with `stream` and `group`:
 /// `outbox_redis_acked_total`, `outbox_redis_dead_lettered_total`,
-/// `outbox_redis_reclaimed_total`, `outbox_redis_trimmed_total` and
-/// `outbox_redis_reconnects_total`.
+/// `outbox_redis_reclaimed_total`, `outbox_redis_trimmed_total`, `outbox_redis_lost_total`,
+/// `outbox_redis_taken_over_total` and `outbox_redis_reconnects_total`.
 public final class RedisStreamStatistics: Sendable {
     /// The totals at one moment.
     public struct Snapshot: Sendable, Hashable {
@@ -23,6 +23,15 @@ public final class RedisStreamStatistics: Sendable {
         public var trimmed = 0
         /// Connections re-established after a loss.
         public var reconnects = 0
+        /// Entries trimmed or deleted from the stream after the group's last delivered entry,
+        /// before any consumer read them: lost to the group (a loss of unknown size counts 1).
+        public var lost = 0
+        /// Entries of batches committed here that another consumer had taken over meanwhile
+        /// (this one held them past its reclaim idle time): handled here and there.
+        public var takenOver = 0
+        /// Committed entries still unacknowledged when the reader closed (Redis unreachable):
+        /// they come again, as duplicates.
+        public var unacknowledged = 0
 
         /// All zero.
         public init() {}
@@ -49,6 +58,8 @@ struct RedisStreamTally: Sendable {
     private let reclaimed: Counter
     private let trimmed: Counter
     private let reconnects: Counter
+    private let lost: Counter
+    private let takenOver: Counter
 
     init(statistics: RedisStreamStatistics, stream: String, group: String) {
         self.statistics = statistics
@@ -58,12 +69,17 @@ struct RedisStreamTally: Sendable {
         reclaimed = Counter(label: "outbox_redis_reclaimed_total", dimensions: dimensions)
         trimmed = Counter(label: "outbox_redis_trimmed_total", dimensions: dimensions)
         reconnects = Counter(label: "outbox_redis_reconnects_total", dimensions: dimensions)
+        lost = Counter(label: "outbox_redis_lost_total", dimensions: dimensions)
+        takenOver = Counter(label: "outbox_redis_taken_over_total", dimensions: dimensions)
     }
 
     func didAck(_ count: Int) { add(count, to: \.acked, acked) }
     func didDeadLetter(_ count: Int) { add(count, to: \.deadLettered, deadLettered) }
     func didReclaim(_ count: Int) { add(count, to: \.reclaimed, reclaimed) }
     func didFindTrimmed(_ count: Int) { add(count, to: \.trimmed, trimmed) }
+    func didFindLost(_ count: Int) { add(count, to: \.lost, lost) }
+    func didFindTakenOver(_ count: Int) { add(count, to: \.takenOver, takenOver) }
+    func didLeaveUnacknowledged(_ count: Int) { statistics.update { $0.unacknowledged += count } }
 
     private func add(_ count: Int, to total: WritableKeyPath<RedisStreamStatistics.Snapshot, Int>, _ counter: Counter) {
         guard count > 0 else { return }

@@ -10,6 +10,12 @@ struct InFlightEntry: Sendable {
     var deliveries: Int?
 }
 
+/// A batch's entries handed to the consumer, and when they were read.
+struct InFlightBatch: Sendable {
+    var entries: [InFlightEntry]
+    var readAt: ContinuousClock.Instant
+}
+
 /// An entry to write to the dead-letter stream before it is acknowledged.
 struct DeadLetter: Sendable {
     var entryID: String
@@ -75,6 +81,15 @@ enum StreamEntryRecords {
                     reason: names.isEmpty
                         ? "stream entry has no fields, so no 'event' field"
                         : "stream entry has no 'event' field (its fields: \(names.joined(separator: ", ")))"))
+        }
+        if event.count > settings.maxEntryLength {
+            return SourceRecord(
+                bytes: event.prefix(SourceRecord.keptPrefixLength), origin: origin,
+                rejection: SourceRejection(
+                    kind: .truncatedRecord,
+                    reason:
+                        "the entry's event field is \(event.count) bytes, over the \(settings.maxEntryLength)-byte limit; only its first \(min(event.count, SourceRecord.keptPrefixLength)) bytes are kept"
+                ))
         }
         return SourceRecord(bytes: event, origin: origin)
     }

@@ -91,9 +91,9 @@ import Testing
         let consumer = try makeConsumer(ledgerPath: ledgerPath)
         let handled = EffectCounter()
         consumer.onEvery { event in handled.record(event.metadata.eventID) }
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "rescuer")
+        var configuration = testConfiguration(url: url, stream: stream, consumerName: "rescuer", stopAfterIdle: .seconds(2))
         configuration.maxDeliveries = 3
-        configuration.reclaimMinIdle = .zero
+        configuration.reclaimMinIdle = .seconds(1)
         configuration.reclaimInterval = .milliseconds(100)
         let source = RedisStreamSource(configuration: configuration)
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
@@ -131,8 +131,8 @@ import Testing
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"))
         let handled = EffectCounter()
         consumer.onEvery { event in handled.record(event.metadata.eventID) }
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "me")
-        configuration.reclaimMinIdle = .zero
+        var configuration = testConfiguration(url: url, stream: stream, consumerName: "me", stopAfterIdle: .seconds(2))
+        configuration.reclaimMinIdle = .seconds(1)
         configuration.reclaimInterval = .milliseconds(100)
         let source = RedisStreamSource(configuration: configuration)
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
@@ -157,8 +157,8 @@ import Testing
         _ = try await probe.connection.command("XTRIM", RedisArgument(stream), "MAXLEN", "0")
 
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"), batchSize: 4)
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "me")
-        configuration.reclaimMinIdle = .zero
+        var configuration = testConfiguration(url: url, stream: stream, consumerName: "me", stopAfterIdle: .seconds(2))
+        configuration.reclaimMinIdle = .seconds(1)
         configuration.reclaimInterval = .milliseconds(100)
         let source = RedisStreamSource(configuration: configuration)
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
@@ -195,7 +195,7 @@ import Testing
         let survivor = try await runProcess(
             driver,
             common + [
-                "--consumer-name", "survivor", "--reclaim-min-idle-ms", "300", "--reclaim-interval-ms", "100",
+                "--consumer-name", "survivor", "--reclaim-min-idle-ms", "1000", "--reclaim-interval-ms", "100",
                 "--idle-exit", "1.5",
             ])
         #expect(survivor.status == 0, "\(survivor.stderr)")

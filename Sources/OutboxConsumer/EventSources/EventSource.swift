@@ -21,6 +21,13 @@ public struct SourceRecord: Sendable {
     public init(bytes: [UInt8], origin: RecordOrigin, rejection: SourceRejection? = nil) {
         self.init(bytes: bytes[...], origin: origin, rejection: rejection)
     }
+
+    /// The longest record the bundled sources pass on, 16 MiB, the same for a JSONL line and a
+    /// stream entry's `event` field: a longer one is kept as ``FailureKind/truncatedRecord``
+    /// with its first ``keptPrefixLength`` bytes.
+    public static let defaultMaxLength = 16 << 20
+    /// How much of a record over the limit is kept: 64 KiB.
+    public static let keptPrefixLength = 64 << 10
 }
 
 /// Why a source refused a record.

@@ -35,7 +35,7 @@ public struct JSONLSource: EventSource {
     }
 
     public func makeReader(context: SourceContext) async throws -> JSONLReader {
-        let options = LineReaderOptions(maxLineLength: maxLineLength)
+        let options = LineReaderOptions(maxLineLength: maxLineLength, keptPrefix: SourceRecord.keptPrefixLength)
         switch mode {
         case .replay(let paths):
             // Check every file first, so a typo in the last path fails before anything is
@@ -83,7 +83,7 @@ public struct JSONLSourceError: Error, Sendable, CustomStringConvertible {
 extension EventSource where Self == JSONLSource {
     /// Replays JSON Lines files in order; `-` reads stdin.
     /// - Parameter maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
-    public static func jsonl(paths: [String], maxLineLength: Int = 16 << 20) -> JSONLSource {
+    public static func jsonl(paths: [String], maxLineLength: Int = SourceRecord.defaultMaxLength) -> JSONLSource {
         JSONLSource(mode: .replay(paths: paths), maxLineLength: maxLineLength)
     }
 
@@ -93,7 +93,7 @@ extension EventSource where Self == JSONLSource {
     ///   - stopAfterIdle: end the run once the file has not grown for this long (batch jobs, tests).
     public static func jsonl(
         following path: String, pollInterval: Duration = .milliseconds(200), stopAfterIdle: Duration? = nil,
-        maxLineLength: Int = 16 << 20
+        maxLineLength: Int = SourceRecord.defaultMaxLength
     ) -> JSONLSource {
         JSONLSource(
             mode: .follow(path: path, pollInterval: pollInterval, stopAfterIdle: stopAfterIdle),

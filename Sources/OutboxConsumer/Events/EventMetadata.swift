@@ -88,5 +88,8 @@ public struct RecordOrigin: Sendable, Hashable, CustomStringConvertible {
         return origin
     }
 
+    /// The entry ID of a ``streamEntry(stream:id:)`` origin; nil for other origins.
+    public var streamEntryID: String? { entryID }
+
     public var description: String { "\(source) \(position)" }
 }
