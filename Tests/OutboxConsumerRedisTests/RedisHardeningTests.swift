@@ -204,6 +204,30 @@ import Testing
         server.kill()
     }
 
+    /// Acknowledgements that could not be sent before the reader closed were only logged.
+    @Test func committedEntriesLeftUnacknowledgedAtExitAreCounted() async throws {
+        let server = try await PrivateRedisServer.start()
+        let stream = uniqueStream("unacked")
+        let probe = try await RedisProbe.connect(server.url)
+        try await probe.publish(ids: 1...5, to: stream)
+        await probe.close()
+        var configuration = testConfiguration(url: server.url, stream: stream, stopAfterIdle: nil)
+        configuration.ackBatchSize = 1000
+        let ledgerPath = directory.path("ledger.sqlite")
+        let consumer = try makeConsumer(ledgerPath: ledgerPath)
+        // The server dies while the batch is handled: it commits, its acknowledgement cannot go out.
+        consumer.onEvery { event in if event.metadata.eventID == 5 { server.kill() } }
+        let source = RedisStreamSource(configuration: configuration)
+        let run = Task { try await consumer.run(source) }
+        let ledger = try SQLiteLedger(path: ledgerPath)
+        #expect(try await eventually { (try? await ledger.isProcessed(consumer: "test", eventID: 5)) == true })
+        try await Task.sleep(for: .milliseconds(200))
+        run.cancel()
+        _ = try? await withDeadline(.seconds(20)) { try await run.value }
+        #expect(source.statistics.snapshot.unacknowledged == 5)
+        #expect(source.statistics.snapshot.acked == 0)
+    }
+
     @Test func aReclaimIdleTimeBelowTheFloorIsRefused() async throws {
         let url = try testRedisURL()
         let zero = try await cli(["consume", "--redis", url, "--group", "g", "--reclaim-min-idle", "0"])
