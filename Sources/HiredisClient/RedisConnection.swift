@@ -14,8 +14,6 @@ package actor RedisConnection {
     private let executor: DedicatedThreadExecutor
     private let logger: Logger
     private var context: HiredisContext?
-    /// The SHA1 of the gap-checking read script once loaded (see `readNewEntries`).
-    var gapScriptSHA: String?
 
     /// Where this connection goes; its description redacts the password.
     package nonisolated let endpoint: RedisEndpoint

@@ -494,7 +494,7 @@ enum StreamReplyParser {
     }
 
     /// XINFO replies are flat [key, value, key, value, ...] arrays in RESP2.
-    private static func map(_ reply: RedisReply, command: String) throws(RedisError) -> [String: RedisReply] {
+    static func map(_ reply: RedisReply, command: String) throws(RedisError) -> [String: RedisReply] {
         guard let flat = reply.array, flat.count % 2 == 0 else {
             throw .protocolError("\(command): expected flat key/value array, got \(reply)")
         }

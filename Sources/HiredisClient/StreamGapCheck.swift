@@ -8,8 +8,7 @@
 /// is after the group's position, every entry the group has not read is still there unless
 /// `entries-added - entries-read - length` says otherwise, and that difference is how many
 /// were lost. An `XDEL` after the position (`max-deleted-entry-id`) is a loss of unknown size.
-/// A Lua script does the check and the read in one atomic step, so no trim can slip between
-/// them. (Trimming does not move `max-deleted-entry-id`; only XDEL does.)
+/// (Trimming does not move `max-deleted-entry-id`; only XDEL does.)
 package enum StreamGap: Sendable, Equatable {
     /// Nothing was lost.
     case none
@@ -21,124 +20,131 @@ package enum StreamGap: Sendable, Equatable {
     case undetectable
 }
 
-/// What ``RedisConnection/readNewEntries(stream:group:consumer:count:onGap:)`` did.
+/// What XINFO STREAM says that matters for ``StreamGap``.
+package struct StreamState: Sendable, Equatable {
+    package var length: Int
+    /// Entries ever added; nil before Redis 7.
+    package var entriesAdded: Int?
+    /// The oldest entry still in the stream; nil when it is empty.
+    package var firstEntryID: String?
+    /// The newest entry ever removed with XDEL; nil (or `0-0`) when none.
+    package var maxDeletedEntryID: String?
+}
+
+/// What ``RedisConnection/readNewEntries(stream:group:consumer:count:)`` found and read.
 package struct GapCheckedRead: Sendable, Equatable {
-    /// What the check found before reading.
+    /// What the stream and the group looked like just before the read, in the same atomic step.
     package var gap: StreamGap
-    /// The group's last delivered entry before this read.
-    package var lastDeliveredID: String
-    /// Entries read (`>`); empty when nothing was new, and when the read was skipped
-    /// (``GapReadMode/stopAtGap`` with a gap, or ``GapReadMode/checkOnly``).
+    /// The group before the read.
+    package var group: GroupInfo
+    /// Entries read (`>`); empty when nothing was new.
     package var entries: [StreamEntry]
 }
 
-/// What ``RedisConnection/readNewEntries(stream:group:consumer:count:onGap:)`` does about a gap.
-package enum GapReadMode: String, Sendable {
-    /// Read nothing when there is a gap: the group stays where it is, so the gap is found
-    /// again by the next attempt, until someone decides.
-    case stopAtGap = "fail"
-    /// Count the lost entries into the group's `entries-read` (so they are reported once, not
-    /// by every later check) and read on.
-    case readPastGap = "continue"
-    /// Only check; never read or change anything (for monitoring).
-    case checkOnly = "check"
+extension StreamGap {
+    /// The gap between `group`'s position and `stream`, seen in one snapshot.
+    package init(stream: StreamState, group: GroupInfo) {
+        guard let added = stream.entriesAdded else {
+            self = .undetectable
+            return
+        }
+        let last = StreamID(group.lastDeliveredID)
+        // A group at 0-0 has read nothing, whatever Redis says of its counter.
+        let entriesRead = group.entriesRead ?? (last == StreamID.zero ? 0 : nil)
+        if let entriesRead, stream.firstEntryID.map({ last < StreamID($0) }) ?? true {
+            let lost = added - entriesRead - stream.length
+            if lost > 0 {
+                self = .lost(lost)
+                return
+            }
+        }
+        if let deleted = stream.maxDeletedEntryID, last < StreamID(deleted) {
+            self = .lostUnknownCount(maxDeletedID: deleted)
+            return
+        }
+        self = .none
+    }
+}
+
+/// A stream entry ID (`ms-seq`) for ordering; an unparsable one sorts first.
+struct StreamID: Comparable, Equatable {
+    var milliseconds: UInt64
+    var sequence: UInt64
+
+    static let zero = StreamID(milliseconds: 0, sequence: 0)
+
+    init(milliseconds: UInt64, sequence: UInt64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    init(_ text: String) {
+        let parts = text.split(separator: "-", maxSplits: 1)
+        milliseconds = parts.first.flatMap { UInt64($0) } ?? 0
+        sequence = parts.count == 2 ? UInt64(parts[1]) ?? 0 : 0
+    }
+
+    static func < (a: StreamID, b: StreamID) -> Bool {
+        (a.milliseconds, a.sequence) < (b.milliseconds, b.sequence)
+    }
 }
 
 extension RedisConnection {
-    /// Checks the group's position against the stream (see ``StreamGap``) and reads up to
-    /// `count` new entries (`XREADGROUP ... >`, not blocking), atomically.
-    ///
-    /// Needs `EVALSHA`/`EVAL`/`SCRIPT LOAD` and, inside the script, `XINFO`, `XGROUP SETID` and
-    /// `XREADGROUP` permissions. Throws ``RedisError/server(_:)`` `NOGROUP` when the group or
-    /// stream does not exist.
-    package func readNewEntries(
-        stream: String, group: String, consumer: String, count: Int, onGap mode: GapReadMode
-    ) throws(RedisError) -> GapCheckedRead {
-        let arguments: [RedisArgument] = [
-            "1", RedisArgument(stream), RedisArgument(group), RedisArgument(consumer), RedisArgument(max(count, 1)),
-            RedisArgument(mode.rawValue),
-        ]
-        let reply: RedisReply
-        do throws(RedisError) {
-            let sha: String
-            if let loaded = gapScriptSHA { sha = loaded } else { sha = try loadGapScript() }
-            reply = try command(["EVALSHA", RedisArgument(sha)] + arguments)
-        } catch {
-            // The server forgot the script (restarted, SCRIPT FLUSH): load it again, once.
-            guard case .server(let message) = error, message.hasPrefix("NOSCRIPT") else { throw error }
-            reply = try command(["EVALSHA", RedisArgument(try loadGapScript())] + arguments)
-        }
-        return try Self.gapCheckedRead(reply, stream: stream)
+    /// `XINFO STREAM` and the group's `XINFO GROUPS` entry; the group is nil when it does not
+    /// exist. Throws ``RedisError/server(_:)`` when the stream does not exist.
+    package func state(stream: String, group: String) throws(RedisError) -> (StreamState, GroupInfo?) {
+        let replies = try pipeline([["XINFO", "STREAM", RedisArgument(stream)], ["XINFO", "GROUPS", RedisArgument(stream)]])
+        return (try Self.streamState(replies[0]), try StreamReplyParser.groups(Self.success(replies[1])).first { $0.name == group })
     }
 
-    private func loadGapScript() throws(RedisError) -> String {
-        let reply = try command("SCRIPT", "LOAD", RedisArgument(Self.gapScript))
-        guard let sha = reply.string, sha.count == 40 else {
-            throw .protocolError("SCRIPT LOAD: expected a SHA1, got \(reply)")
+    /// Looks at the stream and the group (see ``StreamGap``) and reads up to `count` new entries
+    /// (`XREADGROUP ... >`, not blocking), in one `MULTI`/`EXEC`, so that no trim can slip
+    /// between the look and the read. Throws ``RedisError/server(_:)`` `NOGROUP` when the group
+    /// or the stream does not exist.
+    package func readNewEntries(stream: String, group: String, consumer: String, count: Int) throws(RedisError) -> GapCheckedRead {
+        let replies = try pipeline([
+            ["MULTI"],
+            ["XINFO", "STREAM", RedisArgument(stream)],
+            ["XINFO", "GROUPS", RedisArgument(stream)],
+            [
+                "XREADGROUP", "GROUP", RedisArgument(group), RedisArgument(consumer), "COUNT", RedisArgument(max(count, 1)),
+                "STREAMS", RedisArgument(stream), ">",
+            ],
+            ["EXEC"],
+        ])
+        if case .error(let message) = replies.last { throw .server(message) }
+        guard let results = replies.last?.array, results.count == 3 else {
+            throw .protocolError("MULTI/EXEC of a gap-checked read: expected 3 results, got \(replies.last ?? .null)")
         }
-        gapScriptSHA = sha
-        return sha
+        // The read's error (NOGROUP) says more than XINFO's "no such key".
+        let entries = try StreamReplyParser.readReply(try Self.success(results[2]), stream: stream, command: "XREADGROUP")
+        let state = try Self.streamState(results[0])
+        guard let info = try StreamReplyParser.groups(Self.success(results[1])).first(where: { $0.name == group }) else {
+            throw .server("NOGROUP No such consumer group '\(group)' for key name '\(stream)'")
+        }
+        return GapCheckedRead(gap: StreamGap(stream: state, group: info), group: info, entries: entries)
     }
 
-    static func gapCheckedRead(_ reply: RedisReply, stream: String) throws(RedisError) -> GapCheckedRead {
-        guard let parts = reply.array, parts.count == 4, case .integer(let code) = parts[0], let last = parts[1].string
-        else { throw .protocolError("gap-checked read: expected [code, last-delivered-id, max-deleted-id, entries], got \(reply)") }
-        let gap: StreamGap
-        switch code {
-        case 0: gap = .none
-        case -1: gap = .lostUnknownCount(maxDeletedID: parts[2].string ?? "?")
-        case -2: gap = .undetectable
-        case 1...: gap = .lost(Int(clamping: code))
-        default: throw .protocolError("gap-checked read: unexpected code \(code)")
-        }
-        // Lua's false arrives as nil: nothing was read.
-        let entries = parts[3] == .null ? [] : try StreamReplyParser.readReply(parts[3], stream: stream, command: "XREADGROUP")
-        return GapCheckedRead(gap: gap, lastDeliveredID: last, entries: entries)
+    /// `XGROUP SETID stream group id [ENTRIESREAD n]`: moves the group's position (back before a
+    /// gap, so it is found again) or corrects its read counter (past a gap, so it is reported once).
+    package func setGroupPosition(stream: String, group: String, id: String, entriesRead: Int?) throws(RedisError) {
+        var arguments: [RedisArgument] = ["XGROUP", "SETID", RedisArgument(stream), RedisArgument(group), RedisArgument(id)]
+        if let entriesRead { arguments += ["ENTRIESREAD", RedisArgument(entriesRead)] }
+        _ = try Self.success(command(arguments))
     }
 
-    /// KEYS[1] the stream; ARGV group, consumer, count, mode. Returns {code, last-delivered-id,
-    /// max-deleted-entry-id or false, XREADGROUP reply or false}; code: 0 no gap, n > 0 lost,
-    /// -1 lost (unknown count), -2 cannot tell. Stream IDs are compared as pairs of decimal
-    /// strings: Lua's numbers are doubles and would round large sequence numbers.
-    static let gapScript = """
-        local function split(id) return string.match(id, '^(%d+)-(%d+)$') end
-        local function before(a, b)
-          local am, as = split(a)
-          local bm, bs = split(b)
-          if #am ~= #bm then return #am < #bm end
-          if am ~= bm then return am < bm end
-          if #as ~= #bs then return #as < #bs end
-          return as < bs
-        end
-        local function map(flat)
-          local t = {}
-          for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-          return t
-        end
-        local stream, group, consumer, count, mode = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-        local info = map(redis.call('XINFO', 'STREAM', stream))
-        local mine
-        for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-          local m = map(g)
-          if m['name'] == group then mine = m end
-        end
-        if not mine then return redis.error_reply('NOGROUP No such consumer group ' .. group .. ' for key name ' .. stream) end
-        local last = mine['last-delivered-id']
-        local code = -2
-        local entriesRead = mine['entries-read']
-        local added = info['entries-added']
-        local deleted = info['max-deleted-entry-id'] or false
-        if added then
-          code = 0
-          if not entriesRead and last == '0-0' then entriesRead = 0 end
-          local first = info['first-entry'] and info['first-entry'][1]
-          if entriesRead and (not first or before(last, first)) then
-            code = math.max(0, added - entriesRead - info['length'])
-          end
-          if code == 0 and deleted and before(last, deleted) then code = -1 end
-        end
-        if mode == 'check' or (mode == 'fail' and code ~= 0 and code ~= -2) then return {code, last, deleted, false} end
-        if code > 0 then redis.call('XGROUP', 'SETID', stream, group, last, 'ENTRIESREAD', entriesRead + code) end
-        return {code, last, deleted, redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, '>')}
-        """
+    private static func success(_ reply: RedisReply) throws(RedisError) -> RedisReply {
+        if case .error(let message) = reply { throw .server(message) }
+        return reply
+    }
+
+    private static func streamState(_ reply: RedisReply) throws(RedisError) -> StreamState {
+        let info = try StreamReplyParser.map(success(reply), command: "XINFO STREAM")
+        guard let length = info["length"]?.int else { throw .protocolError("XINFO STREAM: no length in \(reply)") }
+        let first = info["first-entry"]?.array?.first?.string
+        let deleted = info["max-deleted-entry-id"]?.string
+        return StreamState(
+            length: Int(clamping: length), entriesAdded: info["entries-added"]?.int.map { Int(clamping: $0) },
+            firstEntryID: first, maxDeletedEntryID: deleted == "0-0" ? nil : deleted)
+    }
 }

@@ -239,7 +239,7 @@ struct StatusCommand: AsyncParsableCommand {
                         + "last delivered \(status.lastDeliveredID ?? "-")"
                         + (status.oldestPendingID.map { ", oldest pending \($0)" } ?? ""))
                 if !status.lostDetectable {
-                    output.writeLine("  lost before read: cannot tell (needs Redis 7 and EVALSHA)")
+                    output.writeLine("  lost before read: cannot tell (needs Redis 7)")
                 } else if status.lost > 0 {
                     output.writeLine(
                         "  LOST: \(status.lostCountIsExact ? "" : "at least ")\(status.lost) entries were trimmed or deleted before this group read them")

@@ -46,9 +46,9 @@ public struct RedisStreamStatus: Sendable, Hashable {
     /// ``lostCountIsExact`` is false (XDEL losses of unknown size count 1).
     public var lost: Int = 0
     /// False when ``lost`` is only a lower bound, or when losses cannot be told at all (Redis
-    /// before 7, or no permission for EVALSHA): then ``lostDetectable`` is false as well.
+    /// before 7): then ``lostDetectable`` is false as well.
     public var lostCountIsExact: Bool = true
-    /// Whether the server can tell lost entries (Redis 7 and the permissions to ask).
+    /// Whether the server can tell lost entries (Redis 7 and later).
     public var lostDetectable: Bool = true
 }
 
@@ -113,21 +113,14 @@ public enum RedisStreamMonitor {
         status.pending = info.pending
         status.lastDeliveredID = info.lastDeliveredID
         status.oldestPendingID = try await connection.pendingSummary(stream: stream, group: group).smallestID
-        do throws(RedisError) {
-            let check = try await connection.readNewEntries(stream: stream, group: group, consumer: "", count: 1, onGap: .checkOnly)
-            switch check.gap {
-            case .none: break
-            case .lost(let count): status.lost = count
-            case .lostUnknownCount:
-                status.lost = 1
-                status.lostCountIsExact = false
-            case .undetectable:
-                status.lostDetectable = false
-                status.lostCountIsExact = false
-            }
-        } catch {
-            // A monitoring user may lack EVALSHA: the rest of the status still stands.
-            guard case .server = error else { throw error }
+        let (state, _) = try await connection.state(stream: stream, group: group)
+        switch StreamGap(stream: state, group: info) {
+        case .none: break
+        case .lost(let count): status.lost = count
+        case .lostUnknownCount:
+            status.lost = 1
+            status.lostCountIsExact = false
+        case .undetectable:
             status.lostDetectable = false
             status.lostCountIsExact = false
         }

@@ -268,10 +268,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         // read it; when nothing is new, wait for entries (nothing can be lost meanwhile: the
         // stream held nothing unread).
         let checked = try await connection.readNewEntries(
-            stream: settings.stream, group: settings.group, consumer: settings.consumerName, count: count,
-            onGap: settings.onGap == .fail ? .stopAtGap : .readPastGap)
+            stream: settings.stream, group: settings.group, consumer: settings.consumerName, count: count)
         reconnectDelay = nil
-        if let stop = noteGap(checked) { return .stoppedAtGap(stop) }
+        if let stop = try await noteGap(checked, on: connection) { return .stoppedAtGap(stop) }
         var entries = checked.entries
         if entries.isEmpty {
             entries = try await connection.readGroup(
@@ -294,9 +293,12 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         return .batch(makeBatch(entries, deliveries: nil))
     }
 
-    /// Reports what the gap check found (error log, counter); returns the error to stop with
-    /// when entries were lost and the policy is to stop.
-    private mutating func noteGap(_ checked: GapCheckedRead) -> RedisStreamError? {
+    /// Reports what the gap check found (error log, counter) and settles the group: with
+    /// ``RedisStreamSource/OnGap/fail`` it moves the group back before the gap (the read had
+    /// happened in the same atomic step; those entries stay pending here and come back) and
+    /// returns the error to stop with; with `.continue` it counts the lost entries into the
+    /// group's `entries-read`, so the gap is reported once.
+    private mutating func noteGap(_ checked: GapCheckedRead, on connection: RedisConnection) async throws(RedisError) -> RedisStreamError? {
         let lost: Int?
         switch checked.gap {
         case .none:
@@ -314,14 +316,22 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             reportedDeletionGap = maxDeletedID
             lost = nil
         }
+        let position = checked.group.lastDeliveredID
+        let readBefore = checked.group.entriesRead ?? (position == "0-0" ? 0 : nil)
         let what = lost.map { "\($0) entries" } ?? "entries (how many is unknown: deleted with XDEL)"
         let message =
-            "\(what) of stream \(settings.stream) were trimmed or deleted before group \(settings.group) read them, after its last delivered entry \(checked.lastDeliveredID): their events are lost to this group"
+            "\(what) of stream \(settings.stream) were trimmed or deleted before group \(settings.group) read them, after its last delivered entry \(position): their events are lost to this group"
         tally.didFindLost(lost ?? 1)
         if settings.onGap == .fail {
-            logger.error("\(message); stopping (on-gap: fail), the group stays where it is", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
+            try await connection.setGroupPosition(stream: settings.stream, group: settings.group, id: position, entriesRead: readBefore)
+            logger.error("\(message); stopping (on-gap: fail), the group stays where it was", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
             return RedisStreamError(
-                "\(message). Stopped without reading on (onGap .fail, --on-gap fail), so the group stays at \(checked.lastDeliveredID) and every consumer of it stops here too. Recover what you can from the publisher's outbox table, then run once with --on-gap continue (onGap .continue) to go on without them.")
+                "\(message). Stopped without reading on (onGap .fail, --on-gap fail), so the group stays at \(position) and every consumer of it stops here too. Recover what you can from the publisher's outbox table, then run once with --on-gap continue (onGap .continue) to go on without them.")
+        }
+        if let lost, let readBefore {
+            try await connection.setGroupPosition(
+                stream: settings.stream, group: settings.group, id: checked.entries.last?.id ?? position,
+                entriesRead: readBefore + lost + checked.entries.count)
         }
         logger.error("\(message); reading on (on-gap: continue)", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
         return nil
