@@ -276,6 +276,17 @@ import Testing
         #expect(failures.allSatisfy { $0.reason.contains("nest") }, "\(failures.map(\.reason))")
     }
 
+    /// A record is bounded by its value count, so its tape is too: 2^20 numbers are bad input, not 32 MiB per line.
+    @Test func aRecordWithTooManyValuesIsBadInput() async throws {
+        let zeros = Array(repeating: "0", count: 1 << 20).joined(separator: ",")
+        let line = #"{"event_id":1,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{"a":[\#(zeros)]}}"#
+        let (recorder, ledger, report) = try await consume([line])
+        #expect(report.failed == 1 && recorder.calls == 0)
+        let failure = try #require(try await ledger.failures(consumer: "test").first)
+        #expect(failure.kind == .invalidInput)
+        #expect(failure.reason.contains("more than 1048576 values"), "\(failure.reason)")
+    }
+
     @Test func badInputIsKeptWithItsReasonAndOrigin() async throws {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         var missingRequired = TestEvent.samplePayload("issue.created")!
