@@ -287,6 +287,31 @@ import Testing
         #expect(failure.reason.contains("more than 1048576 values"), "\(failure.reason)")
     }
 
+    /// Memory is bounded by bytes too: a JSONL batch ends at `maxBatchBytes`, whatever `batchSize` allows.
+    @Test func aBatchIsCutByBytes() async throws {
+        let line = TestEvent.line(eventID: 1, type: "custom.sized", payload: ["pad": String(repeating: "x", count: 1000)])
+        let lines = (1...10).map { line.replacingOccurrences(of: #""event_id":1,"#, with: #""event_id":\#($0),"#) }
+        let path = directory.path("sized.jsonl")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let batches = Mutex<[Int]>([])
+        func run(maxBatchBytes: Int, consumer name: String) async throws -> ConsumerReport {
+            batches.withLock { $0 = [] }
+            let consumer = OutboxConsumer(
+                name: name, ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")),
+                configuration: .init(batchSize: 500, maxBatchBytes: maxBatchBytes), logger: quietLogger)
+            return try await consumer.run(.jsonl(paths: [path])) { report in batches.withLock { $0.append(report.read) } }
+        }
+        let lineBytes = lines[0].utf8.count
+        // Three lines reach the budget of 2.5 lines: batches of 3, 3, 3, 1.
+        #expect(try await run(maxBatchBytes: lineBytes * 5 / 2, consumer: "a").delivered == 10)
+        #expect(batches.withLock { $0 } == [3, 6, 9, 10])
+        #expect(try await run(maxBatchBytes: 1, consumer: "b").delivered == 10, "one record per batch, never none")
+        #expect(batches.withLock { $0 } == Array(1...10))
+        #expect(try await run(maxBatchBytes: 4 << 20, consumer: "c").delivered == 10)
+        #expect(batches.withLock { $0 } == [10])
+        await #expect(throws: ConsumerConfigurationError.self) { try await run(maxBatchBytes: 0, consumer: "d") }
+    }
+
     @Test func badInputIsKeptWithItsReasonAndOrigin() async throws {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         var missingRequired = TestEvent.samplePayload("issue.created")!

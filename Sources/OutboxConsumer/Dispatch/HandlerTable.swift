@@ -33,6 +33,8 @@ public enum ConsumerConfigurationError: Error, Sendable, CustomStringConvertible
     /// Two handlers share a name; names identify handlers across restarts, so they must be unique.
     case duplicateHandlerName(String)
     case invalidBatchSize(Int)
+    /// `Configuration.maxBatchBytes` below 1.
+    case invalidBatchBytes(Int)
     /// More handlers match one event type than a consumer supports (64).
     case tooManyHandlers(eventType: String, count: Int)
 
@@ -42,6 +44,8 @@ public enum ConsumerConfigurationError: Error, Sendable, CustomStringConvertible
             "two handlers are named \"\(name)\"; give each handler a unique name"
         case .invalidBatchSize(let size):
             "batch size must be at least 1 (got \(size))"
+        case .invalidBatchBytes(let bytes):
+            "maxBatchBytes must be at least 1 (got \(bytes))"
         case .tooManyHandlers(let type, let count):
             "\(count) handlers match \(type); at most \(HandlerTable.maxHandlersPerEvent) are supported"
         }

@@ -25,11 +25,19 @@ public final class OutboxConsumer: Sendable {
         public var retry: RetryPolicy
         /// Deeper JSON is refused as bad input (it would only be an attack or a bug). Default 64.
         public var maxNestingDepth: Int
+        /// A batch also ends with the record that brings its records' bytes to this, so memory
+        /// stays bounded when lines are large (a batch always holds at least one record). Sources
+        /// that can cut by bytes honour it (`JSONLSource`). At least 1; default 4 MiB, far above
+        /// 500 ordinary events.
+        public var maxBatchBytes: Int
 
-        public init(batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64) {
+        public init(
+            batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64, maxBatchBytes: Int = 4 << 20
+        ) {
             self.batchSize = batchSize
             self.retry = retry
             self.maxNestingDepth = maxNestingDepth
+            self.maxBatchBytes = maxBatchBytes
         }
     }
 
@@ -201,7 +209,8 @@ public final class OutboxConsumer: Sendable {
         }
         var reader = try await source.makeReader(
             context: SourceContext(
-                consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize))
+                consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize,
+                maxBatchBytes: configuration.maxBatchBytes))
         var report = ConsumerReport()
         // Reading and processing overlap: while batch N is claimed, handled and committed, this
         // task reads and decodes the next ones. Batch N+1 is handed over as soon as it is read, in
@@ -295,6 +304,9 @@ public final class OutboxConsumer: Sendable {
 
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
         guard configuration.batchSize >= 1 else { throw ConsumerConfigurationError.invalidBatchSize(configuration.batchSize) }
+        guard configuration.maxBatchBytes >= 1 else {
+            throw ConsumerConfigurationError.invalidBatchBytes(configuration.maxBatchBytes)
+        }
         let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
         let decoder = EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth)
         let table = try HandlerTable(handlers, typeNames: decoder.typeNames)
