@@ -184,7 +184,6 @@ struct JSONValueTests {
     @Test func hugeExponentAfterALongFractionOverflows() throws {
         let zeros = String(repeating: "0", count: 999_999)
         #expect(try parse("0.\(zeros)1e10000005").double == nil, "1e9000005 overflows")
-        #expect(try parse("-0.\(zeros)1e10000005").double == nil)
         #expect(try parse("0.\(zeros)1e1000000").double == 1, "the fraction still shifts the exponent")
         #expect(try parse("1\(zeros)e-10000005").double == 0, "tiny, not 1e-1000000 saturated")
     }
