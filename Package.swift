@@ -5,6 +5,9 @@ import class Foundation.ProcessInfo
 // Benchmarks pull in ordo-one/benchmark and jemalloc; library users must never build them,
 // so they join the manifest only when OUTBOX_BENCHMARKS is set (see Benchmarks/README.md).
 let includeBenchmarks = ProcessInfo.processInfo.environment["OUTBOX_BENCHMARKS"] != nil
+// The libFuzzer targets (Fuzz/) need -sanitize=fuzzer and package access to the internals, so
+// they join the manifest only when OUTBOX_FUZZ is set: scripts/fuzz.sh, docs/fuzzing.md.
+let includeFuzzers = ProcessInfo.processInfo.environment["OUTBOX_FUZZ"] != nil
 
 let package = Package(
     name: "OutboxConsumer",
@@ -205,6 +208,19 @@ if includeBenchmarks {
             ],
             path: "Benchmarks/OutboxBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}
+
+if includeFuzzers {
+    package.products.append(.executable(name: "outbox-fuzz", targets: ["OutboxFuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "OutboxFuzz",
+            dependencies: ["OutboxJSON", "OutboxConsumer", "FileLines", "HiredisClient"],
+            path: "Fuzz/OutboxFuzz",
+            // libFuzzer provides `main`.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         )
     )
 }

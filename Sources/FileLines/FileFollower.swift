@@ -82,12 +82,13 @@ package actor FileFollower {
     /// throwing `CancellationError`. Only complete lines (ending in "\n") are returned: a partial
     /// last line stays buffered until its newline arrives. Other errors are `FileLinesError`s
     /// (e.g. permission denied, a directory); calling again retries.
-    package func next(maxLines: Int, waitAtMost: Duration) async throws -> FollowBatch {
+    /// Stops after `maxLines` items, or after the item that brings their bytes to `maxBytes`.
+    package func next(maxLines: Int, maxBytes: Int = .max, waitAtMost: Duration) async throws -> FollowBatch {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: waitAtMost)
         while true {
             try Task.checkCancellation()
-            let batch = try poll(maxLines: max(1, maxLines))
+            let batch = try poll(maxLines: max(1, maxLines), maxBytes: maxBytes)
             if !batch.items.isEmpty || !batch.notices.isEmpty { return batch }
             let remaining = clock.now.duration(to: deadline)
             if remaining <= .zero { return batch }
@@ -136,13 +137,15 @@ package actor FileFollower {
     }
 
     /// One look at the file: everything available now, up to `maxLines` items.
-    private func poll(maxLines: Int) throws(FileLinesError) -> FollowBatch {
+    private func poll(maxLines: Int, maxBytes: Int) throws(FileLinesError) -> FollowBatch {
         var items: [LineItem] = []
+        var bytes = 0
         var notices = pendingNotices
         pendingNotices = []
-        while items.count < maxLines {
+        while items.count < maxLines && bytes < maxBytes {
             if let item = splitter.nextItem() {
                 items.append(item)
+                bytes += item.heldBytes
                 continue
             }
             guard let current = file else {

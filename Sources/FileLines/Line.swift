@@ -32,6 +32,14 @@ package enum LineItem: Sendable {
     case oversized(number: Int, offset: Int64, endOffset: Int64, length: Int64, prefix: ArraySlice<UInt8>)
 
     /// The 1-based line number, whichever the case.
+    /// The bytes this item holds in memory (a line's, or an oversized line's kept prefix).
+    package var heldBytes: Int {
+        switch self {
+        case .line(let line): line.bytes.count
+        case .oversized(_, _, _, _, let prefix): prefix.count
+        }
+    }
+
     package var number: Int {
         switch self {
         case .line(let line): line.number

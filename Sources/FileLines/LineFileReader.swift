@@ -132,12 +132,15 @@ package actor LineFileReader {
     /// keeps returning empty). The last line without a trailing newline is returned at EOF.
     ///
     /// On a pipe, returns what it has rather than wait for more input to fill the batch.
-    package func next(maxLines: Int) throws(FileLinesError) -> [LineItem] {
+    /// Stops after `maxLines` items, or after the item that brings their bytes to `maxBytes`.
+    package func next(maxLines: Int, maxBytes: Int = .max) throws(FileLinesError) -> [LineItem] {
         let limit = max(1, maxLines)
         var items: [LineItem] = []
-        while items.count < limit {
+        var bytes = 0
+        while items.count < limit && bytes < maxBytes {
             if let item = splitter.nextItem() {
                 items.append(item)
+                bytes += item.heldBytes
                 continue
             }
             if reachedEnd {

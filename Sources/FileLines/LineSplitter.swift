@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Splits a byte stream into `LineItem`s; the one implementation shared by `LineFileReader`
-/// and `FileFollower`.
+/// and `FileFollower` (package access for the fuzz target in Fuzz/).
 ///
 /// The owner appends input with `fill` and takes items with `nextItem` until it returns nil
 /// ("need more input"). The buffer only ever holds unreturned input: at most one partial line
@@ -14,7 +14,7 @@ import Darwin
 ///
 /// Offsets are file offsets: the splitter is told where it starts (`reset`) and advances by
 /// what it is fed, so the owner must feed it the file's bytes in order from there.
-struct LineSplitter {
+package struct LineSplitter {
     private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
     private static let newline: UInt8 = 0x0A
     private static let carriageReturn: UInt8 = 0x0D
@@ -47,7 +47,7 @@ struct LineSplitter {
     private var byteOrderMarkPending: Bool
     private var oversized: OversizedLine?
 
-    init(options: LineReaderOptions, offset: Int64 = 0, lineNumber: Int = 0) {
+    package init(options: LineReaderOptions, offset: Int64 = 0, lineNumber: Int = 0) {
         maxLineLength = max(1, options.maxLineLength)
         readChunkSize = max(1, options.readChunkSize)
         keptPrefix = max(0, options.keptPrefix)
@@ -78,7 +78,7 @@ struct LineSplitter {
     /// A new buffer is made each time (the pending partial line is copied to its front) so the
     /// slices already handed out keep sharing the old one instead of forcing a copy-on-write.
     /// While a partial line grows, reads grow with it, so a long line costs amortised linear time.
-    mutating func fill(
+    package mutating func fill(
         limit: Int = .max,
         read: (UnsafeMutableRawBufferPointer) throws(FileLinesError) -> Int
     ) throws(FileLinesError) -> Int {
@@ -106,7 +106,7 @@ struct LineSplitter {
 
     /// The next complete (newline-terminated) item, or nil if more input is needed.
     /// Blank and whitespace-only lines are skipped but counted.
-    mutating func nextItem() -> LineItem? {
+    package mutating func nextItem() -> LineItem? {
         while true {
             if byteOrderMarkPending {
                 let available = min(buffer.count - lineStart, 3)
@@ -164,7 +164,7 @@ struct LineSplitter {
 
     /// At the end of the input (or when it will never be completed): the unterminated rest as
     /// an item, or nil if there is none or it is blank. Call only after `nextItem` returned nil.
-    mutating func finishPartialLine() -> LineItem? {
+    package mutating func finishPartialLine() -> LineItem? {
         byteOrderMarkPending = false  // a lone "\u{EF}\u{BB}" is content, not a BOM
         let endOffset = readOffset
         if var line = oversized {

@@ -229,7 +229,7 @@ final class FlatReplyBuilder {
 
 /// The reader callbacks that fill a `FlatReplyBuilder` (hiredis passes the reader's `privdata`,
 /// the builder, in every task). Allocated once, never freed: hiredis keeps a pointer to it.
-nonisolated(unsafe) private let flatReplyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+nonisolated(unsafe) let flatReplyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
     func builder(_ task: UnsafePointer<redisReadTask>?) -> (FlatReplyBuilder, UnsafeMutableRawPointer)? {
         guard let privdata = task?.pointee.privdata else { return nil }
         return (Unmanaged<FlatReplyBuilder>.fromOpaque(privdata).takeUnretainedValue(), privdata)

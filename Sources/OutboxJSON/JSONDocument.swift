@@ -4,9 +4,17 @@
 // ----------------------------
 // Parsing makes one pass over the input bytes and writes a *tape*: a flat array of 32-byte
 // `TapeNode`s, one per value (object keys are string nodes too), in document order. Nothing
-// else is allocated per value: the tape and a small header share one `TapeBuffer`
-// allocation (a `ManagedBuffer`), and the header keeps the caller's bytes alive (the
-// `ArraySlice` is retained, not copied). A `JSONValue` is that buffer plus a node index.
+// else is allocated per value: a copy of the input bytes, the tape and a small header share
+// one `TapeBuffer` allocation (a `ManagedBuffer`), so the document owns everything its values
+// point into and nothing outlives it. A `JSONValue` is that buffer plus a node index.
+//
+//     TapeBuffer = header | input bytes, padded to a whole node | node 0 | node 1 | ...
+//
+// Pointers into the buffer are only formed inside `withUnsafeMutablePointers` (for readers,
+// `TapeStorage.withTape`, which also bounds the tape to its valid nodes); the parser reads the
+// caller's bytes only inside the caller's `withUnsafeBufferPointer`. The number of values is
+// capped (`JSONLimits.maxValues`), so a line of `[0,0,0,...]` cannot make a tape 16 times its
+// size without limit.
 //
 //     node = meta   kind (bits 0-2) | flags (bits 3-7) | element count (bits 8-63; members
 //                   for objects)
@@ -34,7 +42,7 @@
 // classifying any other non-ASCII byte as it is met) validates the whole input in the same
 // pass; errors are therefore reported at the first offending byte in input order.
 
-/// A parsed JSON document. It shares (copy-on-write) the input bytes; values point into them.
+/// A parsed JSON document. It keeps its own copy of the input bytes; values point into it.
 ///
 /// ```swift
 /// let doc = try JSONDocument(parsing: lineBytes)
@@ -50,7 +58,9 @@ package struct JSONDocument: Sendable {
             guard let base = buffer.baseAddress, !buffer.isEmpty else {
                 return .failure(JSONParseError(.empty, at: 0))
             }
-            var parser = TapeParser(base: base, count: buffer.count, bytes: bytes, maxDepth: limits.maxDepth)
+            // `base` is valid only in this closure: the parser dies here, and the tape it
+            // returns holds its own copy of the bytes.
+            var parser = TapeParser(base: base, count: buffer.count, limits: limits)
             do throws(JSONParseError) {
                 try parser.parse()
             } catch {
@@ -111,12 +121,10 @@ enum Tape {
 }
 
 struct TapeHeader {
-    /// The parsed input; node offsets are relative to its `startIndex`.
-    var bytes: ArraySlice<UInt8>
-    /// Where `bytes` lives. `bytes` keeps that storage alive and is never mutated, so the
-    /// address stays valid for the header's lifetime; reading through it spares every value
-    /// access a retain and release of the input array.
-    var input: UnsafeBufferPointer<UInt8>
+    /// Length of the copied input; node offsets index it.
+    var inputCount: Int
+    /// Where the tape starts in the buffer's elements: the input copy takes this many nodes' room.
+    var tapeStart: Int
     /// Valid nodes; the buffer's capacity may be larger.
     var nodeCount: Int
     /// The deepest nesting in the document, so writers can size their stack once.
@@ -126,13 +134,35 @@ struct TapeHeader {
     var isCompact: Bool
 }
 
-/// Header and tape in one allocation.
+/// Header, input copy and tape in one allocation; see the layout at the top of this file.
 final class TapeBuffer: ManagedBuffer<TapeHeader, TapeNode> {
-    static func make(bytes: ArraySlice<UInt8>, input: UnsafeBufferPointer<UInt8>, minimumCapacity: Int) -> TapeBuffer {
-        let buffer = create(minimumCapacity: minimumCapacity) { _ in
-            TapeHeader(bytes: bytes, input: input, nodeCount: 0, maxDepth: 0, isCompact: false)
+    /// A buffer holding a copy of `input` and room for at least `nodeCapacity` nodes.
+    static func make(copying input: UnsafeBufferPointer<UInt8>, nodeCapacity: Int) -> TapeBuffer {
+        let tapeStart = (input.count &+ MemoryLayout<TapeNode>.stride &- 1) / MemoryLayout<TapeNode>.stride
+        let buffer = create(minimumCapacity: tapeStart + nodeCapacity) { _ in
+            TapeHeader(inputCount: input.count, tapeStart: tapeStart, nodeCount: 0, maxDepth: 0, isCompact: false)
         }
-        return unsafeDowncast(buffer, to: TapeBuffer.self)
+        let tape = unsafeDowncast(buffer, to: TapeBuffer.self)
+        tape.withUnsafeMutablePointerToElements { elements in
+            // The input's room holds bytes, not nodes: bind it so, then copy.
+            let bytes = UnsafeMutableRawPointer(elements).bindMemory(to: UInt8.self, capacity: input.count)
+            if let source = input.baseAddress { bytes.initialize(from: source, count: input.count) }
+        }
+        return tape
+    }
+
+    /// Nodes that fit after the input copy.
+    var nodeCapacity: Int { capacity - header.tapeStart }
+
+    /// Runs `body` with the copied input and the tape's first `nodeCount` nodes' room (capacity
+    /// `nodeCapacity`), valid only during the call.
+    @inline(__always)
+    func withInputAndTape<R>(_ body: (UnsafeBufferPointer<UInt8>, UnsafeMutablePointer<TapeNode>, Int) -> R) -> R {
+        withUnsafeMutablePointers { header, elements in
+            let input = UnsafeBufferPointer(
+                start: UnsafeRawPointer(elements).assumingMemoryBound(to: UInt8.self), count: header.pointee.inputCount)
+            return body(input, elements + header.pointee.tapeStart, header.pointee.nodeCount)
+        }
     }
 }
 
@@ -141,17 +171,22 @@ final class TapeBuffer: ManagedBuffer<TapeHeader, TapeNode> {
 struct TapeStorage: @unchecked Sendable {
     let buffer: TapeBuffer
 
-    /// Runs `body` with the tape and the input bytes.
+    /// Runs `body` with the tape (its valid nodes) and the document's bytes, both valid only
+    /// during the call. Subscripts are bounds-checked in debug builds.
     @inline(__always)
-    func withTape<R>(_ body: (UnsafePointer<TapeNode>, UnsafeBufferPointer<UInt8>) -> R) -> R {
-        buffer.withUnsafeMutablePointers { header, nodes in
-            body(UnsafePointer(nodes), header.pointee.input)
+    func withTape<R>(_ body: (UnsafeBufferPointer<TapeNode>, UnsafeBufferPointer<UInt8>) -> R) -> R {
+        buffer.withInputAndTape { input, nodes, nodeCount in
+            body(UnsafeBufferPointer(start: nodes, count: nodeCount), input)
         }
     }
 
+    /// The node at `index`; checked in every build (a bad index would read past the tape).
     @inline(__always)
     func node(_ index: Int) -> TapeNode {
-        buffer.withUnsafeMutablePointerToElements { $0[index] }
+        buffer.withInputAndTape { _, nodes, nodeCount in
+            precondition(index >= 0 && index < nodeCount, "tape index out of range")
+            return nodes[index]
+        }
     }
 
     var header: TapeHeader { buffer.header }
@@ -159,7 +194,7 @@ struct TapeStorage: @unchecked Sendable {
 
 /// Index of the node after the value at `index` (skips a container's subtree).
 @inline(__always)
-func nextSibling(_ nodes: UnsafePointer<TapeNode>, _ index: Int) -> Int {
+func nextSibling(_ nodes: UnsafeBufferPointer<TapeNode>, _ index: Int) -> Int {
     let node = nodes[index]
     return node.isContainer ? node.aux : index &+ 1
 }
@@ -192,29 +227,30 @@ enum ASCII {
     static let closeBrace: UInt8 = 0x7D
 }
 
-/// Single-pass, iterative tape builder over a contiguous, non-empty input.
+/// Single-pass, iterative tape builder over a contiguous, non-empty input. `base` must stay
+/// valid while the parser lives (it is made and used inside the input's `withUnsafeBufferPointer`).
 struct TapeParser {
     let base: UnsafePointer<UInt8>
     let count: Int
     let maxDepth: Int
+    let maxValues: Int
     var storage: TapeBuffer
-    var nodes: UnsafeMutablePointer<TapeNode>
     var capacity: Int
     var nodeCount = 0
     var deepest = 0
     var sawWhitespace = false
     var sawEscape = false
 
-    init(base: UnsafePointer<UInt8>, count: Int, bytes: ArraySlice<UInt8>, maxDepth: Int) {
+    init(base: UnsafePointer<UInt8>, count: Int, limits: JSONLimits) {
         self.base = base
         self.count = count
-        self.maxDepth = maxDepth
+        self.maxDepth = limits.maxDepth
+        self.maxValues = limits.maxValues
         // Event lines average about one value per 8-10 bytes; growing is rare and amortized.
         storage = TapeBuffer.make(
-            bytes: bytes, input: UnsafeBufferPointer(start: base, count: count), minimumCapacity: count / 8 + 16)
-        // The element pointer stays valid for the storage's lifetime, which `storage` holds.
-        nodes = storage.withUnsafeMutablePointerToElements { $0 }
-        capacity = storage.capacity
+            copying: UnsafeBufferPointer(start: base, count: count), nodeCapacity: min(count / 8 + 16, limits.maxValues))
+        // The allocation may be larger than asked; the limit is exact.
+        capacity = min(storage.nodeCapacity, limits.maxValues)
     }
 
     mutating func finish() -> TapeStorage {
@@ -227,24 +263,45 @@ struct TapeParser {
         return TapeStorage(buffer: storage)
     }
 
+    /// Runs `body` with the tape being written (valid for the call only; `grow` replaces it).
     @inline(__always)
-    @discardableResult
-    mutating func append(_ meta: UInt64, _ start: Int, _ end: Int, _ aux: Int) -> Int {
-        if nodeCount == capacity { grow() }
-        (nodes + nodeCount).initialize(to: TapeNode(meta: meta, start: start, end: end, aux: aux))
-        nodeCount &+= 1
-        return nodeCount &- 1
+    func withNodes<R>(_ body: (UnsafeMutablePointer<TapeNode>) -> R) -> R {
+        storage.withInputAndTape { _, nodes, _ in body(nodes) }
     }
 
+    @inline(__always)
+    @discardableResult
+    mutating func append(_ meta: UInt64, _ start: Int, _ end: Int, _ aux: Int, at offset: Int) throws(JSONParseError) -> Int {
+        if nodeCount == capacity { try grow(at: offset) }
+        let index = nodeCount
+        withNodes { (($0 + index).initialize(to: TapeNode(meta: meta, start: start, end: end, aux: aux))) }
+        nodeCount &+= 1
+        return index
+    }
+
+    /// Doubles the tape, up to `maxValues`; one more value than that is bad input.
     @inline(never)
-    mutating func grow() {
-        let header = storage.header
-        let bigger = TapeBuffer.make(bytes: header.bytes, input: header.input, minimumCapacity: capacity * 2)
-        let newNodes = bigger.withUnsafeMutablePointerToElements { $0 }
-        newNodes.initialize(from: nodes, count: nodeCount)  // TapeNode is trivial: a memcpy
+    mutating func grow(at offset: Int) throws(JSONParseError) {
+        guard capacity < maxValues else { throw JSONParseError(.tooManyValues, at: offset, context: maxValues) }
+        let bigger = storage.withInputAndTape { input, nodes, _ in
+            let bigger = TapeBuffer.make(copying: input, nodeCapacity: min(capacity * 2, maxValues))
+            bigger.withInputAndTape { _, newNodes, _ in
+                newNodes.initialize(from: nodes, count: nodeCount)  // TapeNode is trivial: a memcpy
+            }
+            return bigger
+        }
         storage = bigger
-        nodes = newNodes
-        capacity = bigger.capacity
+        capacity = min(bigger.nodeCapacity, maxValues)
+    }
+
+    /// Ends the container at `index`: its closing byte is at `end` and its subtree ends here.
+    @inline(__always)
+    func close(_ index: Int, end: Int) {
+        let after = nodeCount
+        withNodes {
+            $0[index].end = end
+            $0[index].aux = after
+        }
     }
 
     mutating func parse() throws(JSONParseError) {
@@ -271,12 +328,11 @@ struct TapeParser {
                 }
                 if depth > deepest { deepest = depth }
                 let isObject = byte == ASCII.openBrace
-                let node = append(isObject ? Tape.object : Tape.array, i, 0, open)
+                let node = try append(isObject ? Tape.object : Tape.array, i, 0, open, at: i)
                 i = skipWhitespace(i &+ 1)
                 guard i < count else { throw JSONParseError(.unexpectedEnd, at: count) }
                 if base[i] == (isObject ? ASCII.closeBrace : ASCII.closeBracket) {
-                    nodes[node].end = i &+ 1
-                    nodes[node].aux = nodeCount
+                    close(node, end: i &+ 1)
                     depth &-= 1
                     i &+= 1
                 } else {
@@ -287,15 +343,15 @@ struct TapeParser {
                 }
             case ASCII.lowerT:
                 try expectLiteral(i, "true", lastFour: 0x6575_7274)
-                append(Tape.trueValue, i, i &+ 4, 0)
+                try append(Tape.trueValue, i, i &+ 4, 0, at: i)
                 i &+= 4
             case ASCII.lowerF:
                 try expectLiteral(i, "false", lastFour: 0x6573_6c61)
-                append(Tape.falseValue, i, i &+ 5, 0)
+                try append(Tape.falseValue, i, i &+ 5, 0, at: i)
                 i &+= 5
             case ASCII.lowerN:
                 try expectLiteral(i, "null", lastFour: 0x6c6c_756e)
-                append(Tape.null, i, i &+ 4, 0)
+                try append(Tape.null, i, i &+ 4, 0, at: i)
                 i &+= 4
             case ASCII.plus, ASCII.period:
                 // Clearly meant as a number, but outside the grammar.
@@ -309,7 +365,7 @@ struct TapeParser {
                 if open < 0 { break parsing }
                 i = skipWhitespace(i)
                 guard i < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-                nodes[open].meta &+= Tape.countUnit
+                withNodes { $0[open].meta &+= Tape.countUnit }
                 let separator = base[i]
                 if separator == ASCII.comma {
                     i = skipWhitespace(i &+ 1)
@@ -319,11 +375,10 @@ struct TapeParser {
                 guard separator == (inObject ? ASCII.closeBrace : ASCII.closeBracket) else {
                     throw unexpected(at: i)
                 }
-                let parent = nodes[open].aux
-                nodes[open].end = i &+ 1
-                nodes[open].aux = nodeCount
+                let parent = withNodes { $0[open].aux }
+                close(open, end: i &+ 1)
                 open = parent
-                inObject = open >= 0 && nodes[open].kindCode == Tape.object
+                inObject = open >= 0 && withNodes { $0[parent].kindCode } == Tape.object
                 depth &-= 1
                 i &+= 1
             }
@@ -413,7 +468,7 @@ struct TapeParser {
             guard i < count else { throw JSONParseError(.unexpectedEnd, at: count) }
             let byte = base[i]
             if byte == ASCII.quote {
-                append(Tape.string | flags, start, i &+ 1, 0)
+                try append(Tape.string | flags, start, i &+ 1, 0, at: start)
                 return i &+ 1
             } else if byte == ASCII.backslash {
                 flags = Tape.hasEscapes
@@ -529,7 +584,7 @@ struct TapeParser {
                 value = negative ? Int(truncatingIfNeeded: 0 &- magnitude) : Int(truncatingIfNeeded: magnitude)
             }
         }
-        append(meta, start, i, value)
+        try append(meta, start, i, value, at: start)
         return i
     }
 

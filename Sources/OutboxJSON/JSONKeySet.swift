@@ -16,10 +16,12 @@ package struct JSONKeySet: Sendable {
     /// Every key's UTF-8 bytes, back to back, and where each starts (one more entry at the end).
     private let bytes: [UInt8]
     private let starts: [Int]
-    /// Slots ordered by key length, and for each length L the range `byLength[L]..<byLength[L+1]`
-    /// of that order holding the keys of length L (lengths up to 63; longer keys never match).
+    /// Slots ordered by key length, and for each length L below 64 the range
+    /// `byLength[L]..<byLength[L+1]` of that order holding the keys of length L;
+    /// `byLength[64]..<byLength[65]` holds every longer key (compared by length first).
     private let slotsByLength: [Int]
     private let byLength: [Int]
+    private static let longKeyBucket = 64
 
     package init(_ keys: [String]) {
         self.keys = keys
@@ -33,8 +35,9 @@ package struct JSONKeySet: Sendable {
         self.bytes = bytes
         self.starts = starts
         let lengths = keys.map { $0.utf8.count }
-        slotsByLength = keys.indices.filter { lengths[$0] < 64 }.sorted { (lengths[$0], $0) < (lengths[$1], $1) }
-        byLength = (0...64).map { length in lengths.indices.filter { lengths[$0] < length }.count }
+        let buckets = lengths.map { min($0, Self.longKeyBucket) }
+        slotsByLength = keys.indices.sorted { (buckets[$0], $0) < (buckets[$1], $1) }
+        byLength = (0...Self.longKeyBucket + 1).map { bucket in buckets.filter { $0 < bucket }.count }
     }
 
     package var count: Int { keys.count }
@@ -72,12 +75,17 @@ package struct JSONKeySet: Sendable {
                 return nil
             }
             let length = content.count
-            guard length < 64 else { return nil }
-            var i = byLength[length]
-            let end = byLength[length + 1]
+            let bucket = min(length, JSONKeySet.longKeyBucket)
+            var i = byLength[bucket]
+            let end = byLength[bucket + 1]
             while i < end {
                 let slot = slots[i]
-                if bytesEqual(content.baseAddress, bytes.baseAddress! + starts[slot], length) { return slot }
+                // Keys in one bucket below 64 all have this length; the long bucket mixes lengths.
+                if starts[slot + 1] - starts[slot] == length,
+                    bytesEqual(content.baseAddress, bytes.baseAddress! + starts[slot], length)
+                {
+                    return slot
+                }
                 i &+= 1
             }
             return nil

@@ -51,8 +51,9 @@ func parseDouble(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
         }
         var value = 0
         while i < count {
-            // Saturate: beyond this the result is 0 or infinity anyway.
-            if value < 1_000_000 { value = value &* 10 &+ Int(text[i] &- ASCII.zero) }
+            // Saturate far beyond any input's length, so that a fraction's digits (which shift
+            // `exponent` by at most the input length) cannot cancel a huge exponent into range.
+            if value < 1 << 56 { value = value &* 10 &+ Int(text[i] &- ASCII.zero) }
             i &+= 1
         }
         exponent &+= exponentNegative ? -value : value

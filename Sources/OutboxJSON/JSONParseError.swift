@@ -4,12 +4,22 @@ package struct JSONLimits: Sendable, Equatable {
     /// Deeper input fails with `JSONParseError.Kind.tooDeep`.
     package var maxDepth: Int
 
-    /// Limits with the given nesting depth.
-    package init(maxDepth: Int = 64) {
+    /// The most values (every array, object, key, string, number, literal) one document may
+    /// hold. Each costs a 32-byte tape node, so this bounds a document's memory whatever its
+    /// length: `[0,0,0,...]` needs 16 bytes of tape per input byte. More fails with
+    /// `JSONParseError.Kind.tooManyValues`.
+    package var maxValues: Int
+
+    /// 2^20 values: a 32 MiB tape at most; an event holds a few dozen.
+    package static let defaultMaxValues = 1 << 20
+
+    /// Limits with the given nesting depth and value count.
+    package init(maxDepth: Int = 64, maxValues: Int = JSONLimits.defaultMaxValues) {
         self.maxDepth = maxDepth
+        self.maxValues = max(1, maxValues)
     }
 
-    /// `maxDepth` 64.
+    /// `maxDepth` 64, `maxValues` 2^20.
     package static let `default` = JSONLimits()
 }
 
@@ -35,6 +45,8 @@ package struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatab
         case controlCharacterInString
         /// Arrays and objects nested deeper than `JSONLimits.maxDepth`.
         case tooDeep
+        /// More values than `JSONLimits.maxValues` (offset: the first value beyond the limit).
+        case tooManyValues
         /// Something other than whitespace after the one top-level value.
         case trailingCharacters
         /// The input is empty or only whitespace (offset 0).
@@ -83,6 +95,8 @@ package struct JSONParseError: Error, Sendable, CustomStringConvertible, Equatab
             return "unescaped control character \(Self.describe(scalar: context)) in string \(at)"
         case .tooDeep:
             return context >= 0 ? "nesting deeper than \(context) levels \(at)" : "nesting too deep \(at)"
+        case .tooManyValues:
+            return "more than \(context) values (the limit for one record) \(at)"
         case .trailingCharacters:
             return "unexpected character \(Self.describe(scalar: context)) after the JSON value \(at)"
         case .empty:

@@ -155,12 +155,11 @@ package struct JSONValue: Sendable {
 
     // MARK: Source and output
 
-    /// The exact source bytes of this value (for a string: including the quotes). The slice
-    /// shares the input's storage, and its indices are the input's.
-    package var rawBytes: ArraySlice<UInt8> {
+    /// The exact source bytes of this value (for a string: including the quotes), copied
+    /// from the document's bytes.
+    package var rawBytes: [UInt8] {
         let node = self.node
-        let bytes = storage.header.bytes
-        return bytes[bytes.startIndex + node.start..<bytes.startIndex + node.end]
+        return storage.withTape { _, input in Array(input[node.start..<node.end]) }
     }
 
     /// Appends this value as compact JSON: no insignificant whitespace, strings re-escaped
@@ -169,7 +168,8 @@ package struct JSONValue: Sendable {
     package func writeCompact(into output: inout [UInt8]) {
         let header = storage.header
         if header.isCompact {
-            output.append(contentsOf: rawBytes)
+            let node = self.node
+            storage.withTape { _, input in output.append(contentsOf: input[node.start..<node.end]) }
             return
         }
         let stackSize = max(1, header.maxDepth)
@@ -185,7 +185,7 @@ package struct JSONValue: Sendable {
     /// Iterative, so deep documents cannot overflow the C stack. Each stack entry is an open
     /// container: `end << 2 | isObject << 1 | hasWrittenAnElement`.
     private func writeCompact(
-        nodes: UnsafePointer<TapeNode>, input: UnsafeBufferPointer<UInt8>, stack: UnsafeMutableBufferPointer<Int>,
+        nodes: UnsafeBufferPointer<TapeNode>, input: UnsafeBufferPointer<UInt8>, stack: UnsafeMutableBufferPointer<Int>,
         into output: inout [UInt8]
     ) {
         let stop = nextSibling(nodes, index)

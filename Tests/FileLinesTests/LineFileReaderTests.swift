@@ -79,6 +79,15 @@ struct LineFileReaderTests {
         #expect(await reader.bytesRead == 0)
     }
 
+    @Test func aBatchEndsWithTheLineThatReachesTheByteBudget() async throws {
+        let path = directory.path("sized")
+        try write("aaaa\nbbbb\ncccc\ndd\nee\n", to: path)
+        let reader = try LineFileReader(path: path)
+        #expect(try await reader.next(maxLines: 10, maxBytes: 8).map(\.text) == ["aaaa", "bbbb"])
+        #expect(try await reader.next(maxLines: 10, maxBytes: 1).map(\.text) == ["cccc"], "always at least one line")
+        #expect(try await reader.next(maxLines: 10, maxBytes: 5).map(\.text) == ["dd", "ee"])
+    }
+
     @Test func endOfInputKeepsReturningEmpty() async throws {
         let path = directory.path("two")
         try write("a\nb", to: path)

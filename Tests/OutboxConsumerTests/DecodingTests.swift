@@ -214,6 +214,104 @@ import Testing
         #expect(failure.reason.contains("message_id"))
     }
 
+    /// Integers are JSON integers or strings of ASCII digits; nothing else is rounded or parsed into one.
+    @Test func integersAreJSONIntegersOrDigitStringsOnly() async throws {
+        let base = TestEvent.samplePayload("issue.created")!
+        let zeros = String(repeating: "0", count: 999_999)
+        let refused: [(envelope: [String: Any], payload: [String: Any], reason: String)] = [
+            ([:], ["issue_id": "+5"], "issue_id"),
+            ([:], ["issue_id": "-7"], "issue_id"),
+            ([:], ["issue_id": " 5"], "issue_id"),
+            (["project_id": "+4"], [:], "project_id"),
+            (["project_id": "-4"], [:], "project_id"),
+        ]
+        var lines = refused.enumerated().map { index, item in
+            TestEvent.line(
+                eventID: Int64(index + 1), type: "issue.created", payload: base.merging(item.payload) { $1 },
+                envelope: item.envelope)
+        }
+        // Number literals JSONSerialization would round: written by hand.
+        let valid = TestEvent.line(eventID: 100, type: "issue.created", payload: base)
+        for (offset, literal) in ["1.0000000000000001", "9007199254740993.0", "1.0", "1e2", "0.\(zeros)1e10000005"].enumerated() {
+            lines.append(
+                valid.replacingOccurrences(of: #""event_id":100"#, with: #""event_id":\#(offset + 10)"#)
+                    .replacingOccurrences(of: #""issue_id":123"#, with: #""issue_id":\#(literal)"#))
+        }
+        lines.append(valid.replacingOccurrences(of: #""event_id":100"#, with: #""event_id":1.0"#))
+        // Still accepted: JSON integers (negative ones too) and digit strings.
+        lines.append(TestEvent.line(eventID: 200, type: "issue.created", payload: base.merging(["issue_id": "0123", "status_id": -2]) { $1 }))
+        let (recorder, ledger, report) = try await consume(lines)
+        #expect(report.delivered == 1, "only event 200")
+        #expect(recorder.events.map(\.metadata.eventID) == [200])
+        let failures = try await ledger.failures(consumer: "test")
+        #expect(failures.count == lines.count - 1)
+        for failure in failures {
+            #expect(failure.kind == .invalidInput)
+            let expected = failure.eventID.flatMap { $0 <= refused.count ? refused[Int($0) - 1].reason : nil } ?? "_id"
+            #expect(failure.reason.contains(expected) && failure.reason.contains("integer"), "\(failure.reason)")
+        }
+    }
+
+    /// `--print` writes a string-held payload inline, one level deeper; what the consumer prints it must accept,
+    /// so the depth limit counts a string-held payload at the depth it has once inlined.
+    @Test func aStringHeldPayloadIsLimitedToTheDepthItHasWhenPrinted() async throws {
+        func nested(_ levels: Int) -> [String: Any] {
+            var object: [String: Any] = [:]
+            for _ in 0..<levels { object = ["a": object] }
+            return object
+        }
+        // A 64-deep payload: 65 levels inline, refused either way.
+        let deep = nested(63)
+        let lines = [
+            TestEvent.line(eventID: 1, type: "custom.deep", payload: deep, payloadAsString: true),
+            TestEvent.line(eventID: 2, type: "custom.deep", payload: deep),
+            TestEvent.line(eventID: 3, type: "custom.deep", payload: nested(62), payloadAsString: true),
+            TestEvent.line(eventID: 4, type: "custom.deep", payload: nested(62)),
+        ]
+        let (recorder, ledger, report) = try await consume(lines)
+        #expect(recorder.events.map(\.metadata.eventID) == [3, 4])
+        #expect(report.failed == 2)
+        let failures = try await ledger.failures(consumer: "test")
+        #expect(Set(failures.map(\.eventID)) == [1, nil], "line 2 fails to parse, before its event_id is read")
+        #expect(failures.allSatisfy { $0.reason.contains("nest") }, "\(failures.map(\.reason))")
+    }
+
+    /// A record is bounded by its value count, so its tape is too: 2^20 numbers are bad input, not 32 MiB per line.
+    @Test func aRecordWithTooManyValuesIsBadInput() async throws {
+        let zeros = Array(repeating: "0", count: 1 << 20).joined(separator: ",")
+        let line = #"{"event_id":1,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{"a":[\#(zeros)]}}"#
+        let (recorder, ledger, report) = try await consume([line])
+        #expect(report.failed == 1 && recorder.calls == 0)
+        let failure = try #require(try await ledger.failures(consumer: "test").first)
+        #expect(failure.kind == .invalidInput)
+        #expect(failure.reason.contains("more than 1048576 values"), "\(failure.reason)")
+    }
+
+    /// Memory is bounded by bytes too: a JSONL batch ends at `maxBatchBytes`, whatever `batchSize` allows.
+    @Test func aBatchIsCutByBytes() async throws {
+        let line = TestEvent.line(eventID: 1, type: "custom.sized", payload: ["pad": String(repeating: "x", count: 1000)])
+        let lines = (1...10).map { line.replacingOccurrences(of: #""event_id":1,"#, with: #""event_id":\#($0),"#) }
+        let path = directory.path("sized.jsonl")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let batches = Mutex<[Int]>([])
+        func run(maxBatchBytes: Int, consumer name: String) async throws -> ConsumerReport {
+            batches.withLock { $0 = [] }
+            let consumer = OutboxConsumer(
+                name: name, ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")),
+                configuration: .init(batchSize: 500, maxBatchBytes: maxBatchBytes), logger: quietLogger)
+            return try await consumer.run(.jsonl(paths: [path])) { report in batches.withLock { $0.append(report.read) } }
+        }
+        let lineBytes = lines[0].utf8.count
+        // Three lines reach the budget of 2.5 lines: batches of 3, 3, 3, 1.
+        #expect(try await run(maxBatchBytes: lineBytes * 5 / 2, consumer: "a").delivered == 10)
+        #expect(batches.withLock { $0 } == [3, 6, 9, 10])
+        #expect(try await run(maxBatchBytes: 1, consumer: "b").delivered == 10, "one record per batch, never none")
+        #expect(batches.withLock { $0 } == Array(1...10))
+        #expect(try await run(maxBatchBytes: 4 << 20, consumer: "c").delivered == 10)
+        #expect(batches.withLock { $0 } == [10])
+        await #expect(throws: ConsumerConfigurationError.self) { try await run(maxBatchBytes: 0, consumer: "d") }
+    }
+
     @Test func badInputIsKeptWithItsReasonAndOrigin() async throws {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         var missingRequired = TestEvent.samplePayload("issue.created")!

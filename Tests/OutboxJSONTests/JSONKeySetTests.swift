@@ -29,6 +29,19 @@ import Testing
         #expect([found[0]?.int64, found[1]?.int64, found[2]?.int64] == [1, 2, 3])
     }
 
+    @Test func keysOf64BytesOrMoreAreFoundWrittenPlainOrEscaped() throws {
+        let long = String(repeating: "k", count: 64)
+        let longer = String(repeating: "l", count: 200)
+        let set = JSONKeySet(["short", long, longer, long + "x"])
+        let plain = try JSONDocument(parsing: #"{"\#(longer)":2,"\#(long)":1,"short":0,"\#(long)x":3}"#).root.scan(set)
+        #expect([plain[0]?.int64, plain[1]?.int64, plain[2]?.int64, plain[3]?.int64] == [0, 1, 2, 3])
+        let escaped = try JSONDocument(parsing: #"{"\u006b\#(long.dropFirst())":1}"#).root.scan(set)
+        #expect(escaped[1]?.int64 == 1)
+        let types = JSONKeySet([long])
+        #expect(try JSONDocument(parsing: #""\#(long)""#).root.stringIndex(in: types) == 0)
+        #expect(try JSONDocument(parsing: #""\#(long)k""#).root.stringIndex(in: types) == nil)
+    }
+
     @Test func notAnObjectHasNoMembers() throws {
         let found = try JSONDocument(parsing: "[1,2]").root.scan(keys)
         #expect((0..<keys.count).allSatisfy { found[$0] == nil })

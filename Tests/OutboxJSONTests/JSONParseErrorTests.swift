@@ -201,6 +201,17 @@ struct JSONParseErrorTests {
         #expect(JSONLimits.default.maxDepth == 64)
     }
 
+    /// The tape is bounded by a value count, not by the line: `[0,0,...]` costs 16 bytes of tape per byte.
+    @Test func valueLimit() throws {
+        func zeros(_ count: Int) -> String { "[" + Array(repeating: "0", count: count).joined(separator: ",") + "]" }
+        let limits = JSONLimits(maxValues: 100)
+        #expect(try parse(zeros(99), limits: limits).elements.count == 99, "the array and 99 zeros: 100 values")
+        #expect(parseError(zeros(100), limits: limits) == JSONParseError(kind: .tooManyValues, offset: 199))
+        #expect(parseError(#"{"k":"v","l":[]}"#, limits: JSONLimits(maxValues: 4)) == JSONParseError(kind: .tooManyValues, offset: 13))
+        let error = parseError(zeros(JSONLimits.defaultMaxValues))
+        #expect(error?.kind == .tooManyValues && error?.description.contains("more than 1048576 values") == true)
+    }
+
     @Test func hundredThousandOpenBracketsFailFast() {
         let line = [UInt8](repeating: UInt8(ascii: "["), count: 100_000)
         let clock = ContinuousClock()

@@ -39,6 +39,9 @@ package struct EventDecoder: Sendable {
     let typeNames: [String]
     private let typeSet: JSONKeySet
     private let limits: JSONLimits
+    /// For a payload sent as a string: one level less, because it is written inline (one level
+    /// below the envelope) when printed or re-published, and must still be accepted then.
+    private let stringPayloadLimits: JSONLimits
 
     private enum Envelope: Int, CaseIterable {
         case event_id, event_type, occurred_at, payload, source_type, source_id, project_id, issue_id, journal_id, user_id
@@ -58,6 +61,7 @@ package struct EventDecoder: Sendable {
         payloadTypes = order.map { byName[$0]! }
         typeSet = JSONKeySet(order)
         limits = JSONLimits(maxDepth: maxDepth)
+        stringPayloadLimits = JSONLimits(maxDepth: maxDepth - 1)
     }
 
     package func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
@@ -80,7 +84,7 @@ package struct EventDecoder: Sendable {
             let (type, typeIndex) = try self.eventType(fields)
             eventType = type
             let occurredAt = try Self.occurredAt(fields)
-            let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: limits)
+            let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: stringPayloadLimits)
             let metadata = EventMetadata(
                 eventID: id, eventType: type,
                 sourceType: try Self.optionalString(fields, .source_type),
@@ -131,13 +135,8 @@ package struct EventDecoder: Sendable {
         guard let value = fields[Envelope.event_id.rawValue], !value.isNull else {
             throw InputRejection(reason: "event_id is missing")
         }
-        var id = value.int64
-        if id == nil, value.kind == .string, let text = value.string, !text.isEmpty,
-            text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
-        {
-            // Digits only: "98765" is the same id; " 98765", "+1", "1e3" are not ids.
-            id = Int64(text)
-        }
+        // Digits only: "98765" is the same id; " 98765", "+1", "1e3", 1.0 are not ids.
+        let id = value.int64 ?? (value.kind == .string ? FieldValue.digitString(value) : nil)
         guard let id, id > 0 else {
             throw InputRejection(reason: "event_id must be a positive 64-bit integer, found \(FieldValue.describe(value))")
         }
@@ -182,6 +181,10 @@ package struct EventDecoder: Sendable {
             }
             do {
                 value = try JSONDocument(parsing: bytes, limits: limits).root
+            } catch where error.kind == .tooDeep {
+                throw InputRejection(
+                    reason: "payload is a string holding JSON nested deeper than \(limits.maxDepth) levels "
+                        + "(written inline, one level below the envelope, it would exceed \(limits.maxDepth + 1))")
             } catch {
                 throw InputRejection(reason: "payload is a string but not valid JSON: \(error.description)")
             }

@@ -25,11 +25,19 @@ public final class OutboxConsumer: Sendable {
         public var retry: RetryPolicy
         /// Deeper JSON is refused as bad input (it would only be an attack or a bug). Default 64.
         public var maxNestingDepth: Int
+        /// A batch also ends with the record that brings its records' bytes to this, so memory
+        /// stays bounded when lines are large (a batch always holds at least one record). Sources
+        /// that can cut by bytes honour it (`JSONLSource`). At least 1; default 4 MiB, far above
+        /// 500 ordinary events.
+        public var maxBatchBytes: Int
 
-        public init(batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64) {
+        public init(
+            batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64, maxBatchBytes: Int = 4 << 20
+        ) {
             self.batchSize = batchSize
             self.retry = retry
             self.maxNestingDepth = maxNestingDepth
+            self.maxBatchBytes = maxBatchBytes
         }
 
         /// The range of ``maxNestingDepth``.
@@ -39,6 +47,7 @@ public final class OutboxConsumer: Sendable {
         /// calls it before reading anything.
         public func validate() throws(ConsumerConfigurationError) {
             guard batchSize >= 1 else { throw .invalidBatchSize(batchSize) }
+            guard maxBatchBytes >= 1 else { throw .invalidSetting("maxBatchBytes = \(maxBatchBytes) (at least 1)") }
             guard Self.nestingDepths.contains(maxNestingDepth) else {
                 throw .invalidSetting("maxNestingDepth = \(maxNestingDepth) (from 1 to \(Self.nestingDepths.upperBound))")
             }
@@ -214,7 +223,8 @@ public final class OutboxConsumer: Sendable {
         }
         var reader = try await source.makeReader(
             context: SourceContext(
-                consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize))
+                consumerName: name, checkpoint: checkpoint, logger: logger, maxBatchSize: configuration.batchSize,
+                maxBatchBytes: configuration.maxBatchBytes))
         var report = ConsumerReport()
         // Reading and processing overlap: while batch N is claimed, handled and committed, this
         // task reads and decodes the next ones. Batch N+1 is handed over as soon as it is read, in

@@ -78,12 +78,16 @@ public struct SourceContext: Sendable {
     public var logger: Logger
     /// The consumer's batch size: how many records one batch should hold at most.
     public var maxBatchSize: Int
+    /// The consumer's batch byte budget (`OutboxConsumer.Configuration.maxBatchBytes`): a batch
+    /// should end with the record that brings its records' bytes to this (so it always holds one).
+    public var maxBatchBytes: Int
 
-    public init(consumerName: String, checkpoint: String?, logger: Logger, maxBatchSize: Int) {
+    public init(consumerName: String, checkpoint: String?, logger: Logger, maxBatchSize: Int, maxBatchBytes: Int = .max) {
         self.consumerName = consumerName
         self.checkpoint = checkpoint
         self.logger = logger
         self.maxBatchSize = maxBatchSize
+        self.maxBatchBytes = maxBatchBytes
     }
 }
 

@@ -50,7 +50,7 @@ public struct JSONLSource: EventSource {
             }
             return JSONLReader(
                 state: .replay(current: nil, waiting: paths[...], options: options), maxLineLength: maxLineLength,
-                logger: context.logger)
+                maxBatchBytes: context.maxBatchBytes, logger: context.logger)
         case .follow(let path, let pollInterval, let stopAfterIdle):
             var resume: FollowPosition?
             if let saved = context.checkpoint {
@@ -65,7 +65,7 @@ public struct JSONLSource: EventSource {
                 options: FollowOptions(pollInterval: pollInterval, lines: options))
             return JSONLReader(
                 state: .follow(FollowState(follower: follower, path: path, stopAfterIdle: stopAfterIdle)),
-                maxLineLength: maxLineLength, logger: context.logger)
+                maxLineLength: maxLineLength, maxBatchBytes: context.maxBatchBytes, logger: context.logger)
         }
     }
 
@@ -122,6 +122,7 @@ public struct JSONLReader: EventSourceReader {
 
     var state: State
     let maxLineLength: Int
+    let maxBatchBytes: Int
     let logger: Logger
 
     public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
@@ -139,7 +140,7 @@ public struct JSONLReader: EventSourceReader {
                 guard let reader = current else { break }
                 let items: [LineItem]
                 do {
-                    items = try await reader.next(maxLines: maxRecords)
+                    items = try await reader.next(maxLines: maxRecords, maxBytes: maxBatchBytes)
                 } catch {
                     throw JSONLSourceError(description: error.description)
                 }
@@ -157,7 +158,7 @@ public struct JSONLReader: EventSourceReader {
             // Come back at least once a second (and sooner for a short idle limit) so the
             // consumer can notice shutdown and the idle limit without waiting for data.
             let wait = min(.seconds(1), follow.stopAfterIdle.map { max($0 / 4, .milliseconds(10)) } ?? .seconds(1))
-            let batch = try await follow.follower.next(maxLines: maxRecords, waitAtMost: wait)
+            let batch = try await follow.follower.next(maxLines: maxRecords, maxBytes: maxBatchBytes, waitAtMost: wait)
             for notice in batch.notices {
                 switch notice {
                 case .replacedWhileStopped:

@@ -233,18 +233,20 @@ struct FieldValue {
 
     // MARK: Coercions (also used for envelope fields)
 
+    /// A JSON integer literal that fits in Int64, or a string of ASCII digits only (MySQL-era
+    /// publishers quote ids). Nothing is rounded: `1.0`, `1e2`, `"+5"`, `"-7"` and `" 5"` are refused.
     static func coerceInt(_ value: JSONValue, _ key: @autoclosure () -> String) throws(EventDecodingError) -> Int64 {
         if let int = value.int64 { return int }
-        switch value.kind {
-        case .number:
-            if let double = value.double, let int = Int64(exactly: double) { return int }
-        case .string:
-            // MySQL-era publishers quote ids; digits only, nothing else.
-            if let text = value.string, let int = Int64(text) { return int }
-        default:
-            break
-        }
+        if value.kind == .string, let int = digitString(value) { return int }
         throw EventDecodingError(field: key(), reason: "expected an integer, found \(describe(value))")
+    }
+
+    /// The value of a string made of ASCII digits only that fits in Int64; nil for anything else.
+    static func digitString(_ value: JSONValue) -> Int64? {
+        guard let text = value.string, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            return nil
+        }
+        return Int64(text)
     }
 
     static func coerceString(_ value: JSONValue, _ key: @autoclosure () -> String) throws(EventDecodingError) -> String {
