@@ -47,6 +47,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// reported once, not by every read until the group's position passes it.
     private var reportedDeletionGap: String?
     private var reportedUndetectableGaps = false
+    /// The largest entry (bytes of its fields) of the last read: the next read asks for at
+    /// most `maxBatchBytes` worth of such entries, so large entries make small batches.
+    private var largestRecentEntry = 0
 
     /// The entries of each batch returned and not yet committed, oldest batch first, each in
     /// record order. The consumer reads one batch ahead, so two can be in flight.
@@ -76,8 +79,8 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// - Throws: ``RedisStreamError`` for problems retrying cannot fix (refused login, wrong key
     ///   type, unexpected replies).
     public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
-        let count = max(1, min(maxRecords, settings.count))
         while !Task.isCancelled {
+            let count = max(1, min(maxRecords, settings.count, settings.maxBatchBytes / max(1, largestRecentEntry)))
             guard let connection = try await connectIfNeeded() else { return nil }
             let outcome: Step
             do throws(RedisError) {
@@ -415,11 +418,13 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         var trimmed: [String] = []
         var batchEntries: [InFlightEntry] = []
         batchEntries.reserveCapacity(entries.count)
+        largestRecentEntry = 0
         for entry in entries {
             if entry.deleted {
                 trimmed.append(entry.id)
                 continue
             }
+            largestRecentEntry = max(largestRecentEntry, entry.fields.reduce(0) { $0 + $1.name.count + $1.value.count })
             let count: Int? = if let deliveries { deliveries[entry.id] } else { 1 }
             records.append(StreamEntryRecords.record(for: entry, deliveries: count, settings: settings))
             batchEntries.append(InFlightEntry(id: entry.id, fields: entry.fields, deliveries: count))

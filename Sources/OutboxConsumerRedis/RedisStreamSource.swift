@@ -54,7 +54,7 @@ public struct RedisStreamSource: EventSource {
     /// - Throws: ``RedisStreamError`` when the configuration is invalid (a malformed URL, a
     ///   BLOCK not shorter than the command timeout, ...).
     public func makeReader(context: SourceContext) async throws -> RedisStreamReader {
-        let settings = try ReaderSettings(configuration, maxBatchSize: context.maxBatchSize)
+        let settings = try ReaderSettings(configuration, maxBatchSize: context.maxBatchSize, maxBatchBytes: context.maxBatchBytes)
         var logger = context.logger
         logger[metadataKey: "redis.stream"] = .string(configuration.stream)
         logger[metadataKey: "redis.group"] = .string(configuration.group)
@@ -277,6 +277,8 @@ struct ReaderSettings: Sendable {
     let deadLetterStream: String
     let startPosition: RedisStreamSource.StartPosition
     let count: Int
+    /// The consumer's batch byte budget: reads ask for fewer entries once entries are large.
+    let maxBatchBytes: Int
     let block: Duration
     let reclaimInterval: Duration
     let reclaimMinIdle: Duration
@@ -287,7 +289,7 @@ struct ReaderSettings: Sendable {
     let stopAfterIdle: Duration?
     let ackBatchSize: Int
 
-    init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int) throws(RedisStreamError) {
+    init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int, maxBatchBytes: Int = .max) throws(RedisStreamError) {
         do {
             endpoint = try RedisEndpoint(url: configuration.url)
         } catch {
@@ -329,6 +331,7 @@ struct ReaderSettings: Sendable {
         deadLetterStream = configuration.deadLetterStreamKey
         startPosition = configuration.startPosition
         count = max(1, configuration.count ?? maxBatchSize)
+        self.maxBatchBytes = max(1, maxBatchBytes)
         block = configuration.blockTimeout
         reclaimInterval = configuration.reclaimInterval
         reclaimMinIdle = configuration.reclaimMinIdle

@@ -117,6 +117,27 @@ import Testing
         await probe.close()
     }
 
+    /// Batches of large entries held a whole COUNT of them at once, whatever their size: a read
+    /// asks for at most the consumer's byte budget worth of entries as large as the last ones.
+    @Test func readsOfLargeEntriesStayWithinTheBatchByteBudget() async throws {
+        let url = try testRedisURL()
+        let stream = uniqueStream("large")
+        let probe = try await RedisProbe.connect(url)
+        let big = { (id: Int64) in
+            TestEvent.line(eventID: id, type: "contact.created", occurredAt: "2026-04-21T08:00:00Z", payload: ["x": String(repeating: "y", count: 300_000)])
+        }
+        try await probe.publish([big(1)], to: stream)
+        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        var reader = try await source.makeReader(
+            context: SourceContext(consumerName: "c", checkpoint: nil, logger: quietLogger, maxBatchSize: 50, maxBatchBytes: 1 << 20))
+        #expect(try await reader.next(maxRecords: 50)?.records.count == 1)
+        try await probe.publish((2...31).map(big), to: stream)
+        let second = try #require(try await reader.next(maxRecords: 50))
+        #expect(second.records.count == 3, "1 MiB of 300 kB entries")
+        await reader.close()
+        await probe.close()
+    }
+
     /// A consumer that held its batch past the reclaim idle time (stopped, or very slow) while
     /// another took the entries over: its late commit went unnoticed, and it acknowledged
     /// entries that were no longer its own.
