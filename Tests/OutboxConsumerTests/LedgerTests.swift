@@ -75,4 +75,24 @@ import Testing
         #expect(stats.consumers.map(\.consumer) == ["other", "test"])
         #expect(stats.consumers.map(\.processed) == [5, 5])
     }
+
+    @Test func twoConsumersSharingOneLedgerObjectRunAtOnce() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("shared.sqlite"))
+        let lines = (1...40).map { TestEvent.sample("issue.created", eventID: $0)! }
+        // Async handlers that await keep each batch open across suspensions, so the two
+        // consumers' batches overlap unless the ledger makes the second wait its turn.
+        let reports = try await withThrowingTaskGroup(of: ConsumerReport.self) { group in
+            for name in ["first", "second"] {
+                group.addTask {
+                    let consumer = makeConsumer(name, ledger: ledger, batchSize: 5)
+                    consumer.onEvery(name: "slow") { _ in try await Task.sleep(for: .milliseconds(2)) }
+                    return try await consumer.run(InMemorySource(lines: lines))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(reports.map(\.delivered) == [40, 40])
+        let stats = try await ledger.stats()
+        #expect(stats.consumers.map(\.processed) == [40, 40])
+    }
 }

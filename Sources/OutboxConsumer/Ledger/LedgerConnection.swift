@@ -18,7 +18,7 @@ actor LedgerConnection {
     private var consumerIDs: [String: Int64] = [:]
     /// True between `beginBatch` and `commitBatch`/`rollbackBatch`.
     private(set) var batchOpen = false
-    /// `write` calls waiting for the open batch to end.
+    /// `write` calls and batches waiting for the open batch to end.
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
     init(path: String, configuration: SQLiteLedger.Configuration, readOnly: Bool) {
@@ -125,12 +125,18 @@ actor LedgerConnection {
     /// The claim is the INSERT on the primary key, not a SELECT: a second consumer process with
     /// the same name waits on the write lock and then sees our committed claims. Nothing is
     /// committed here; `commitBatch` keeps the claims of events whose handlers all succeeded.
-    func beginBatch(consumerID: Int64, eventIDs: [Int64]) throws(LedgerError) -> BatchClaim {
+    /// Consumers sharing this ledger object take turns: a batch waits for the open one to end.
+    func beginBatch(consumerID: Int64, eventIDs: [Int64]) async throws(LedgerError) -> BatchClaim {
         let db = try db()
-        precondition(!batchOpen, "a ledger batch is already open")
+        await waitForOpenBatch()
+        batchOpen = true
         return try wrap {
-            try db.execute("BEGIN IMMEDIATE")
-            batchOpen = true
+            do {
+                try db.execute("BEGIN IMMEDIATE")
+            } catch {
+                endBatch()
+                throw error
+            }
             do {
                 let claimed = try Self.claim(eventIDs, consumerID: consumerID, now: Self.nowSeconds(), db: db)
                 let hasHistory = try db.query(
@@ -162,8 +168,8 @@ actor LedgerConnection {
     func runBatch<Progress>(
         consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, progress: inout Progress,
         handle: @Sendable (BatchClaim, inout Progress) -> BatchCommit?
-    ) throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
-        let claim = try beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+    ) async throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
+        let claim = try await beginBatch(consumerID: consumerID, eventIDs: eventIDs)
         guard let commit = handle(claim, &progress) else { return (claim, nil) }
         return (claim, try commitBatch(consumerID: consumerID, commit, maxAttempts: maxAttempts))
     }
@@ -321,6 +327,14 @@ actor LedgerConnection {
         endBatch()
     }
 
+    /// Returns once no batch is open (at once when none is); the caller then runs before any
+    /// other actor call, as nothing in between suspends.
+    private func waitForOpenBatch() async {
+        while batchOpen {
+            await withCheckedContinuation { waitingWriters.append($0) }
+        }
+    }
+
     private func endBatch() {
         batchOpen = false
         let waiting = waitingWriters
@@ -395,9 +409,7 @@ actor LedgerConnection {
     /// Runs `body` in a write transaction, after any open batch has ended.
     func write<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
         if LedgerBatchScope.isInsideBatch { throw LedgerError.writeInsideBatch }
-        while batchOpen {
-            await withCheckedContinuation { waitingWriters.append($0) }
-        }
+        await waitForOpenBatch()
         let db = try db()
         return try db.transaction(.immediate) { try body(LedgerTransaction(connection: $0)) }
     }

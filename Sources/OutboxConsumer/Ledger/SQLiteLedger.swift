@@ -6,7 +6,8 @@ import Synchronization
 /// events were fully processed, keeps what could not be, and holds source checkpoints.
 ///
 /// Several consumers can share one file: rows are keyed by (consumer name, event id), so they
-/// never shadow each other, and SQLite's write lock serializes their batches. The file may also
+/// never shadow each other, and SQLite's write lock serializes their batches. Consumers in one
+/// process may share one `SQLiteLedger` object: their batches wait their turn. The file may also
 /// hold your own tables, written by transactional handlers in the same transaction that records
 /// the event (see ``OutboxConsumer/onTransactional(_:name:_:)``).
 ///
