@@ -95,4 +95,36 @@ import Testing
         let stats = try await ledger.stats()
         #expect(stats.consumers.map(\.processed) == [40, 40])
     }
+
+    @Test func aKeptFailureCountsTheTriesTheSummaryReports() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)  // 3 tries
+        let recorder = RecordingHandler()
+        consumer.onEvery(recorder.handle)
+        recorder.failAlways(eventID: 1)
+        let report = try await consumer.run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!]))
+        #expect(report.retried == 2 && report.failed == 1)
+        #expect(try await ledger.failures(consumer: "test").first?.attempts == 3, "3 tries: the first and 2 retries")
+
+        let retried = try await consumer.retryFailures()
+        #expect(retried.retried == 2)
+        #expect(try await ledger.failures(consumer: "test").first?.attempts == 6)
+    }
+
+    @Test func aRetryByAConsumerWithoutTheFailedHandlersLeavesTheFailureKept() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let owner = makeConsumer("audit", ledger: ledger)
+        owner.onEvery(name: "audit-record") { _ in throw PermanentFailure(TestSetupError(description: "disk full")) }
+        try await owner.run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!]))
+        let failure = try #require(try await ledger.failures(consumer: "audit").first)
+
+        // Another program using the same consumer name, without the handler that failed.
+        let stranger = makeConsumer("audit", ledger: ledger)
+        stranger.onEvery(name: "print") { _ in }
+        #expect(try await stranger.missingHandlers(forFailures: nil) == [failure.id: ["audit-record"]])
+        let report = try await stranger.retryFailures()
+        #expect(report.delivered == 0 && report.failed == 1)
+        #expect(try await ledger.failures(consumer: "audit").map(\.id) == [failure.id], "still kept")
+        #expect(try await !ledger.isProcessed(consumer: "audit", eventID: 1))
+    }
 }

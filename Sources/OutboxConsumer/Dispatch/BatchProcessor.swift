@@ -251,7 +251,7 @@ struct BatchProcessor: Sendable {
                 }
                 earlierFailure = nil
                 if failure.isNonRetryable || attempt >= retry.maxAttempts {
-                    progress.commit.events[index].failures.append((bit, failure.description))
+                    progress.commit.events[index].failures.append((bit, failure.description, attempt))
                     break
                 }
                 logger.notice(

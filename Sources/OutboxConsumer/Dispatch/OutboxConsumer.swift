@@ -284,13 +284,43 @@ public final class OutboxConsumer: Sendable {
     /// Feeds kept failures through the consumer again, after a fix: those that now succeed (or
     /// turn out to be already processed) leave the failures table; the others stay, with one more
     /// attempt counted. Truncated records (``FailureKind/truncatedRecord``) are not retried.
+    ///
+    /// A retry runs the handlers that failed, so it takes the consumer that has them: a handler
+    /// failure naming handlers this consumer does not have (another program's consumer of the
+    /// same name) is not fed at all. It stays kept, unchanged, is logged as an error naming the
+    /// missing handlers, and counts as `failed` in the report. ``missingHandlers(forFailures:)``
+    /// finds them beforehand.
     /// - Parameters:
     ///   - ids: only these failures; all of this consumer's when nil.
     ///   - replacing: corrected bytes to feed instead of what was kept, by failure id (a person
     ///     fixed a bad line). The failure row then holds the corrected bytes if it fails again.
     @discardableResult
     public func retryFailures(ids: [Int64]? = nil, replacing: [Int64: [UInt8]] = [:]) async throws -> ConsumerReport {
-        try await run(KeptFailuresSource(ledger: ledger, consumer: name, ids: ids, replacements: replacing))
+        let missing = try await missingHandlers(forFailures: ids)
+        for (id, handlers) in missing.sorted(by: { $0.key < $1.key }) {
+            logger.error(
+                "kept failure not retried: this consumer lacks the handlers that failed; retry it with the program that has them",
+                metadata: ["failure_id": "\(id)", "missing_handlers": "\(handlers.joined(separator: ", "))"])
+        }
+        var report = try await run(
+            KeptFailuresSource(
+                ledger: ledger, consumer: name, ids: ids, replacements: replacing, excluded: Set(missing.keys)))
+        report.failed += missing.count
+        return report
+    }
+
+    /// This consumer's kept handler failures (only those with `ids`, when given) whose failed
+    /// handlers are not all registered on this consumer, with the names it lacks. Retrying them
+    /// here would record the event without running those handlers, so ``retryFailures(ids:replacing:)``
+    /// leaves them kept.
+    public func missingHandlers(forFailures ids: [Int64]? = nil) async throws -> [Int64: [String]] {
+        let registered = Set(registrations.withLock { $0.handlers.map(\.name) })
+        var missing: [Int64: [String]] = [:]
+        for failure in try await ledger.failures(consumer: name, ids: ids) where failure.kind == .handlerFailed {
+            let lacking = failure.handlers.filter { !registered.contains($0) }
+            if !lacking.isEmpty { missing[failure.id] = lacking }
+        }
+        return missing
     }
 
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {

@@ -255,7 +255,7 @@ actor LedgerConnection {
                                 maxAttempts: maxAttempts)
                             transactionalRetries += outcome.attempts - 1
                             if let error = outcome.error {
-                                failures.append((bit, error))
+                                failures.append((bit, error, outcome.attempts))
                             } else {
                                 completed |= 1 << UInt64(bit)
                             }
@@ -294,7 +294,8 @@ actor LedgerConnection {
                     try keep(
                         FailureRecord(
                             kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
-                            handlers: failedNames, reason: reason, attempts: 1, record: batch.records[recordIndex]),
+                            handlers: failedNames, reason: reason,
+                            attempts: failures.map(\.attempts).max() ?? 1, record: batch.records[recordIndex]),
                         consumerID: consumerID, db: db, nowMillis: nowMillis)
                 }
                 for rejection in batch.rejections {

@@ -36,7 +36,9 @@ public struct KeptFailure: Sendable, Identifiable, Hashable {
     public var handlers: [String]
     /// Why it was refused or what the handler threw (the last attempt's error).
     public var reason: String
-    /// How many times it was tried, across runs and retries.
+    /// How many times it was tried, across runs and retries: for a handler failure, the tries of
+    /// its failing handler (retries included, as the run summary's `retried` counts them); 1 per
+    /// run for bad input.
     public var attempts: Int
     public var firstFailedAt: Date
     public var lastFailedAt: Date
