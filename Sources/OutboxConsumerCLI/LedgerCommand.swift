@@ -77,6 +77,13 @@ struct LedgerCommand: AsyncParsableCommand {
             let ledger = try SQLiteLedger(
                 path: ledgerOptions.ledger,
                 configuration: .init(minimumRetention: .seconds(minimumDays * 86_400)))
+            if let consumer {
+                let known = try await ledger.stats().consumers.map(\.consumer)
+                guard known.contains(consumer) else {
+                    let list = known.isEmpty ? "none" : known.joined(separator: ", ")
+                    throw CommandError("no consumer named \(consumer) in \(ledgerOptions.ledger) (its consumers: \(list))")
+                }
+            }
             let report = try await ledger.purge(
                 consumer: consumer, olderThan: .seconds(olderThan * 86_400), apply: apply)
             let output = StandardOutput.shared
