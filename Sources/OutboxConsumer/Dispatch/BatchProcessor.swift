@@ -37,6 +37,8 @@ struct BatchProcessor: Sendable {
     let checkpointKey: String?
     let logger: Logger
     let metrics: ConsumerMetrics
+    /// Set when the run is asked to stop: a batch still waiting for the write lock gives up.
+    let lockWaitStop = LockWaitStop()
 
     /// Decodes a batch's envelopes: CPU work that needs no ledger, so the consumer does it for
     /// the next batch while the ledger commits the current one.
@@ -85,14 +87,15 @@ struct BatchProcessor: Sendable {
         if handlers.awaitsNothing {
             // `progress` is lent (inout), not copied, so its arrays stay unshared and change in place.
             let visit = try await ledger.runBatch(
-                consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, progress: &progress
+                consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, stop: lockWaitStop,
+                progress: &progress
             ) { claim, progress in
                 handleDirectly(claim: claim, &progress) ? progress.commit : nil
             }
             if let committed = visit.committed { return finish(progress, committed) }
             claim = visit.claim
         } else {
-            claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+            claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop)
         }
         do {
             await handleAwaiting(claim: claim, &progress)

@@ -192,7 +192,12 @@ public final class OutboxConsumer: Sendable {
     ) async throws -> ConsumerReport {
         let clock = ContinuousClock()
         let started = clock.now
-        let processor = try await makeProcessor(checkpointKey: source.checkpointKey)
+        let processor: BatchProcessor
+        do {
+            processor = try await makeProcessor(checkpointKey: source.checkpointKey)
+        } catch LedgerError.lockWaitCancelled(_) {
+            return ConsumerReport()  // asked to stop while waiting for the write lock: nothing done
+        }
         let checkpoint: String?
         if let key = source.checkpointKey {
             checkpoint = try await ledger.checkpoint(consumer: name, source: key)
@@ -255,9 +260,25 @@ public final class OutboxConsumer: Sendable {
                 // Settle the oldest batch once another waits behind it; settle all when the
                 // source paused (nothing read), so its outcomes are not held back, or ended.
                 let settleAll = sourceEnded || !didRead
-                while let (batch, task) = inFlight.first, settleAll || inFlight.count > 1 {
+                settling: while let (batch, task) = inFlight.first, settleAll || inFlight.count > 1 {
                     inFlight.removeFirst()
-                    let (outcomes, delta) = try await task.value
+                    let outcomes: [RecordOutcome]
+                    let delta: ConsumerReport
+                    do {
+                        // Asked to stop: a batch still waiting for the write lock gives up.
+                        (outcomes, delta) = try await withTaskCancellationHandler {
+                            try await task.value
+                        } onCancel: {
+                            processor.lockWaitStop.set()
+                        }
+                    } catch LedgerError.lockWaitCancelled(_) {
+                        // Nothing of it (or of the batches behind it) was claimed: the source
+                        // delivers them again; the run ends as a stopped run does.
+                        for (_, waiting) in inFlight { _ = try? await waiting.value }
+                        inFlight.removeAll()
+                        sourceEnded = true
+                        break settling
+                    }
                     report.add(delta)
                     report.duration = clock.now - started
                     try await reader.didCommit(batch, outcomes: outcomes)

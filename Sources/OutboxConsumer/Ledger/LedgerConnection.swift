@@ -1,6 +1,8 @@
 import Foundation
 import DedicatedExecutor
+import Logging
 internal import OutboxSQLite
+import Synchronization
 
 /// The ledger's single write connection, on a thread of its own.
 ///
@@ -14,17 +16,21 @@ actor LedgerConnection {
     let path: String
     let configuration: SQLiteLedger.Configuration
     let readOnly: Bool
+    let logger: Logger?
     private var connection: SQLiteConnection?
+    /// Set once the writer found or made the ledger's tables current.
+    private var schemaReady = false
     private var consumerIDs: [String: Int64] = [:]
     /// True between `beginBatch` and `commitBatch`/`rollbackBatch`.
     private(set) var batchOpen = false
     /// `write` calls and batches waiting for the open batch to end.
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
-    init(path: String, configuration: SQLiteLedger.Configuration, readOnly: Bool) {
+    init(path: String, configuration: SQLiteLedger.Configuration, readOnly: Bool, logger: Logger?) {
         self.path = path
         self.configuration = configuration
         self.readOnly = readOnly
+        self.logger = logger
         executor = DedicatedThreadExecutor(name: readOnly ? "ledger-read" : "ledger-write")
     }
 
@@ -34,7 +40,8 @@ actor LedgerConnection {
 
     // MARK: Opening
 
-    /// The open connection; opens, configures and (for the writer) migrates on first use.
+    /// The open connection, opened and configured on first use. The writer's tables are made
+    /// current by ``preparedDB()``.
     func db() throws(LedgerError) -> SQLiteConnection {
         if let connection { return connection }
         let connection: SQLiteConnection
@@ -43,20 +50,14 @@ actor LedgerConnection {
                 path: path,
                 options: .init(create: !readOnly, readOnly: false, busyTimeout: configuration.busyTimeout))
             // WAL lets readers (queries, stats) run while a batch writes.
-            try Self.enableWAL(connection)
+            try Self.enableWAL(connection, patience: configuration.lockWait ?? .seconds(60))
             try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
             try connection.execute("PRAGMA foreign_keys = ON")
             if readOnly {
                 try connection.execute("PRAGMA query_only = 1")
-            } else {
-                try connection.transaction(.immediate) { try LedgerSchema.prepare($0, path: path) }
             }
-        } catch let error as LedgerError {
-            throw error
-        } catch let error as SQLiteError {
-            throw Self.describeOpenError(error, path: path)
         } catch {
-            throw LedgerError.sqlite("\(error)")
+            throw Self.describeOpenError(error, path: path)
         }
         self.connection = connection
         return connection
@@ -64,10 +65,10 @@ actor LedgerConnection {
 
     /// Switching a new file to WAL needs a moment of exclusive access, and SQLite does not apply
     /// the busy timeout to it: processes opening one new ledger together would fail with
-    /// "database is locked". Retry for as long as the busy timeout allows.
-    private static func enableWAL(_ connection: SQLiteConnection) throws(SQLiteError) {
+    /// "database is locked". Retry for as long as `patience` allows.
+    private static func enableWAL(_ connection: SQLiteConnection, patience: Duration) throws(SQLiteError) {
         let clock = ContinuousClock()
-        let deadline = clock.now + connection.busyTimeout
+        let deadline = clock.now + patience
         while true {
             do {
                 try connection.execute("PRAGMA journal_mode = WAL")
@@ -96,26 +97,115 @@ actor LedgerConnection {
         }
     }
 
-    func consumerID(_ name: String) throws(LedgerError) -> Int64 {
-        if let id = consumerIDs[name] { return id }
+    /// The writer's connection, with the ledger's tables current: checked without the write
+    /// lock, created or migrated under it.
+    func preparedDB() async throws(LedgerError) -> SQLiteConnection {
         let db = try db()
-        let id: Int64 = try wrap {
-            let select = "SELECT id FROM outbox_consumers WHERE name = ?"
-            if let existing = try db.query(select, [.text(name)], row: { $0.int64(0) }).first {
-                return existing
+        if schemaReady { return db }
+        if try !schemaIsCurrent() {
+            let path = self.path
+            try await wrapAsync { try await withWriteLock { try LedgerSchema.prepare($0, path: path) } }
+        }
+        schemaReady = true
+        return db
+    }
+
+    /// ``preparedDB()`` for callers off this actor.
+    func prepareSchema() async throws(LedgerError) {
+        _ = try await preparedDB()
+    }
+
+    /// Whether the file holds this build's tables (a newer version is an error), read without
+    /// any lock, so readers never need the writer.
+    func schemaIsCurrent() throws(LedgerError) -> Bool {
+        let db = try db()
+        let path = self.path
+        return try wrap { try LedgerSchema.isCurrent(db, path: path) }
+    }
+
+    func consumerID(_ name: String) async throws(LedgerError) -> Int64 {
+        if let id = consumerIDs[name] { return id }
+        let db = try await preparedDB()
+        let select = "SELECT id FROM outbox_consumers WHERE name = ?"
+        let existing = try wrap { try db.query(select, [.text(name)], row: { $0.int64(0) }).first }
+        let id: Int64
+        if let existing {
+            id = existing
+        } else {
+            id = try await wrapAsync {
+                try await withWriteLock { db in
+                    // Another process sharing the file may register the same name in between: then
+                    // this insert does nothing and the select finds that process's row.
+                    try db.execute(
+                        "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                        [.text(name), .integer(Self.nowSeconds())])
+                    guard let registered = try db.query(select, [.text(name)], row: { $0.int64(0) }).first else {
+                        throw LedgerError.sqlite("consumer \(name) is not registered after inserting it")
+                    }
+                    return registered
+                }
             }
-            // Another process sharing the file may register the same name in between: then this
-            // insert does nothing and the select finds that process's row.
-            try db.execute(
-                "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                [.text(name), .integer(Self.nowSeconds())])
-            guard let registered = try db.query(select, [.text(name)], row: { $0.int64(0) }).first else {
-                throw LedgerError.sqlite("consumer \(name) is not registered after inserting it")
-            }
-            return registered
         }
         consumerIDs[name] = id
         return id
+    }
+
+    // MARK: The write lock
+
+    /// `BEGIN IMMEDIATE` once no batch of this connection is open and the file's write lock is
+    /// free: another process holding it is the normal case for a shared file, so this waits,
+    /// backing off and logging every ``lockWaitNoticeInterval``, for as long as
+    /// `Configuration.lockWait` allows (unbounded by default). Sleeps between tries leave the
+    /// ledger's thread free. Gives up when the calling task is cancelled or `stop` is set.
+    /// With `forBatch`, the batch is marked open before anything else runs on this actor.
+    private func beginImmediate(
+        _ db: SQLiteConnection, forBatch: Bool, stop: LockWaitStop? = nil
+    ) async throws(LedgerError) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var nextNotice = started + Self.lockWaitNoticeInterval
+        var pause = Duration.milliseconds(5)
+        while true {
+            await waitForOpenBatch()
+            do {
+                try db.execute("BEGIN IMMEDIATE")
+                if forBatch { batchOpen = true }
+                return
+            } catch where error.code.primary == .busy || error.code.primary == .locked {
+                let waited = clock.now - started
+                if let limit = configuration.lockWait, waited >= limit {
+                    throw LedgerError.lockWaitExceeded(path: path, waited: waited)
+                }
+                if Task.isCancelled || stop?.isSet == true { throw LedgerError.lockWaitCancelled(path: path) }
+                if clock.now >= nextNotice {
+                    nextNotice = clock.now + Self.lockWaitNoticeInterval
+                    logger?.notice(
+                        "waiting for the ledger's write lock, held by another connection",
+                        metadata: ["ledger": "\(path)", "waited_s": "\(Int(SQLiteLedger.seconds(waited)))"])
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(250))
+            } catch {
+                throw LedgerError.sqlite(error.description)
+            }
+        }
+    }
+
+    static let lockWaitNoticeInterval = Duration.seconds(10)
+
+    /// Runs `body` in a write transaction taken with ``beginImmediate(_:forBatch:stop:)``:
+    /// commits when it returns, rolls back when it throws (its error passes through unchanged).
+    private func withWriteLock<T>(_ body: (SQLiteConnection) throws -> T) async throws -> T {
+        let db = try db()
+        try await beginImmediate(db, forBatch: false)
+        do {
+            let value = try body(db)
+            try db.execute("COMMIT")
+            return value
+        } catch {
+            db.rollbackIgnoringErrors()
+            throw error
+        }
     }
 
     // MARK: The batch protocol
@@ -126,17 +216,12 @@ actor LedgerConnection {
     /// the same name waits on the write lock and then sees our committed claims. Nothing is
     /// committed here; `commitBatch` keeps the claims of events whose handlers all succeeded.
     /// Consumers sharing this ledger object take turns: a batch waits for the open one to end.
-    func beginBatch(consumerID: Int64, eventIDs: [Int64]) async throws(LedgerError) -> BatchClaim {
-        let db = try db()
-        await waitForOpenBatch()
-        batchOpen = true
+    /// The write lock is waited for as ``beginImmediate(_:forBatch:stop:)`` says; `stop` ends
+    /// that wait (the run was asked to stop) with ``LedgerError/lockWaitCancelled(path:)``.
+    func beginBatch(consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop? = nil) async throws(LedgerError) -> BatchClaim {
+        let db = try await preparedDB()
+        try await beginImmediate(db, forBatch: true, stop: stop)
         return try wrap {
-            do {
-                try db.execute("BEGIN IMMEDIATE")
-            } catch {
-                endBatch()
-                throw error
-            }
             do {
                 let claimed = try Self.claim(eventIDs, consumerID: consumerID, now: Self.nowSeconds(), db: db)
                 let hasHistory = try db.query(
@@ -166,10 +251,10 @@ actor LedgerConnection {
     /// the caller's progress, then `commitBatch` with the commit `handle` returns. When it returns
     /// none, the batch stays open, for the caller to commit or roll back later.
     func runBatch<Progress>(
-        consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, progress: inout Progress,
+        consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, stop: LockWaitStop?, progress: inout Progress,
         handle: @Sendable (BatchClaim, inout Progress) -> BatchCommit?
     ) async throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
-        let claim = try await beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+        let claim = try await beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: stop)
         guard let commit = handle(claim, &progress) else { return (claim, nil) }
         return (claim, try commitBatch(consumerID: consumerID, commit, maxAttempts: maxAttempts))
     }
@@ -410,9 +495,8 @@ actor LedgerConnection {
     /// Runs `body` in a write transaction, after any open batch has ended.
     func write<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
         if LedgerBatchScope.isInsideBatch { throw LedgerError.writeInsideBatch }
-        await waitForOpenBatch()
-        let db = try db()
-        return try db.transaction(.immediate) { try body(LedgerTransaction(connection: $0)) }
+        _ = try await preparedDB()
+        return try await withWriteLock { try body(LedgerTransaction(connection: $0)) }
     }
 
     /// Runs `body` on this connection without a transaction of its own (reads see a snapshot
@@ -422,26 +506,32 @@ actor LedgerConnection {
         return try db.transaction(.deferred) { try body(LedgerTransaction(connection: $0)) }
     }
 
-    /// Runs internal maintenance with the raw connection.
-    func withConnection<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let db = try db()
-        return try wrap { try body(db) }
+    private func wrap<T>(_ body: () throws -> T) throws(LedgerError) -> T {
+        do { return try body() } catch { throw Self.ledgerError(error) }
     }
 
-    private func wrap<T>(_ body: () throws -> T) throws(LedgerError) -> T {
-        do {
-            return try body()
-        } catch let error as LedgerError {
-            throw error
-        } catch let error as SQLiteError {
-            throw LedgerError.sqlite(error.description)
-        } catch {
-            throw LedgerError.sqlite("\(error)")
+    private func wrapAsync<T>(_ body: () async throws -> T) async throws(LedgerError) -> T {
+        do { return try await body() } catch { throw Self.ledgerError(error) }
+    }
+
+    private static func ledgerError(_ error: any Error) -> LedgerError {
+        switch error {
+        case let error as LedgerError: error
+        case let error as SQLiteError: .sqlite(error.description)
+        default: .sqlite("\(error)")
         }
     }
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
     static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// Set when a run is asked to stop: a batch still waiting for the write lock gives up (nothing
+/// of it is claimed yet), while batches that hold it run to their commit.
+final class LockWaitStop: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
 }
 
 /// Marks the task that runs a batch's async handlers, so `SQLiteLedger.write` called from one of

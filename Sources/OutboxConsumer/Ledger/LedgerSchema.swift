@@ -63,6 +63,20 @@ enum LedgerSchema {
         INSERT OR IGNORE INTO outbox_schema (id, version) VALUES (1, 1);
         """
 
+    /// Whether the tables exist at this build's version, read without taking any lock. Throws
+    /// for a newer version.
+    static func isCurrent(_ db: SQLiteConnection, path: String) throws -> Bool {
+        let hasSchemaTable = try db.query(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
+        ) { $0.int64(0) }.first ?? 0
+        guard hasSchemaTable > 0 else { return false }
+        let version = try db.query("SELECT version FROM outbox_schema WHERE id = 1") { $0.int64(0) }.first
+        if let version, version > currentVersion {
+            throw LedgerError.incompatibleSchema(path: path, found: version, supported: currentVersion)
+        }
+        return version == currentVersion
+    }
+
     /// Creates or checks the tables. Call inside a write transaction.
     static func prepare(_ db: SQLiteConnection, path: String) throws -> Void {
         let hasSchemaTable = try db.query(

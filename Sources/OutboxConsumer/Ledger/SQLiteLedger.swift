@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 internal import OutboxSQLite
 import Synchronization
 
@@ -26,7 +27,13 @@ public final class SQLiteLedger: Sendable {
 
         /// Default `.normal`: a crashed process loses nothing committed.
         public var synchronous: Synchronous
-        /// How long a writer waits for another process's write lock. Default 10 seconds.
+        /// How long a writer waits in total for another process's write lock before failing with
+        /// ``LedgerError/lockWaitExceeded(path:waited:)``. Default nil: as long as it takes (the
+        /// normal case for processes sharing a file), logging a notice every 10 s; cancelling
+        /// the waiting task (a run asked to stop) ends the wait. Readers never need the lock.
+        public var lockWait: Duration?
+        /// How long one try inside SQLite waits for the lock before the ledger backs off (off its
+        /// thread) and tries again, within ``lockWait``. Default 100 ms.
         public var busyTimeout: Duration
         /// Purges refuse a horizon shorter than this. Default 7 days: an event re-delivered after
         /// its ledger row is purged would be processed again.
@@ -34,10 +41,12 @@ public final class SQLiteLedger: Sendable {
 
         public init(
             synchronous: Synchronous = .normal,
-            busyTimeout: Duration = .seconds(10),
+            lockWait: Duration? = nil,
+            busyTimeout: Duration = .milliseconds(100),
             minimumRetention: Duration = .seconds(7 * 86_400)
         ) {
             self.synchronous = synchronous
+            self.lockWait = lockWait
             self.busyTimeout = busyTimeout
             self.minimumRetention = minimumRetention
         }
@@ -56,7 +65,8 @@ public final class SQLiteLedger: Sendable {
     /// Throws at once when `path` is empty or names a directory; other problems (no such
     /// directory, not writable, not a database, newer schema) surface from ``prepare()`` or the
     /// first use, as ``LedgerError``.
-    public init(path: String, configuration: Configuration = .init()) throws {
+    /// - Parameter logger: where waits for another process's write lock are logged; none when nil.
+    public init(path: String, configuration: Configuration = .init(), logger: Logger? = nil) throws {
         guard !path.isEmpty else { throw LedgerError.cannotOpen(path: path, reason: "the path is empty") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -64,14 +74,15 @@ public final class SQLiteLedger: Sendable {
         }
         self.path = path
         self.configuration = configuration
-        writer = LedgerConnection(path: path, configuration: configuration, readOnly: false)
-        reader = LedgerConnection(path: path, configuration: configuration, readOnly: true)
+        writer = LedgerConnection(path: path, configuration: configuration, readOnly: false, logger: logger)
+        reader = LedgerConnection(path: path, configuration: configuration, readOnly: true, logger: logger)
     }
 
-    /// Opens the file now, creating or checking its tables.
+    /// Opens the file now, creating or checking its tables. Creating or migrating them takes the
+    /// write lock (waited for as ``Configuration/lockWait`` says); a current file needs no lock.
     public func prepare() async throws {
         if isPrepared.load(ordering: .acquiring) { return }
-        _ = try await writer.withConnection { _ in () }
+        try await writer.prepareSchema()
         isPrepared.store(true, ordering: .releasing)
     }
 
@@ -86,8 +97,17 @@ public final class SQLiteLedger: Sendable {
 
     /// Runs `body` on a separate read connection, in a read transaction: a consistent snapshot
     /// of committed data that never sees a batch in progress and never blocks it.
+    ///
+    /// Reading an existing ledger with current tables never takes the write lock, so it works
+    /// while another process holds that lock for as long as it likes.
     public func read<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
-        try await prepare()
+        if !isPrepared.load(ordering: .acquiring) {
+            if FileManager.default.fileExists(atPath: path), try await reader.schemaIsCurrent() {
+                isPrepared.store(true, ordering: .releasing)
+            } else {
+                try await prepare()
+            }
+        }
         return try await reader.read(body)
     }
 
