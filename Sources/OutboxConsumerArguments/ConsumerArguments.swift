@@ -37,12 +37,14 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
     }
 
     /// The ledger at `--ledger` and a consumer named `--consumer` (or `defaultName`).
-    public func makeConsumer(defaultName: String, logger: Logger) throws -> OutboxConsumer {
+    /// - Parameter owner: your program's name: the ledger then refuses the consumer name to other
+    ///   programs, and this one a name another program owns (see `OutboxConsumer.Configuration.owner`).
+    public func makeConsumer(defaultName: String, owner: String? = nil, logger: Logger) throws -> OutboxConsumer {
         let ledger = try SQLiteLedger(
             path: self.ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
         return OutboxConsumer(
             name: consumer ?? defaultName, ledger: ledger,
-            configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts)),
+            configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts), owner: owner),
             logger: logger)
     }
 }

@@ -17,7 +17,9 @@ import OutboxConsumer
 /// // subcommands: [Consume.self, FailuresCommand<MyProgram>.self]
 /// ```
 public protocol ConsumerProgram: Sendable {
-    /// The program's name, for messages.
+    /// The program's name, for messages, and the owner it records for its consumer names
+    /// (`OutboxConsumer.Configuration.owner`): pass it to ``ConsumerArguments/makeConsumer(defaultName:owner:logger:)``
+    /// in the consuming command too.
     static var commandName: String { get }
     /// The consumer name when `--consumer` is not given.
     static var defaultConsumerName: String { get }
@@ -153,7 +155,8 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
 
         public func run() async throws {
             let logger = consumerOptions.makeLogger(label: Program.commandName)
-            let consumer = try consumerOptions.makeConsumer(defaultName: Program.defaultConsumerName, logger: logger)
+            let consumer = try consumerOptions.makeConsumer(
+                defaultName: Program.defaultConsumerName, owner: Program.commandName, logger: logger)
             let ledger = consumer.ledger
             let chosen = try await ledger.failures(ids: ids.isEmpty ? nil : ids)
             try Self.check(ids: ids, found: chosen, consumer: consumer.name)

@@ -182,6 +182,24 @@ extension ExampleProcessTests {
         }
     }
 
+    @Suite struct ConsumerOwnershipProcessTests {
+        let directory = TemporaryDirectory()
+
+        @Test func oneProgramsConsumerNameIsRefusedToAnother() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let audit = try await runProcess(
+                try builtProductPath("audit-log"),
+                ["consume", sampleArchivePath, "--ledger", ledger, "--trail", directory.path("t.jsonl")])
+            #expect(audit.status == 0, "\(audit.stderr)")
+            let timeline = try await runProcess(
+                try builtProductPath("customer-timeline"), ["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
+            #expect(timeline.status == 1, "\(timeline.stdout)")
+            #expect(timeline.stderr.contains("audit-log") && timeline.stderr.contains("customer-timeline"), "\(timeline.stderr)")
+            let stats = try await runProcess(try builtProductPath("outbox-consumer"), ["ledger", "stats", "--ledger", ledger])
+            #expect(stats.status == 0 && stats.stdout.contains("consumer audit-log"), "read-only commands work on any consumer")
+        }
+    }
+
     @Suite struct CustomerTimelineProcessTests {
         let directory = TemporaryDirectory()
 

@@ -28,7 +28,7 @@ import Testing
         try await ledger.prepare()
         try await ledger.write { db in try db.execute("UPDATE outbox_schema SET version = 99") }
         await #expect { try await SQLiteLedger(path: newer).prepare() } throws: { error in
-            "\(error)".contains("schema version 99") && "\(error)".contains("supports up to 1")
+            "\(error)".contains("schema version 99") && "\(error)".contains("supports up to 2")
         }
     }
 
@@ -126,5 +126,40 @@ import Testing
         #expect(report.delivered == 0 && report.failed == 1)
         #expect(try await ledger.failures(consumer: "audit").map(\.id) == [failure.id], "still kept")
         #expect(try await !ledger.isProcessed(consumer: "audit", eventID: 1))
+    }
+
+    @Test func aConsumerNameBelongsToTheFirstOwnerThatUsesIt() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let line = [TestEvent.sample("issue.created", eventID: 1)!]
+        func consumer(owner: String?) -> OutboxConsumer {
+            OutboxConsumer(
+                name: "audit-log", ledger: ledger, configuration: .init(retry: quickRetry, owner: owner), logger: quietLogger)
+        }
+        #expect(try await consumer(owner: "audit-log").run(InMemorySource(lines: line)).delivered == 1)
+        await #expect { try await consumer(owner: "customer-timeline").run(InMemorySource(lines: line)) } throws: { error in
+            "\(error)".contains("audit-log") && "\(error)".contains("customer-timeline")
+        }
+        #expect(try await consumer(owner: "audit-log").run(InMemorySource(lines: line)).duplicates == 1)
+        #expect(try await consumer(owner: nil).run(InMemorySource(lines: line)).duplicates == 1, "no owner: not checked")
+        #expect(try await ledger.stats().consumers.first?.owner == "audit-log")
+    }
+
+    @Test func aVersion1LedgerIsMigratedInPlace() async throws {
+        let path = directory.path("v1.sqlite")
+        let original = try SQLiteLedger(path: path)
+        try await makeConsumer("old", ledger: original).run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!]))
+        // Back to version 1's tables, as an older build left them.
+        let downgrade = try await runProcess(
+            "/usr/bin/sqlite3", [path, "ALTER TABLE outbox_consumers DROP COLUMN owner; UPDATE outbox_schema SET version = 1"])
+        #expect(downgrade.status == 0, "\(downgrade.stderr)")
+
+        let ledger = try SQLiteLedger(path: path)
+        let stats = try await ledger.stats()
+        #expect(stats.schemaVersion == 2)
+        #expect(stats.consumers.map(\.consumer) == ["old"] && stats.consumers.first?.owner == nil)
+        #expect(try await ledger.isProcessed(consumer: "old", eventID: 1))
+        let owned = OutboxConsumer(name: "old", ledger: ledger, configuration: .init(owner: "me"), logger: quietLogger)
+        #expect(try await owned.run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!])).duplicates == 1)
+        #expect(try await ledger.stats().consumers.first?.owner == "me", "an old consumer is claimed by its first owner")
     }
 }

@@ -25,11 +25,18 @@ public final class OutboxConsumer: Sendable {
         public var retry: RetryPolicy
         /// Deeper JSON is refused as bad input (it would only be an attack or a bug). Default 64.
         public var maxNestingDepth: Int
+        /// The program this consumer belongs to (say `"audit-log"`). The ledger records it for the
+        /// consumer name on first use and refuses the name to a consumer with another owner
+        /// (``LedgerError/consumerOwnedByAnother(path:consumer:owner:requestedBy:)``): another
+        /// program's handlers never ran for the events recorded under it. Default nil: no claim
+        /// and no check, as before owners existed.
+        public var owner: String?
 
-        public init(batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64) {
+        public init(batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64, owner: String? = nil) {
             self.batchSize = batchSize
             self.retry = retry
             self.maxNestingDepth = maxNestingDepth
+            self.owner = owner
         }
     }
 
@@ -349,7 +356,7 @@ public final class OutboxConsumer: Sendable {
         let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
         let decoder = EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth)
         let table = try HandlerTable(handlers, typeNames: decoder.typeNames)
-        let consumerID = try await ledger.writer.consumerID(name)
+        let consumerID = try await ledger.writer.consumerID(name, owner: configuration.owner)
         return BatchProcessor(
             consumerName: name, consumerID: consumerID, ledger: ledger.writer,
             decoder: decoder, handlers: table, retry: configuration.retry, checkpointKey: checkpointKey,

@@ -20,7 +20,8 @@ actor LedgerConnection {
     private var connection: SQLiteConnection?
     /// Set once the writer found or made the ledger's tables current.
     private var schemaReady = false
-    private var consumerIDs: [String: Int64] = [:]
+    /// Consumer ids by name, with the owner recorded for each.
+    private var consumerIDs: [String: (id: Int64, owner: String?)] = [:]
     /// True between `beginBatch` and `commitBatch`/`rollbackBatch`.
     private(set) var batchOpen = false
     /// `write` calls and batches waiting for the open batch to end.
@@ -123,31 +124,40 @@ actor LedgerConnection {
         return try wrap { try LedgerSchema.isCurrent(db, path: path) }
     }
 
-    func consumerID(_ name: String) async throws(LedgerError) -> Int64 {
-        if let id = consumerIDs[name] { return id }
+    /// The id of consumer `name`, registering it when new. With an `owner`, the name must be
+    /// unowned (then it is claimed for `owner`) or owned by `owner`; nil checks nothing.
+    func consumerID(_ name: String, owner: String? = nil) async throws(LedgerError) -> Int64 {
+        if let known = consumerIDs[name], owner == nil || known.owner == owner { return known.id }
         let db = try await preparedDB()
-        let select = "SELECT id FROM outbox_consumers WHERE name = ?"
-        let existing = try wrap { try db.query(select, [.text(name)], row: { $0.int64(0) }).first }
-        let id: Int64
-        if let existing {
-            id = existing
-        } else {
-            id = try await wrapAsync {
+        let select = "SELECT id, owner FROM outbox_consumers WHERE name = ?"
+        let row: (SQLiteStatement) -> (id: Int64, owner: String?) = { ($0.int64(0), $0.string(1)) }
+        var registered = try wrap { try db.query(select, [.text(name)], row: row).first }
+        if registered == nil || (owner != nil && registered?.owner == nil) {
+            let path = self.path
+            registered = try await wrapAsync {
                 try await withWriteLock { db in
-                    // Another process sharing the file may register the same name in between: then
-                    // this insert does nothing and the select finds that process's row.
+                    // Another process sharing the file may register (or claim) the same name in
+                    // between: then these do nothing and the select finds that process's row.
                     try db.execute(
-                        "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                        [.text(name), .integer(Self.nowSeconds())])
-                    guard let registered = try db.query(select, [.text(name)], row: { $0.int64(0) }).first else {
-                        throw LedgerError.sqlite("consumer \(name) is not registered after inserting it")
+                        "INSERT INTO outbox_consumers (name, created_at, owner) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                        [.text(name), .integer(Self.nowSeconds()), SQLiteValue(owner)])
+                    if let owner {
+                        try db.execute(
+                            "UPDATE outbox_consumers SET owner = ? WHERE name = ? AND owner IS NULL", [.text(owner), .text(name)])
+                    }
+                    guard let registered = try db.query(select, [.text(name)], row: row).first else {
+                        throw LedgerError.sqlite("consumer \(name) is not registered in \(path) after inserting it")
                     }
                     return registered
                 }
             }
         }
-        consumerIDs[name] = id
-        return id
+        guard let registered else { throw LedgerError.sqlite("consumer \(name) is not registered") }
+        if let owner, let recorded = registered.owner, recorded != owner {
+            throw LedgerError.consumerOwnedByAnother(path: path, consumer: name, owner: recorded, requestedBy: owner)
+        }
+        consumerIDs[name] = registered
+        return registered.id
     }
 
     // MARK: The write lock

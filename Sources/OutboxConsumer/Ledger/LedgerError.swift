@@ -16,6 +16,9 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     /// The run was asked to stop (cancelled, SIGTERM) while waiting for the write lock; nothing
     /// was recorded by the waiting batch.
     case lockWaitCancelled(path: String)
+    /// The consumer name belongs to another program (`OutboxConsumer.Configuration.owner`):
+    /// its events were handled by that program's handlers, so this one would see them as done.
+    case consumerOwnedByAnother(path: String, consumer: String, owner: String, requestedBy: String)
     /// Any other SQLite error: code, message and statement.
     case sqlite(String)
 
@@ -35,6 +38,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "gave up waiting for the write lock on \(path) after \(Self.days(SQLiteLedger.seconds(waited).rounded())) s: another process holds it; wait longer (--lock-wait, Configuration.lockWait) or find that process"
         case .lockWaitCancelled(let path):
             "stopped waiting for the write lock on \(path): the run was asked to stop"
+        case .consumerOwnedByAnother(let path, let consumer, let owner, let requested):
+            "consumer name \(consumer) in \(path) belongs to \(owner), not \(requested): its events were processed by \(owner)'s handlers, so \(requested) would skip them all as duplicates; give \(requested) a consumer name of its own (--consumer NAME)"
         case .sqlite(let message):
             "ledger error: \(message)"
         }

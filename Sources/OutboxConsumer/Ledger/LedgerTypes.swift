@@ -54,6 +54,8 @@ public struct KeptFailure: Sendable, Identifiable, Hashable {
 /// Counts kept by the ledger for one consumer.
 public struct ConsumerLedgerStats: Sendable, Hashable {
     public var consumer: String
+    /// The program that owns the name (`OutboxConsumer.Configuration.owner`); nil when unclaimed.
+    public var owner: String?
     /// Events recorded as processed (and not purged).
     public var processed: Int
     public var oldestProcessedAt: Date?

@@ -204,7 +204,7 @@ public final class SQLiteLedger: Sendable {
             let pageCount = try db.scalar("PRAGMA page_count")?.int64 ?? 0
             let pageSize = try db.scalar("PRAGMA page_size")?.int64 ?? 0
             var consumers: [ConsumerLedgerStats] = []
-            for row in try db.query("SELECT id, name FROM outbox_consumers ORDER BY name") {
+            for row in try db.query("SELECT id, name, owner FROM outbox_consumers ORDER BY name") {
                 let id = row[0]
                 let processed = try db.query(
                     "SELECT count(*), min(processed_at), max(processed_at) FROM outbox_processed WHERE consumer_id = ?",
@@ -219,7 +219,7 @@ public final class SQLiteLedger: Sendable {
                 }
                 consumers.append(
                     ConsumerLedgerStats(
-                        consumer: row[1].string ?? "",
+                        consumer: row[1].string ?? "", owner: row[2].string,
                         processed: processed[0].int ?? 0,
                         oldestProcessedAt: processed[1].int64.map { Date(timeIntervalSince1970: Double($0)) },
                         newestProcessedAt: processed[2].int64.map { Date(timeIntervalSince1970: Double($0)) },

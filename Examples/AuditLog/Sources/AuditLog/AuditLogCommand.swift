@@ -73,7 +73,8 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "audit-log")
-        let consumer = try consumerOptions.makeConsumer(defaultName: AuditLogProgram.defaultConsumerName, logger: logger)
+        let consumer = try consumerOptions.makeConsumer(
+            defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, logger: logger)
         try await AuditLogProgram.install(on: consumer)
         let trailFile = TrailFile(path: trail, ledger: consumer.ledger, consumer: consumer.name)
         let show = self.show

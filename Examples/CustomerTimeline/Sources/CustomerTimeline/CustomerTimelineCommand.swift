@@ -46,7 +46,8 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "customer-timeline")
-        let consumer = try consumerOptions.makeConsumer(defaultName: CustomerTimelineProgram.defaultConsumerName, logger: logger)
+        let consumer = try consumerOptions.makeConsumer(
+            defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger)
         try await CustomerTimelineProgram.install(on: consumer)
         let result = try await source.runForSummary(consumer, logger: logger)
         RunSummary.print(result.report, json: json, extra: result.sourceCounts)
