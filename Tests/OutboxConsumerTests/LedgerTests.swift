@@ -2,6 +2,7 @@ import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
 import TestSupport
+import Synchronization
 import Testing
 
 /// The ledger file itself: errors a person can act on, retention, stats.
@@ -161,5 +162,34 @@ import Testing
         let owned = OutboxConsumer(name: "old", ledger: ledger, configuration: .init(owner: "me"), logger: quietLogger)
         #expect(try await owned.run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!])).duplicates == 1)
         #expect(try await ledger.stats().consumers.first?.owner == "me", "an old consumer is claimed by its first owner")
+    }
+
+    @Test func anEventProcessedElsewhereDuringARetryBackoffIsADuplicateThere() async throws {
+        let path = directory.path("ledger.sqlite")
+        let lines = (1...3).map { TestEvent.sample("issue.created", eventID: $0)! }
+        let slowRetry = RetryPolicy(maxAttempts: 2, initialBackoff: .seconds(3), maxBackoff: .seconds(3), jitter: 0)
+        let slow = makeConsumer(ledger: try SQLiteLedger(path: path), retry: slowRetry)
+        let slowCalls = Mutex<[Int64]>([])
+        slow.onEvery(name: "h") { event in
+            let first = slowCalls.withLock { calls in
+                calls.append(event.metadata.eventID)
+                return calls.filter { $0 == event.metadata.eventID }.count == 1
+            }
+            if event.metadata.eventID == 2 && first { throw TestSetupError(description: "first try fails") }
+        }
+        async let slowReport = slow.run(InMemorySource(lines: lines))
+        // Event 2's first try failed: the slow one backs off.
+        #expect(try await eventually { slowCalls.withLock { $0.contains(2) } })
+        // Another process's consumer of the same name (its own ledger object) handles them meanwhile.
+        let other = makeConsumer(ledger: try SQLiteLedger(path: path))
+        let otherCalls = Mutex<[Int64]>([])
+        other.onEvery(name: "h") { event in otherCalls.withLock { $0.append(event.metadata.eventID) } }
+        let otherReport = try await other.run(InMemorySource(lines: lines))
+        #expect(otherReport.delivered == 2 && otherReport.duplicates == 1, "event 1 was committed before the backoff")
+        let report = try await slowReport
+        #expect(report.delivered == 1 && report.duplicates == 2 && report.failed == 0)
+        #expect(slowCalls.withLock { $0 } == [1, 2])
+        #expect(otherCalls.withLock { $0 } == [2, 3], "each event handled once in all")
+        #expect(try await SQLiteLedger(path: path).failures().isEmpty)
     }
 }

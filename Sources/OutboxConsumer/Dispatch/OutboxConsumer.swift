@@ -19,7 +19,7 @@ public final class OutboxConsumer: Sendable {
     /// Tuning of a consumer.
     public struct Configuration: Sendable {
         /// Records per ledger transaction. Larger batches amortize commits; the ledger's write lock
-        /// is held while a batch's handlers run. Default 500.
+        /// is held while a batch's handlers run (not through a retry's backoff). Default 500.
         public var batchSize: Int
         /// Retries of failing handlers. Default: 4 tries, 100 ms doubling up to 5 s.
         public var retry: RetryPolicy

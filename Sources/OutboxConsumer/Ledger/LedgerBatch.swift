@@ -15,6 +15,8 @@ struct BatchCommit: Sendable {
     var resolvedFailureIDs: [Int64] = []
     /// The source position after this batch.
     var checkpoint: (source: String, position: String)?
+    /// `events[..<recordedEvents]` were committed already, while a handler backed off.
+    var recordedEvents = 0
 }
 
 struct ClaimedEventResult: Sendable {

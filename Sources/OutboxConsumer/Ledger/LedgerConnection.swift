@@ -313,108 +313,158 @@ actor LedgerConnection {
 
     /// Runs the transactional handlers, keeps failures, clears resolved ones, saves the
     /// checkpoint and commits. On any error the whole batch rolls back (nothing recorded).
+    /// Events committed before (`batch.recordedEvents`) are skipped; the result covers the rest.
     func commitBatch(consumerID: Int64, _ batch: BatchCommit, maxAttempts: Int) throws(LedgerError) -> BatchCommitResult {
+        try commitOpenBatch { db in
+            let now = Self.nowSeconds()
+            let nowMillis = Self.nowMillis()
+            let result = try recordEvents(
+                batch, batch.recordedEvents..<batch.events.count, consumerID: consumerID, db: db, now: now,
+                nowMillis: nowMillis, maxAttempts: maxAttempts)
+            for rejection in batch.rejections {
+                try keep(rejection, consumerID: consumerID, db: db, nowMillis: nowMillis)
+            }
+            for id in batch.resolvedFailureIDs {
+                try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+            }
+            if let checkpoint = batch.checkpoint {
+                try db.execute(
+                    """
+                    INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
+            }
+            return result
+        }
+    }
+
+    /// Runs `body` in the open batch's transaction, then commits and ends the batch; on any
+    /// error rolls the whole transaction back.
+    private func commitOpenBatch<T>(_ body: (SQLiteConnection) throws -> T) throws(LedgerError) -> T {
         let db = try db()
         precondition(batchOpen, "no ledger batch is open")
         return try wrap {
             do {
-                let now = Self.nowSeconds()
-                let nowMillis = Self.nowMillis()
-                var failureReasons: [String?] = []
-                failureReasons.reserveCapacity(batch.events.count)
-                var transactionalRetries = 0
-                // Fields are read in place: copying each event and record whole would cost a dozen
-                // reference-count operations per event on the ledger's thread.
-                for position in batch.events.indices {
-                    let recordIndex = batch.events[position].recordIndex
-                    let eventID = batch.events[position].eventID
-                    if let reason = batch.events[position].invalidInput {
-                        try unclaim(eventID, consumerID: consumerID, db: db)
-                        try keep(
-                            FailureRecord(
-                                kind: .invalidInput, eventID: eventID,
-                                eventType: batch.decoded[batch.events[position].position].metadata.eventType,
-                                handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
-                            consumerID: consumerID, db: db, nowMillis: nowMillis)
-                        failureReasons.append(reason)
-                        continue
-                    }
-                    var completed = batch.events[position].completed
-                    var failures = batch.events[position].failures
-                    if failures.isEmpty && batch.events[position].hasTransactionalHandlers {
-                        let event = batch.events[position]
-                        for (bit, handler) in event.handlers.enumerated()
-                        where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
-                            let outcome = runTransactional(
-                                handler, event: batch.decoded[event.position], origin: batch.records[recordIndex].origin, db: db,
-                                maxAttempts: maxAttempts)
-                            transactionalRetries += outcome.attempts - 1
-                            if let error = outcome.error {
-                                failures.append((bit, error, outcome.attempts))
-                            } else {
-                                completed |= 1 << UInt64(bit)
-                            }
-                        }
-                    }
-                    if failures.isEmpty {
-                        failureReasons.append(nil)
-                        let retriedFailureID = batch.records[recordIndex].retriedFailureID
-                        if batch.events[position].hasHistory || retriedFailureID != nil {
-                            try db.execute(
-                                "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
-                                [.integer(consumerID), .integer(eventID)])
-                            try db.execute(
-                                "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
-                                [.integer(consumerID), .text("event:\(eventID)")])
-                            if let id = retriedFailureID {
-                                try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
-                            }
-                        }
-                        continue
-                    }
-                    // Un-claim: the event is not processed, so a later delivery or retry runs it again.
-                    let event = batch.events[position]
-                    try unclaim(eventID, consumerID: consumerID, db: db)
-                    for (bit, handler) in event.handlers.enumerated() where completed & (1 << UInt64(bit)) != 0 {
-                        try db.execute(
-                            """
-                            INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
-                            VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
-                            """,
-                            [.integer(consumerID), .integer(eventID), .text(handler.name), .integer(now)])
-                    }
-                    let failedNames = failures.map { event.handlers[$0.index].name }
-                    let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
-                    failureReasons.append(reason)
-                    try keep(
-                        FailureRecord(
-                            kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
-                            handlers: failedNames, reason: reason,
-                            attempts: failures.map(\.attempts).max() ?? 1, record: batch.records[recordIndex]),
-                        consumerID: consumerID, db: db, nowMillis: nowMillis)
-                }
-                for rejection in batch.rejections {
-                    try keep(rejection, consumerID: consumerID, db: db, nowMillis: nowMillis)
-                }
-                for id in batch.resolvedFailureIDs {
-                    try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
-                }
-                if let checkpoint = batch.checkpoint {
-                    try db.execute(
-                        """
-                        INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
-                        """,
-                        [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
-                }
+                let value = try body(db)
                 try db.execute("COMMIT")
                 endBatch()
-                return BatchCommitResult(failureReasons: failureReasons, transactionalRetries: transactionalRetries)
+                return value
             } catch {
                 rollbackBatch()
                 throw error
             }
         }
+    }
+
+    /// Commits what a batch has finished so far and releases the write lock, so a handler's retry
+    /// backoff does not hold up other connections: events `batch.recordedEvents..<end` are
+    /// recorded as at the batch's commit (transactional handlers included), the handlers that
+    /// `interrupted` (the event retrying) completed are saved as progress, and the claims of
+    /// `released` (that event and those not handled yet) are given up, to be claimed again by
+    /// ``beginBatch(consumerID:eventIDs:stop:)`` after the backoff. No checkpoint is saved.
+    func commitFinishedPart(
+        consumerID: Int64, _ batch: BatchCommit, upTo end: Int, interrupted: (eventID: Int64, completed: [String]),
+        unclaiming released: [Int64], maxAttempts: Int
+    ) throws(LedgerError) -> BatchCommitResult {
+        try commitOpenBatch { db in
+            let now = Self.nowSeconds()
+            let result = try recordEvents(
+                batch, batch.recordedEvents..<end, consumerID: consumerID, db: db, now: now,
+                nowMillis: Self.nowMillis(), maxAttempts: maxAttempts)
+            try saveProgress(interrupted.completed, eventID: interrupted.eventID, consumerID: consumerID, now: now, db: db)
+            for eventID in released { try unclaim(eventID, consumerID: consumerID, db: db) }
+            return result
+        }
+    }
+
+    /// Records the handlers completed for an event that is not processed yet, so no retry or
+    /// other process runs them again.
+    private func saveProgress(_ handlers: [String], eventID: Int64, consumerID: Int64, now: Int64, db: SQLiteConnection) throws {
+        for handler in handlers {
+            try db.execute(
+                """
+                INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
+                VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """,
+                [.integer(consumerID), .integer(eventID), .text(handler), .integer(now)])
+        }
+    }
+
+    /// Records `batch.events[range]`: keeps claims of events whose handlers all succeeded (after
+    /// running their transactional handlers), un-claims and keeps the others.
+    private func recordEvents(
+        _ batch: BatchCommit, _ range: Range<Int>, consumerID: Int64, db: SQLiteConnection, now: Int64, nowMillis: Int64,
+        maxAttempts: Int
+    ) throws -> BatchCommitResult {
+        var failureReasons: [String?] = []
+        failureReasons.reserveCapacity(range.count)
+        var transactionalRetries = 0
+        // Fields are read in place: copying each event and record whole would cost a dozen
+        // reference-count operations per event on the ledger's thread.
+        for position in range {
+            let recordIndex = batch.events[position].recordIndex
+            let eventID = batch.events[position].eventID
+            if let reason = batch.events[position].invalidInput {
+                try unclaim(eventID, consumerID: consumerID, db: db)
+                try keep(
+                    FailureRecord(
+                        kind: .invalidInput, eventID: eventID,
+                        eventType: batch.decoded[batch.events[position].position].metadata.eventType,
+                        handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
+                    consumerID: consumerID, db: db, nowMillis: nowMillis)
+                failureReasons.append(reason)
+                continue
+            }
+            var completed = batch.events[position].completed
+            var failures = batch.events[position].failures
+            if failures.isEmpty && batch.events[position].hasTransactionalHandlers {
+                let event = batch.events[position]
+                for (bit, handler) in event.handlers.enumerated()
+                where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
+                    let outcome = runTransactional(
+                        handler, event: batch.decoded[event.position], origin: batch.records[recordIndex].origin, db: db,
+                        maxAttempts: maxAttempts)
+                    transactionalRetries += outcome.attempts - 1
+                    if let error = outcome.error {
+                        failures.append((bit, error, outcome.attempts))
+                    } else {
+                        completed |= 1 << UInt64(bit)
+                    }
+                }
+            }
+            if failures.isEmpty {
+                failureReasons.append(nil)
+                let retriedFailureID = batch.records[recordIndex].retriedFailureID
+                if batch.events[position].hasHistory || retriedFailureID != nil {
+                    try db.execute(
+                        "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
+                        [.integer(consumerID), .integer(eventID)])
+                    try db.execute(
+                        "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
+                        [.integer(consumerID), .text("event:\(eventID)")])
+                    if let id = retriedFailureID {
+                        try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+                    }
+                }
+                continue
+            }
+            // Un-claim: the event is not processed, so a later delivery or retry runs it again.
+            let event = batch.events[position]
+            try unclaim(eventID, consumerID: consumerID, db: db)
+            let completedNames = event.handlers.indices.filter { completed & (1 << UInt64($0)) != 0 }.map { event.handlers[$0].name }
+            try saveProgress(completedNames, eventID: eventID, consumerID: consumerID, now: now, db: db)
+            let failedNames = failures.map { event.handlers[$0.index].name }
+            let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
+            failureReasons.append(reason)
+            try keep(
+                FailureRecord(
+                    kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
+                    handlers: failedNames, reason: reason,
+                    attempts: failures.map(\.attempts).max() ?? 1, record: batch.records[recordIndex]),
+                consumerID: consumerID, db: db, nowMillis: nowMillis)
+        }
+        return BatchCommitResult(failureReasons: failureReasons, transactionalRetries: transactionalRetries)
     }
 
     /// Abandons the open batch: nothing of it is recorded, so every event is delivered again later.
