@@ -17,15 +17,22 @@ import OutboxConsumer
 /// // subcommands: [Consume.self, FailuresCommand<MyProgram>.self]
 /// ```
 public protocol ConsumerProgram: Sendable {
-    /// The program's name, for messages, and the owner it records for its consumer names
-    /// (`OutboxConsumer.Configuration.owner`): pass it to ``ConsumerArguments/makeConsumer(defaultName:owner:logger:)``
-    /// in the consuming command too.
+    /// The program's name, for messages.
     static var commandName: String { get }
+    /// The owner recorded for the program's consumer names (`OutboxConsumer.Configuration.owner`);
+    /// pass the same to ``ConsumerArguments/makeConsumer(defaultName:owner:logger:)`` in the
+    /// consuming command. Default: ``commandName``. Nil claims nothing (a generic tool), but a
+    /// retry still refuses a consumer owned by another program.
+    static var owner: String? { get }
     /// The consumer name when `--consumer` is not given.
     static var defaultConsumerName: String { get }
     /// Prepares the program's tables and registers its handlers on `consumer`, exactly as its
     /// consuming command does.
     static func install(on consumer: OutboxConsumer) async throws
+}
+
+extension ConsumerProgram {
+    public static var owner: String? { commandName }
 }
 
 /// `--ledger` and `--json`, for commands that only read or maintain the ledger.
@@ -156,7 +163,7 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
         public func run() async throws {
             let logger = consumerOptions.makeLogger(label: Program.commandName)
             let consumer = try consumerOptions.makeConsumer(
-                defaultName: Program.defaultConsumerName, owner: Program.commandName, logger: logger)
+                defaultName: Program.defaultConsumerName, owner: Program.owner, logger: logger)
             let ledger = consumer.ledger
             let chosen = try await ledger.failures(ids: ids.isEmpty ? nil : ids)
             try Self.check(ids: ids, found: chosen, consumer: consumer.name)
@@ -177,6 +184,13 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
                     "not retrying: failure(s) \(list.joined(separator: ", ")) of consumer \(consumer.name) failed in handlers "
                         + "\(Program.commandName) does not have, and a retry here would record them without running those "
                         + "handlers; retry them with the program that owns consumer \(consumer.name) (its own `failures retry`)")
+            }
+            if let owner = try await ledger.stats().consumers.first(where: { $0.consumer == consumer.name })?.owner,
+                owner != Program.owner ?? Program.commandName
+            {
+                throw CommandError(
+                    "not retrying: consumer \(consumer.name) belongs to \(owner), and a retry runs the handlers of "
+                        + "\(Program.commandName); retry with \(owner)'s own `failures retry`")
             }
             var replacements: [Int64: [UInt8]] = [:]
             if let with, let id = ids.first {

@@ -7,6 +7,8 @@ import OutboxConsumerArguments
 enum GenericConsumerProgram: ConsumerProgram {
     static let commandName = "outbox-consumer"
     static let defaultConsumerName = "default"
+    /// A generic tool claims no consumer name (its retry still refuses another program's).
+    static let owner: String? = nil
     static func install(on consumer: OutboxConsumer) async throws {}
 }
 

@@ -164,6 +164,24 @@ extension ExampleProcessTests {
             #expect(try await rowCount("audit_trail", in: observed) == 1, "the audit record is written")
         }
 
+        /// The generic retry claims no consumer name, and refuses one another program owns.
+        @Test func theGenericRetryNeitherClaimsNorTakesAnotherProgramsConsumer() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let archive = directory.path("bad.jsonl")
+            try "not json\n".write(toFile: archive, atomically: true, encoding: .utf8)
+            let cli = try builtProductPath("outbox-consumer")
+            #expect(try await runProcess(cli, ["replay", archive, "--ledger", ledger, "--consumer", "legacy"]).status == 0)
+            #expect(try await runProcess(cli, ["failures", "retry", "--ledger", ledger, "--consumer", "legacy"]).status == 0)
+            #expect(try await SQLiteLedger(path: ledger).stats().consumers.map(\.owner) == [nil], "no claim")
+
+            let audit = try await runProcess(
+                try builtProductPath("audit-log"), ["consume", archive, "--ledger", ledger, "--trail", directory.path("t.jsonl")])
+            #expect(audit.status == 0, "\(audit.stderr)")
+            let refused = try await runProcess(cli, ["failures", "retry", "--ledger", ledger, "--consumer", "audit-log"])
+            #expect(refused.status == 1 && refused.stderr.contains("belongs to audit-log"), "\(refused.stderr)")
+            #expect(try await SQLiteLedger(path: ledger).failures(consumer: "audit-log").count == 1, "still kept")
+        }
+
         @Test func retryDiscardAndPurgeThatMatchNothingFail() async throws {
             let ledger = directory.path("ledger.sqlite")
             let archive = directory.path("one.jsonl")
