@@ -279,8 +279,10 @@ public final class OutboxConsumer: Sendable {
                             processor.lockWaitStop.set()
                         }
                     } catch LedgerError.lockWaitCancelled(_) {
-                        // Nothing of it (or of the batches behind it) was claimed: the source
-                        // delivers them again; the run ends as a stopped run does.
+                        // It holds no claim (at most the part it committed before a retry
+                        // backoff), nor do the batches behind it: unacknowledged, the source
+                        // delivers them again (the committed part as duplicates); the run ends
+                        // as a stopped run does.
                         for (_, waiting) in inFlight { _ = try? await waiting.value }
                         inFlight.removeAll()
                         sourceEnded = true
