@@ -6,7 +6,7 @@ import OutboxConsumerRedis
 import Synchronization
 
 /// The options every consuming command shares: `--ledger`, `--consumer`, `--batch-size`,
-/// `--max-attempts`, `--log-level`. Use it with `@OptionGroup` in your own consumer's command,
+/// `--max-attempts`, `--lock-wait`, `--log-level`. Use it with `@OptionGroup` in your own consumer's command,
 /// so it takes the same options as `outbox-consumer`.
 public struct ConsumerArguments: ParsableArguments, Sendable {
     @Option(help: "The SQLite ledger file.")
@@ -21,6 +21,9 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
     @Option(help: "Tries per handler before an event is kept as a failure.")
     public var maxAttempts: Int = 4
 
+    @Option(help: "Seconds to wait for another process's write lock on the ledger before failing. (default: as long as it takes)")
+    public var lockWait: Double?
+
     @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
     public var logLevel: Logger.Level = .error
 
@@ -34,11 +37,14 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
     }
 
     /// The ledger at `--ledger` and a consumer named `--consumer` (or `defaultName`).
-    public func makeConsumer(defaultName: String, logger: Logger) throws -> OutboxConsumer {
-        let ledger = try SQLiteLedger(path: self.ledger)
+    /// - Parameter owner: your program's name: the ledger then refuses the consumer name to other
+    ///   programs, and this one a name another program owns (see `OutboxConsumer.Configuration.owner`).
+    public func makeConsumer(defaultName: String, owner: String? = nil, logger: Logger) throws -> OutboxConsumer {
+        let ledger = try SQLiteLedger(
+            path: self.ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
         return OutboxConsumer(
             name: consumer ?? defaultName, ledger: ledger,
-            configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts)),
+            configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts), owner: owner),
             logger: logger)
     }
 }

@@ -22,7 +22,7 @@ struct LedgerCommand: AsyncParsableCommand {
                     "path": stats.path, "schema_version": stats.schemaVersion, "file_size_bytes": stats.fileSizeBytes,
                     "consumers": stats.consumers.map { consumer -> [String: Any] in
                         [
-                            "name": consumer.consumer, "processed": consumer.processed,
+                            "name": consumer.consumer, "owner": consumer.owner as Any, "processed": consumer.processed,
                             "oldest_processed_at": consumer.oldestProcessedAt.map(iso.string(from:)) as Any,
                             "newest_processed_at": consumer.newestProcessedAt.map(iso.string(from:)) as Any,
                             "failures": Dictionary(uniqueKeysWithValues: consumer.failures.map { ($0.key.rawValue, $0.value) }),
@@ -37,7 +37,8 @@ struct LedgerCommand: AsyncParsableCommand {
                 if stats.consumers.isEmpty { output.writeLine("no consumers yet") }
                 for consumer in stats.consumers {
                     let failures = consumer.failures.values.reduce(0, +)
-                    output.writeLine("consumer \(consumer.consumer): \(consumer.processed) processed, \(failures) kept failure(s)")
+                    let owner = consumer.owner.map { " (owned by \($0))" } ?? ""
+                    output.writeLine("consumer \(consumer.consumer)\(owner): \(consumer.processed) processed, \(failures) kept failure(s)")
                     if let oldest = consumer.oldestProcessedAt, let newest = consumer.newestProcessedAt {
                         output.writeLine("  processed between \(iso.string(from: oldest)) and \(iso.string(from: newest))")
                     }
@@ -77,6 +78,13 @@ struct LedgerCommand: AsyncParsableCommand {
             let ledger = try SQLiteLedger(
                 path: ledgerOptions.ledger,
                 configuration: .init(minimumRetention: .seconds(minimumDays * 86_400)))
+            if let consumer {
+                let known = try await ledger.stats().consumers.map(\.consumer)
+                guard known.contains(consumer) else {
+                    let list = known.isEmpty ? "none" : known.joined(separator: ", ")
+                    throw CommandError("no consumer named \(consumer) in \(ledgerOptions.ledger) (its consumers: \(list))")
+                }
+            }
             let report = try await ledger.purge(
                 consumer: consumer, olderThan: .seconds(olderThan * 86_400), apply: apply)
             let output = StandardOutput.shared

@@ -2,6 +2,7 @@ import AuditLogCore
 import CustomerTimelineCore
 import Foundation
 import OutboxConsumer
+import OutboxConsumerTesting
 import TestSupport
 import Testing
 
@@ -117,6 +118,103 @@ extension ExampleProcessTests {
 
             let missing = try await auditLog(["query", "--ledger", directory.path("nope.sqlite")])
             #expect(missing.status != 0 && missing.stderr.contains("no ledger at"))
+        }
+    }
+
+    @Suite struct FailuresRetryProcessTests {
+        let directory = TemporaryDirectory()
+
+        /// An audit-log handler failure is retried only by audit-log: the generic CLI refuses it
+        /// (it lacks the handler), and audit-log's own `failures retry` writes the record.
+        @Test func anotherProgramsHandlerFailureIsRetriedOnlyByItsOwnProgram() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let archive = directory.path("one.jsonl")
+            try (TestEvent.sample("issue.created", eventID: 1)! + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+            let auditLog = try builtProductPath("audit-log")
+            let cli = try builtProductPath("outbox-consumer")
+            // The audit table refuses writes for a while: the handler fails for good.
+            let observed = try await observedLedger(ledger)
+            try await AuditStore.prepare(observed)
+            try await observed.write { db in
+                try db.execute(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON audit_trail BEGIN SELECT RAISE(ABORT, 'audit disk full'); END")
+            }
+            let consume = try await runProcess(
+                auditLog, ["consume", archive, "--ledger", ledger, "--trail", directory.path("t.jsonl"), "--max-attempts", "1", "--json"])
+            #expect(try lastJSONLine(consume.stdout)["failed"] as? Int == 1, "\(consume.stderr)")
+            let failure = try #require(try await observed.failures().first)
+            #expect(failure.handlers == ["audit-trail"])
+            try await observed.write { db in try db.execute("DROP TRIGGER refuse") }
+
+            let refused = try await runProcess(
+                cli, ["failures", "retry", "--ledger", ledger, "--id", "\(failure.id)", "--consumer", "audit-log", "--json"])
+            #expect(refused.status == 1, "\(refused.stdout)")
+            #expect(refused.stderr.contains("audit-trail") && refused.stderr.contains("audit-log"), "\(refused.stderr)")
+            #expect(try await observed.failures().map(\.id) == [failure.id], "still kept")
+
+            let unnamed = try await runProcess(cli, ["failures", "retry", "--ledger", ledger])
+            #expect(unnamed.status == 0)
+            #expect(unnamed.stderr.contains("consumer default has no kept failures") && unnamed.stderr.contains("audit-log (1)"),
+                    "\(unnamed.stderr)")
+
+            let retried = try await runProcess(auditLog, ["failures", "retry", "--ledger", ledger, "--id", "\(failure.id)", "--json"])
+            #expect(retried.status == 0, "\(retried.stderr)")
+            #expect(try lastJSONLine(retried.stdout)["delivered"] as? Int == 1)
+            #expect(try await observed.failures().isEmpty)
+            #expect(try await rowCount("audit_trail", in: observed) == 1, "the audit record is written")
+        }
+
+        /// The generic retry claims no consumer name, and refuses one another program owns.
+        @Test func theGenericRetryNeitherClaimsNorTakesAnotherProgramsConsumer() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let archive = directory.path("bad.jsonl")
+            try "not json\n".write(toFile: archive, atomically: true, encoding: .utf8)
+            let cli = try builtProductPath("outbox-consumer")
+            #expect(try await runProcess(cli, ["replay", archive, "--ledger", ledger, "--consumer", "legacy"]).status == 0)
+            #expect(try await runProcess(cli, ["failures", "retry", "--ledger", ledger, "--consumer", "legacy"]).status == 0)
+            #expect(try await SQLiteLedger(path: ledger).stats().consumers.map(\.owner) == [nil], "no claim")
+
+            let audit = try await runProcess(
+                try builtProductPath("audit-log"), ["consume", archive, "--ledger", ledger, "--trail", directory.path("t.jsonl")])
+            #expect(audit.status == 0, "\(audit.stderr)")
+            let refused = try await runProcess(cli, ["failures", "retry", "--ledger", ledger, "--consumer", "audit-log"])
+            #expect(refused.status == 1 && refused.stderr.contains("belongs to audit-log"), "\(refused.stderr)")
+            #expect(try await SQLiteLedger(path: ledger).failures(consumer: "audit-log").count == 1, "still kept")
+        }
+
+        @Test func retryDiscardAndPurgeThatMatchNothingFail() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let archive = directory.path("one.jsonl")
+            try (TestEvent.sample("issue.created", eventID: 1)! + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+            let cli = try builtProductPath("outbox-consumer")
+            #expect(try await runProcess(cli, ["replay", archive, "--ledger", ledger]).status == 0)
+            for (arguments, message) in [
+                (["failures", "retry", "--id", "999"], "no kept failure with id 999"),
+                (["failures", "discard", "999"], "no kept failure with id 999"),
+                (["ledger", "purge", "--older-than", "30", "--consumer", "nosuch"], "no consumer named nosuch"),
+            ] {
+                let result = try await runProcess(cli, arguments + ["--ledger", ledger])
+                #expect(result.status == 1, "\(arguments): \(result.stdout)")
+                #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            }
+        }
+    }
+
+    @Suite struct ConsumerOwnershipProcessTests {
+        let directory = TemporaryDirectory()
+
+        @Test func oneProgramsConsumerNameIsRefusedToAnother() async throws {
+            let ledger = directory.path("ledger.sqlite")
+            let audit = try await runProcess(
+                try builtProductPath("audit-log"),
+                ["consume", sampleArchivePath, "--ledger", ledger, "--trail", directory.path("t.jsonl")])
+            #expect(audit.status == 0, "\(audit.stderr)")
+            let timeline = try await runProcess(
+                try builtProductPath("customer-timeline"), ["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
+            #expect(timeline.status == 1, "\(timeline.stdout)")
+            #expect(timeline.stderr.contains("audit-log") && timeline.stderr.contains("customer-timeline"), "\(timeline.stderr)")
+            let stats = try await runProcess(try builtProductPath("outbox-consumer"), ["ledger", "stats", "--ledger", ledger])
+            #expect(stats.status == 0 && stats.stdout.contains("consumer audit-log"), "read-only commands work on any consumer")
         }
     }
 

@@ -246,4 +246,52 @@ import Testing
         let dryRun = try await cli(["ledger", "purge", "--older-than", "30", "--ledger", ledger])
         #expect(dryRun.status == 0 && dryRun.stdout.contains("0 row(s)") && dryRun.stdout.contains("--apply"))
     }
+
+    /// Another process holds the write lock for 11 s (longer than SQLite's old 10 s timeout):
+    /// readers answer meanwhile, a writer waits and then finishes, `--lock-wait` bounds the wait
+    /// with a clear error, and SIGTERM ends a waiting run cleanly.
+    @Test func aWriteLockHeldForLongIsWaitedForReadersDoNotNeedItAndSIGTERMStillStops() async throws {
+        let ledgerPath = directory.path("l.sqlite")
+        let archive = directory.path("a.jsonl")
+        try (TestEvent.sample("issue.created", eventID: 1)! + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+        #expect(try await cli(["replay", archive, "--ledger", ledgerPath, "--consumer", "first"]).status == 0)
+        let holder = try SQLiteLedger(path: ledgerPath)
+        try await holder.prepare()
+        let clock = ContinuousClock()
+        let holding = Task { try await holder.write { _ in Thread.sleep(forTimeInterval: 11) } }
+        try await Task.sleep(for: .milliseconds(500))
+        let start = clock.now
+
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: try builtProductPath("outbox-consumer"))
+        follower.arguments = ["follow", archive, "--ledger", ledgerPath, "--consumer", "follower", "--json"]
+        follower.standardOutput = FileHandle.nullDevice
+        follower.standardError = FileHandle.nullDevice
+        try follower.run()
+
+        async let replay = cli(["replay", archive, "--ledger", ledgerPath, "--json"])
+        async let bounded = cli(["replay", archive, "--ledger", ledgerPath, "--consumer", "bounded", "--lock-wait", "1"])
+        let stats = try await cli(["ledger", "stats", "--ledger", ledgerPath, "--json"])
+        let list = try await cli(["failures", "list", "--ledger", ledgerPath])
+        #expect(stats.status == 0 && list.status == 0, "\(stats.stderr) \(list.stderr)")
+        #expect(clock.now - start < .seconds(5), "readers do not wait for the writer")
+
+        let boundedResult = try await bounded
+        #expect(boundedResult.status == 1)
+        #expect(boundedResult.stderr.contains("write lock"), "\(boundedResult.stderr)")
+
+        try await Task.sleep(for: .seconds(1))
+        #expect(follower.isRunning, "still waiting for the lock")
+        let terminated = clock.now
+        follower.terminate()  // SIGTERM
+        follower.waitUntilExit()
+        #expect(clock.now - terminated < .seconds(5), "SIGTERM ends a run waiting for the lock")
+        #expect(follower.terminationReason == .exit && follower.terminationStatus == 0)
+
+        let replayResult = try await replay
+        #expect(replayResult.status == 0, "\(replayResult.stderr)")
+        #expect(try summary(replayResult)["delivered"] as? Int == 1)
+        #expect(clock.now - start > .seconds(9), "the writer waited for the lock")
+        try await holding.value
+    }
 }

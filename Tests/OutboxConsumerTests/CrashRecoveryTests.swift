@@ -93,4 +93,38 @@ import Testing
         #expect(transactionalCounts.count == 60 && transactionalCounts.values.allSatisfy { $0 == 1 })
         #expect(asyncCounts.count == 60)
     }
+
+    /// One process's handler fails and backs off for seconds; another process on the same
+    /// ledger must not wait for it: the backoff happens without the write lock. The slow one
+    /// still delivers everything, its transactional effects once each.
+    @Test func aHandlersRetryBackoffDoesNotHoldUpAnotherProcess() async throws {
+        let ledger = directory.path("ledger.sqlite")
+        let slowInput = directory.path("slow.jsonl")
+        let fastInput = directory.path("fast.jsonl")
+        let slowLog = directory.path("slow.log")
+        try writeArchive(1...3, to: slowInput)
+        try writeArchive(1...5, to: fastInput)
+        try await SQLiteLedger(path: ledger).write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let slow = driver([
+            "--ledger", ledger, "--effects", slowLog, "--input", slowInput, "--consumer", "slow",
+            "--fail-event", "2", "--fail-times", "2", "--backoff-ms", "2500",
+        ])
+        // Event 2 failed its first try: the slow process is in its first backoff.
+        #expect(try await eventually { ((try? String(contentsOfFile: slowLog, encoding: .utf8)) ?? "").contains("2\n") })
+        let fast = try await driver(["--ledger", ledger, "--effects", directory.path("fast.log"), "--input", fastInput, "--consumer", "fast"])
+        #expect(fast.status == 0, "\(fast.stderr)")
+        #expect(fast.stdout.contains("delivered=5"), "\(fast.stdout)")
+        #expect(clock.now - start < .seconds(4), "the fast process finished during the slow one's backoff")
+        let slowResult = try await slow
+        #expect(slowResult.status == 0, "\(slowResult.stderr)")
+        #expect(slowResult.stdout.contains("read=3 delivered=3 duplicates=0 failed=0"), "\(slowResult.stdout)")
+        #expect(clock.now - start >= .seconds(5), "two backoffs of 2.5 s")
+        let counts = try await effects(ledger: ledger, log: slowLog)
+        #expect(counts.async == [1: 1, 2: 3, 3: 1])
+        #expect(try await SQLiteLedger(path: ledger).read { db in
+            try db.query("SELECT event_id, count(*) FROM effects GROUP BY event_id").map { "\($0[0].int64!):\($0[1].int!)" }
+        } == ["1:2", "2:2", "3:2", "4:1", "5:1"], "each consumer's transactional effect once per event")
+    }
 }

@@ -112,7 +112,7 @@ import Testing
         // Retrying before the fix keeps it, counting the attempt.
         let stillFailing = try await consumer.retryFailures()
         #expect(stillFailing.failed == 1)
-        #expect(try await ledger.failures(consumer: "test").first?.attempts == 2)
+        #expect(try await ledger.failures(consumer: "test").first?.attempts == 6, "3 tries in each of 2 runs")
 
         recorder.stopFailing(eventID: 3)
         let retried = try await consumer.retryFailures()

@@ -5,13 +5,21 @@
 //          | --redis URL --stream KEY --group NAME --consumer-name NAME --idle-exit SECONDS
 //            [--reclaim-min-idle-ms MS] [--reclaim-interval-ms MS])
 //          [--crash-at EVENT_ID --crash-in async|transactional] [--batch-size N] [--handler-delay-ms MS]
+//          [--consumer NAME] [--fail-event EVENT_ID --fail-times N --backoff-ms MS]
 // Effects: the async handler appends each event id to --effects (a line each); the transactional
 // handler inserts it into the ledger database's `effects` table. --crash-at kills the process
 // once, right after that event's effect, before the batch commits (a marker file makes it once).
+// --fail-event makes the async handler throw, after its effect, on that event's first N tries;
+// retries wait --backoff-ms (no jitter).
 import Foundation
 import Logging
 import OutboxConsumer
 import OutboxConsumerRedis
+import Synchronization
+
+struct DriverFailure: Error, CustomStringConvertible {
+    var description: String { "injected failure" }
+}
 
 @main
 struct OutboxTestDriver {
@@ -33,6 +41,10 @@ struct OutboxTestDriver {
         let crashAt = options["crash-at"].flatMap { Int64($0) }
         let crashIn = options["crash-in"] ?? "async"
         let marker = effectsPath + ".crashed"
+        let failEvent = options["fail-event"].flatMap { Int64($0) }
+        let failTimes = Int(options["fail-times"] ?? "") ?? 0
+        let failures = Mutex(0)
+        let backoff = Duration.milliseconds(Int64(options["backoff-ms"] ?? "") ?? 100)
 
         let crashIfDue: @Sendable (Int64, String) -> Void = { eventID, place in
             guard eventID == crashAt, crashIn == place, !FileManager.default.fileExists(atPath: marker) else { return }
@@ -46,11 +58,17 @@ struct OutboxTestDriver {
         try await ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
         let consumer = OutboxConsumer(
             name: options["consumer"] ?? "driver", ledger: ledger,
-            configuration: .init(batchSize: Int(options["batch-size"] ?? "") ?? 10), logger: logger)
+            configuration: .init(
+                batchSize: Int(options["batch-size"] ?? "") ?? 10,
+                retry: RetryPolicy(maxAttempts: failTimes + 1, initialBackoff: backoff, multiplier: 1, maxBackoff: backoff, jitter: 0)),
+            logger: logger)
         consumer.onEvery(name: "log") { event in
             let line = Array("\(event.metadata.eventID)\n".utf8)
             _ = line.withUnsafeBytes { write(effects, $0.baseAddress, $0.count) }
             crashIfDue(event.metadata.eventID, "async")
+            if event.metadata.eventID == failEvent, failures.withLock({ $0 += 1; return $0 <= failTimes }) {
+                throw DriverFailure()
+            }
             if let handlerDelay { try await Task.sleep(for: handlerDelay) }
         }
         consumer.onEveryTransactional(name: "projection") { event, db in

@@ -39,6 +39,8 @@ struct BatchProcessor: Sendable {
     let checkpointKey: String?
     let logger: Logger
     let metrics: ConsumerMetrics
+    /// Set when the run is asked to stop: a batch still waiting for the write lock gives up.
+    let lockWaitStop = LockWaitStop()
 
     /// Decodes a batch's envelopes: CPU work that needs no ledger, so the consumer does it for
     /// the next batch while the ledger commits the current one.
@@ -83,11 +85,12 @@ struct BatchProcessor: Sendable {
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
         var progress = BatchProgress(consume prepared, checkpointKey: checkpointKey)
-        let claim: BatchClaim
+        var claim: BatchClaim
         if handlers.awaitsNothing {
             // `progress` is lent (inout), not copied, so its arrays stay unshared and change in place.
             let visit = try await ledger.runBatch(
-                consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, progress: &progress
+                consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, stop: lockWaitStop,
+                progress: &progress
             ) { claim, progress in
                 guard handleDirectly(claim: claim, &progress) else { return nil }
                 keepUnclassifiedRecords(&progress)
@@ -96,15 +99,19 @@ struct BatchProcessor: Sendable {
             if let committed = visit.committed { return finish(progress, committed) }
             claim = visit.claim
         } else {
-            claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+            claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop)
         }
         do {
-            await handleAwaiting(claim: claim, &progress)
+            try await handleAwaiting(claim: &claim, &progress)
             keepUnclassifiedRecords(&progress)
-            let committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
+            var committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
+            // Events committed while a handler backed off come first.
+            committed.failureReasons = progress.recordedReasons + committed.failureReasons
+            committed.transactionalRetries += progress.recordedTransactionalRetries
             return finish(progress, committed)
         } catch {
-            await ledger.rollbackBatch()
+            // Only a batch this one holds: during a backoff the connection may be another's.
+            if progress.holdsBatch { await ledger.rollbackBatch() }
             throw error
         }
     }
@@ -135,13 +142,13 @@ struct BatchProcessor: Sendable {
 
     /// Finishes the interrupted event, if any, then handles the events from `progress.next` on,
     /// each handler with its retries.
-    private func handleAwaiting(claim: BatchClaim, _ progress: inout BatchProgress) async {
+    private func handleAwaiting(claim: inout BatchClaim, _ progress: inout BatchProgress) async throws {
         if let (handler, failure) = progress.interrupted {
             progress.interrupted = nil
-            await runHandlers(for: progress.commit.events.count - 1, firstFailure: (handler, failure), &progress)
+            try await runHandlers(for: progress.commit.events.count - 1, firstFailure: (handler, failure), claim: &claim, &progress)
         }
         while let index = startNext(claim: claim, &progress) {
-            await runHandlers(for: index, firstFailure: nil, &progress)
+            try await runHandlers(for: index, firstFailure: nil, claim: &claim, &progress)
         }
     }
 
@@ -252,8 +259,9 @@ struct BatchProcessor: Sendable {
     /// `firstFailure` is a first try that already failed (in `handleDirectly`): it counts as that
     /// handler's first attempt.
     private func runHandlers(
-        for index: Int, firstFailure: (handler: Int, failure: HandlerFailure)?, _ progress: inout BatchProgress
-    ) async {
+        for index: Int, firstFailure: (handler: Int, failure: HandlerFailure)?, claim: inout BatchClaim,
+        _ progress: inout BatchProgress
+    ) async throws {
         let handlers = progress.commit.events[index].handlers
         let position = progress.commit.events[index].position
         let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
@@ -279,7 +287,7 @@ struct BatchProcessor: Sendable {
                 }
                 earlierFailure = nil
                 if failure.isNonRetryable || attempt >= retry.maxAttempts {
-                    progress.commit.events[index].failures.append((bit, failure.description))
+                    progress.commit.events[index].failures.append((bit, failure.description, attempt))
                     break
                 }
                 logger.notice(
@@ -288,11 +296,63 @@ struct BatchProcessor: Sendable {
                         "handler": "\(handlers[bit].name)", "event_id": "\(progress.commit.events[index].eventID)",
                         "attempt": "\(attempt)", "error": "\(failure.description)",
                     ])
-                try? await Task.sleep(for: retry.backoff(afterAttempt: attempt))
+                guard try await backOff(retry.backoff(afterAttempt: attempt), event: index, claim: &claim, &progress) else {
+                    return  // processed by another process meanwhile
+                }
                 attempt += 1
                 progress.report.retried += 1
             }
         }
+    }
+}
+
+extension BatchProcessor {
+    /// Waits `delay` before a retry without holding the write lock, so one slow downstream does
+    /// not stall other consumers of the file: commits the events finished so far (their
+    /// transactional handlers included) and the retrying event's completed handlers as progress,
+    /// gives up the claims of that event and the ones not handled yet, sleeps, then claims them
+    /// again. Returns false when the retrying event was processed elsewhere meanwhile: it is then
+    /// a duplicate, dropped from the commit. `commit.events[index]` is the last event appended.
+    fileprivate func backOff(
+        _ delay: Duration, event index: Int, claim: inout BatchClaim, _ progress: inout BatchProgress
+    ) async throws -> Bool {
+        let position = progress.commit.events[index].position
+        let eventID = progress.commit.events[index].eventID
+        let handlers = progress.commit.events[index].handlers
+        let completed = handlers.indices.filter { progress.commit.events[index].isDone($0) }.map { handlers[$0].name }
+        let remaining = position..<progress.commit.decoded.count
+        let released = remaining.filter { claim.claimed[$0] }.map { progress.commit.decoded[$0].metadata.eventID }
+        let finished = try await ledger.commitFinishedPart(
+            consumerID: consumerID, progress.commit, upTo: index, interrupted: (eventID, completed), unclaiming: released,
+            maxAttempts: retry.maxAttempts)
+        progress.holdsBatch = false
+        progress.recordedReasons += finished.failureReasons
+        progress.recordedTransactionalRetries += finished.transactionalRetries
+        progress.commit.recordedEvents = index
+
+        try? await Task.sleep(for: delay)
+
+        let again = try await ledger.beginBatch(
+            consumerID: consumerID, eventIDs: remaining.map { progress.commit.decoded[$0].metadata.eventID }, stop: lockWaitStop)
+        progress.holdsBatch = true
+        for (offset, position) in remaining.enumerated() { claim.claimed[position] = again.claimed[offset] }
+        claim.completedHandlers.merge(again.completedHandlers) { $1 }
+        claim.hasHistory = claim.hasHistory || again.hasHistory
+        guard again.claimed[0] else {
+            progress.outcomes[progress.commit.events[index].recordIndex] = .duplicate
+            progress.commit.events.removeLast()
+            progress.report.duplicates += 1
+            return false
+        }
+        // Progress rows now exist for it (cleared when it succeeds); another process may have
+        // completed more of its handlers meanwhile.
+        progress.commit.events[index].hasHistory = true
+        if let done = again.completedHandlers[eventID] {
+            for (bit, handler) in handlers.enumerated() where done.contains(handler.name) {
+                progress.commit.events[index].markDone(bit)
+            }
+        }
+        return true
     }
 }
 
@@ -321,6 +381,12 @@ struct BatchProgress: Sendable {
     /// Set when a handler (by index) of the last event in `commit.events` failed its first try
     /// in `handleDirectly`.
     var interrupted: (handler: Int, failure: HandlerFailure)?
+    /// False while a handler backs off with the batch's finished part committed and the write
+    /// lock released (the connection is then free for others).
+    var holdsBatch = true
+    /// Outcomes of the events committed during backoffs (`commit.events[..<commit.recordedEvents]`).
+    var recordedReasons: [String?] = []
+    var recordedTransactionalRetries = 0
 
     init(_ prepared: consuming PreparedBatch, checkpointKey: String?) {
         outcomes = prepared.outcomes

@@ -19,7 +19,7 @@ public final class OutboxConsumer: Sendable {
     /// Tuning of a consumer.
     public struct Configuration: Sendable {
         /// Records per ledger transaction. Larger batches amortize commits; the ledger's write lock
-        /// is held while a batch's handlers run. Default 500.
+        /// is held while a batch's handlers run (not through a retry's backoff). Default 500.
         public var batchSize: Int
         /// Retries of failing handlers. Default: 4 tries, 100 ms doubling up to 5 s.
         public var retry: RetryPolicy
@@ -27,17 +27,25 @@ public final class OutboxConsumer: Sendable {
         public var maxNestingDepth: Int
         /// A batch also ends with the record that brings its records' bytes to this, so memory
         /// stays bounded when lines are large (a batch always holds at least one record). Sources
-        /// that can cut by bytes honour it (`JSONLSource`). At least 1; default 4 MiB, far above
-        /// 500 ordinary events.
+        /// that can cut by bytes honour it (`JSONLSource`, and `RedisStreamSource` by sizing its
+        /// reads). At least 1; default 4 MiB, far above 500 ordinary events.
         public var maxBatchBytes: Int
+        /// The program this consumer belongs to (say `"audit-log"`). The ledger records it for the
+        /// consumer name on first use and refuses the name to a consumer with another owner
+        /// (``LedgerError/consumerOwnedByAnother(path:consumer:owner:requestedBy:)``): another
+        /// program's handlers never ran for the events recorded under it. Default nil: no claim
+        /// and no check, as before owners existed.
+        public var owner: String?
 
         public init(
-            batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64, maxBatchBytes: Int = 4 << 20
+            batchSize: Int = 500, retry: RetryPolicy = .init(), maxNestingDepth: Int = 64, maxBatchBytes: Int = 4 << 20,
+            owner: String? = nil
         ) {
             self.batchSize = batchSize
             self.retry = retry
             self.maxNestingDepth = maxNestingDepth
             self.maxBatchBytes = maxBatchBytes
+            self.owner = owner
         }
 
         /// The range of ``maxNestingDepth``.
@@ -214,7 +222,12 @@ public final class OutboxConsumer: Sendable {
     ) async throws -> ConsumerReport {
         let clock = ContinuousClock()
         let started = clock.now
-        let processor = try await makeProcessor(checkpointKey: source.checkpointKey)
+        let processor: BatchProcessor
+        do {
+            processor = try await makeProcessor(checkpointKey: source.checkpointKey)
+        } catch LedgerError.lockWaitCancelled(_) {
+            return ConsumerReport()  // asked to stop while waiting for the write lock: nothing done
+        }
         let checkpoint: String?
         if let key = source.checkpointKey {
             checkpoint = try await ledger.checkpoint(consumer: name, source: key)
@@ -278,9 +291,27 @@ public final class OutboxConsumer: Sendable {
                 // Settle the oldest batch once another waits behind it; settle all when the
                 // source paused (nothing read), so its outcomes are not held back, or ended.
                 let settleAll = sourceEnded || !didRead
-                while let (batch, task) = inFlight.first, settleAll || inFlight.count > 1 {
+                settling: while let (batch, task) = inFlight.first, settleAll || inFlight.count > 1 {
                     inFlight.removeFirst()
-                    let (outcomes, delta) = try await task.value
+                    let outcomes: [RecordOutcome]
+                    let delta: ConsumerReport
+                    do {
+                        // Asked to stop: a batch still waiting for the write lock gives up.
+                        (outcomes, delta) = try await withTaskCancellationHandler {
+                            try await task.value
+                        } onCancel: {
+                            processor.lockWaitStop.set()
+                        }
+                    } catch LedgerError.lockWaitCancelled(_) {
+                        // It holds no claim (at most the part it committed before a retry
+                        // backoff), nor do the batches behind it: unacknowledged, the source
+                        // delivers them again (the committed part as duplicates); the run ends
+                        // as a stopped run does.
+                        for (_, waiting) in inFlight { _ = try? await waiting.value }
+                        inFlight.removeAll()
+                        sourceEnded = true
+                        break settling
+                    }
                     report.add(delta)
                     report.duration = clock.now - started
                     try await reader.didCommit(batch, outcomes: outcomes)
@@ -307,13 +338,43 @@ public final class OutboxConsumer: Sendable {
     /// Feeds kept failures through the consumer again, after a fix: those that now succeed (or
     /// turn out to be already processed) leave the failures table; the others stay, with one more
     /// attempt counted. Truncated records (``FailureKind/truncatedRecord``) are not retried.
+    ///
+    /// A retry runs the handlers that failed, so it takes the consumer that has them: a handler
+    /// failure naming handlers this consumer does not have (another program's consumer of the
+    /// same name) is not fed at all. It stays kept, unchanged, is logged as an error naming the
+    /// missing handlers, and counts as `failed` in the report. ``missingHandlers(forFailures:)``
+    /// finds them beforehand.
     /// - Parameters:
     ///   - ids: only these failures; all of this consumer's when nil.
     ///   - replacing: corrected bytes to feed instead of what was kept, by failure id (a person
     ///     fixed a bad line). The failure row then holds the corrected bytes if it fails again.
     @discardableResult
     public func retryFailures(ids: [Int64]? = nil, replacing: [Int64: [UInt8]] = [:]) async throws -> ConsumerReport {
-        try await run(KeptFailuresSource(ledger: ledger, consumer: name, ids: ids, replacements: replacing))
+        let missing = try await missingHandlers(forFailures: ids)
+        for (id, handlers) in missing.sorted(by: { $0.key < $1.key }) {
+            logger.error(
+                "kept failure not retried: this consumer lacks the handlers that failed; retry it with the program that has them",
+                metadata: ["failure_id": "\(id)", "missing_handlers": "\(handlers.joined(separator: ", "))"])
+        }
+        var report = try await run(
+            KeptFailuresSource(
+                ledger: ledger, consumer: name, ids: ids, replacements: replacing, excluded: Set(missing.keys)))
+        report.failed += missing.count
+        return report
+    }
+
+    /// This consumer's kept handler failures (only those with `ids`, when given) whose failed
+    /// handlers are not all registered on this consumer, with the names it lacks. Retrying them
+    /// here would record the event without running those handlers, so ``retryFailures(ids:replacing:)``
+    /// leaves them kept.
+    public func missingHandlers(forFailures ids: [Int64]? = nil) async throws -> [Int64: [String]] {
+        let registered = Set(registrations.withLock { $0.handlers.map(\.name) })
+        var missing: [Int64: [String]] = [:]
+        for failure in try await ledger.failures(consumer: name, ids: ids) where failure.kind == .handlerFailed {
+            let lacking = failure.handlers.filter { !registered.contains($0) }
+            if !lacking.isEmpty { missing[failure.id] = lacking }
+        }
+        return missing
     }
 
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
@@ -321,7 +382,7 @@ public final class OutboxConsumer: Sendable {
         let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
         let decoder = EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth)
         let table = try HandlerTable(handlers, typeNames: decoder.typeNames)
-        let consumerID = try await ledger.writer.consumerID(name)
+        let consumerID = try await ledger.writer.consumerID(name, owner: configuration.owner)
         return BatchProcessor(
             consumerName: name, consumerID: consumerID, ledger: ledger.writer,
             decoder: decoder, handlers: table, retry: configuration.retry, checkpointKey: checkpointKey,

@@ -5,6 +5,8 @@ struct KeptFailuresSource: EventSource {
     let consumer: String
     let ids: [Int64]?
     let replacements: [Int64: [UInt8]]
+    /// Failures not to feed (they need handlers the consumer lacks).
+    var excluded: Set<Int64> = []
 
     var checkpointKey: String? { nil }
 
@@ -12,7 +14,9 @@ struct KeptFailuresSource: EventSource {
         // A snapshot of the ids taken at the start: rows kept again during the retry are not
         // retried twice in one run.
         let failures = try await ledger.failures(consumer: consumer, ids: ids)
-        let retryable = failures.filter { $0.kind != .truncatedRecord || replacements[$0.id] != nil }
+        let retryable = failures.filter {
+            !excluded.contains($0.id) && ($0.kind != .truncatedRecord || replacements[$0.id] != nil)
+        }
         return Reader(ledger: ledger, consumer: consumer, replacements: replacements, pending: retryable.map(\.id)[...])
     }
 

@@ -15,6 +15,8 @@ struct BatchCommit: Sendable {
     var resolvedFailureIDs: [Int64] = []
     /// The source position after this batch.
     var checkpoint: (source: String, position: String)?
+    /// `events[..<recordedEvents]` were committed already, while a handler backed off.
+    var recordedEvents = 0
 }
 
 struct ClaimedEventResult: Sendable {
@@ -27,8 +29,9 @@ struct ClaimedEventResult: Sendable {
     var handlers: [RegisteredHandler]
     /// Bit i set: `handlers[i]` succeeded, in this run or an earlier one.
     var completed: UInt64
-    /// Handlers that failed for good (by index into `handlers`), with the last error.
-    var failures: [(index: Int, error: String)]
+    /// Handlers that failed for good (by index into `handlers`), with the last error and how
+    /// many times each was tried in this run.
+    var failures: [(index: Int, error: String, attempts: Int)]
     /// Set when the typed payload did not decode: the event is kept as bad input.
     var invalidInput: String?
     /// Whether progress or failure rows may exist for this event and must be cleared on success.

@@ -1,6 +1,8 @@
 import Foundation
 import DedicatedExecutor
+import Logging
 internal import OutboxSQLite
+import Synchronization
 
 /// The ledger's single write connection, on a thread of its own.
 ///
@@ -14,17 +16,22 @@ actor LedgerConnection {
     let path: String
     let configuration: SQLiteLedger.Configuration
     let readOnly: Bool
+    let logger: Logger?
     private var connection: SQLiteConnection?
-    private var consumerIDs: [String: Int64] = [:]
+    /// Set once the writer found or made the ledger's tables current.
+    private var schemaReady = false
+    /// Consumer ids by name, with the owner recorded for each.
+    private var consumerIDs: [String: (id: Int64, owner: String?)] = [:]
     /// True between `beginBatch` and `commitBatch`/`rollbackBatch`.
     private(set) var batchOpen = false
-    /// `write` calls waiting for the open batch to end.
+    /// `write` calls and batches waiting for the open batch to end.
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
-    init(path: String, configuration: SQLiteLedger.Configuration, readOnly: Bool) {
+    init(path: String, configuration: SQLiteLedger.Configuration, readOnly: Bool, logger: Logger?) {
         self.path = path
         self.configuration = configuration
         self.readOnly = readOnly
+        self.logger = logger
         executor = DedicatedThreadExecutor(name: readOnly ? "ledger-read" : "ledger-write")
     }
 
@@ -34,7 +41,8 @@ actor LedgerConnection {
 
     // MARK: Opening
 
-    /// The open connection; opens, configures and (for the writer) migrates on first use.
+    /// The open connection, opened and configured on first use. The writer's tables are made
+    /// current by ``preparedDB()``.
     func db() throws(LedgerError) -> SQLiteConnection {
         if let connection { return connection }
         let connection: SQLiteConnection
@@ -43,20 +51,14 @@ actor LedgerConnection {
                 path: path,
                 options: .init(create: !readOnly, readOnly: false, busyTimeout: configuration.busyTimeout))
             // WAL lets readers (queries, stats) run while a batch writes.
-            try Self.enableWAL(connection)
+            try Self.enableWAL(connection, patience: configuration.lockWait ?? .seconds(60))
             try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
             try connection.execute("PRAGMA foreign_keys = ON")
             if readOnly {
                 try connection.execute("PRAGMA query_only = 1")
-            } else {
-                try connection.transaction(.immediate) { try LedgerSchema.prepare($0, path: path) }
             }
-        } catch let error as LedgerError {
-            throw error
-        } catch let error as SQLiteError {
-            throw Self.describeOpenError(error, path: path)
         } catch {
-            throw LedgerError.sqlite("\(error)")
+            throw Self.describeOpenError(error, path: path)
         }
         self.connection = connection
         return connection
@@ -64,10 +66,10 @@ actor LedgerConnection {
 
     /// Switching a new file to WAL needs a moment of exclusive access, and SQLite does not apply
     /// the busy timeout to it: processes opening one new ledger together would fail with
-    /// "database is locked". Retry for as long as the busy timeout allows.
-    private static func enableWAL(_ connection: SQLiteConnection) throws(SQLiteError) {
+    /// "database is locked". Retry for as long as `patience` allows.
+    private static func enableWAL(_ connection: SQLiteConnection, patience: Duration) throws(SQLiteError) {
         let clock = ContinuousClock()
-        let deadline = clock.now + connection.busyTimeout
+        let deadline = clock.now + patience
         while true {
             do {
                 try connection.execute("PRAGMA journal_mode = WAL")
@@ -96,26 +98,124 @@ actor LedgerConnection {
         }
     }
 
-    func consumerID(_ name: String) throws(LedgerError) -> Int64 {
-        if let id = consumerIDs[name] { return id }
+    /// The writer's connection, with the ledger's tables current: checked without the write
+    /// lock, created or migrated under it.
+    func preparedDB() async throws(LedgerError) -> SQLiteConnection {
         let db = try db()
-        let id: Int64 = try wrap {
-            let select = "SELECT id FROM outbox_consumers WHERE name = ?"
-            if let existing = try db.query(select, [.text(name)], row: { $0.int64(0) }).first {
-                return existing
-            }
-            // Another process sharing the file may register the same name in between: then this
-            // insert does nothing and the select finds that process's row.
-            try db.execute(
-                "INSERT INTO outbox_consumers (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                [.text(name), .integer(Self.nowSeconds())])
-            guard let registered = try db.query(select, [.text(name)], row: { $0.int64(0) }).first else {
-                throw LedgerError.sqlite("consumer \(name) is not registered after inserting it")
-            }
-            return registered
+        if schemaReady { return db }
+        if try !schemaIsCurrent() {
+            let path = self.path
+            try await wrapAsync { try await withWriteLock { try LedgerSchema.prepare($0, path: path) } }
         }
-        consumerIDs[name] = id
-        return id
+        schemaReady = true
+        return db
+    }
+
+    /// ``preparedDB()`` for callers off this actor.
+    func prepareSchema() async throws(LedgerError) {
+        _ = try await preparedDB()
+    }
+
+    /// Whether the file holds this build's tables (a newer version is an error), read without
+    /// any lock, so readers never need the writer.
+    func schemaIsCurrent() throws(LedgerError) -> Bool {
+        let db = try db()
+        let path = self.path
+        return try wrap { try LedgerSchema.isCurrent(db, path: path) }
+    }
+
+    /// The id of consumer `name`, registering it when new. With an `owner`, the name must be
+    /// unowned (then it is claimed for `owner`) or owned by `owner`; nil checks nothing.
+    func consumerID(_ name: String, owner: String? = nil) async throws(LedgerError) -> Int64 {
+        if let known = consumerIDs[name], owner == nil || known.owner == owner { return known.id }
+        let db = try await preparedDB()
+        let select = "SELECT id, owner FROM outbox_consumers WHERE name = ?"
+        let row: (SQLiteStatement) -> (id: Int64, owner: String?) = { ($0.int64(0), $0.string(1)) }
+        var registered = try wrap { try db.query(select, [.text(name)], row: row).first }
+        if registered == nil || (owner != nil && registered?.owner == nil) {
+            let path = self.path
+            registered = try await wrapAsync {
+                try await withWriteLock { db in
+                    // Another process sharing the file may register (or claim) the same name in
+                    // between: then these do nothing and the select finds that process's row.
+                    try db.execute(
+                        "INSERT INTO outbox_consumers (name, created_at, owner) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                        [.text(name), .integer(Self.nowSeconds()), SQLiteValue(owner)])
+                    if let owner {
+                        try db.execute(
+                            "UPDATE outbox_consumers SET owner = ? WHERE name = ? AND owner IS NULL", [.text(owner), .text(name)])
+                    }
+                    guard let registered = try db.query(select, [.text(name)], row: row).first else {
+                        throw LedgerError.sqlite("consumer \(name) is not registered in \(path) after inserting it")
+                    }
+                    return registered
+                }
+            }
+        }
+        guard let registered else { throw LedgerError.sqlite("consumer \(name) is not registered") }
+        if let owner, let recorded = registered.owner, recorded != owner {
+            throw LedgerError.consumerOwnedByAnother(path: path, consumer: name, owner: recorded, requestedBy: owner)
+        }
+        consumerIDs[name] = registered
+        return registered.id
+    }
+
+    // MARK: The write lock
+
+    /// `BEGIN IMMEDIATE` once no batch of this connection is open and the file's write lock is
+    /// free: another process holding it is the normal case for a shared file, so this waits,
+    /// backing off and logging every ``lockWaitNoticeInterval``, for as long as
+    /// `Configuration.lockWait` allows (unbounded by default). Sleeps between tries leave the
+    /// ledger's thread free. Gives up when the calling task is cancelled or `stop` is set.
+    /// With `forBatch`, the batch is marked open before anything else runs on this actor.
+    private func beginImmediate(
+        _ db: SQLiteConnection, forBatch: Bool, stop: LockWaitStop? = nil
+    ) async throws(LedgerError) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var nextNotice = started + Self.lockWaitNoticeInterval
+        var pause = Duration.milliseconds(5)
+        while true {
+            await waitForOpenBatch()
+            do {
+                try db.execute("BEGIN IMMEDIATE")
+                if forBatch { batchOpen = true }
+                return
+            } catch where error.code.primary == .busy || error.code.primary == .locked {
+                let waited = clock.now - started
+                if let limit = configuration.lockWait, waited >= limit {
+                    throw LedgerError.lockWaitExceeded(path: path, waited: waited)
+                }
+                if Task.isCancelled || stop?.isSet == true { throw LedgerError.lockWaitCancelled(path: path) }
+                if clock.now >= nextNotice {
+                    nextNotice = clock.now + Self.lockWaitNoticeInterval
+                    logger?.notice(
+                        "waiting for the ledger's write lock, held by another connection",
+                        metadata: ["ledger": "\(path)", "waited_s": "\(Int(SQLiteLedger.seconds(waited)))"])
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(250))
+            } catch {
+                throw LedgerError.sqlite(error.description)
+            }
+        }
+    }
+
+    static let lockWaitNoticeInterval = Duration.seconds(10)
+
+    /// Runs `body` in a write transaction taken with ``beginImmediate(_:forBatch:stop:)``:
+    /// commits when it returns, rolls back when it throws (its error passes through unchanged).
+    private func withWriteLock<T>(_ body: (SQLiteConnection) throws -> T) async throws -> T {
+        let db = try db()
+        try await beginImmediate(db, forBatch: false)
+        do {
+            let value = try body(db)
+            try db.execute("COMMIT")
+            return value
+        } catch {
+            db.rollbackIgnoringErrors()
+            throw error
+        }
     }
 
     // MARK: The batch protocol
@@ -125,12 +225,13 @@ actor LedgerConnection {
     /// The claim is the INSERT on the primary key, not a SELECT: a second consumer process with
     /// the same name waits on the write lock and then sees our committed claims. Nothing is
     /// committed here; `commitBatch` keeps the claims of events whose handlers all succeeded.
-    func beginBatch(consumerID: Int64, eventIDs: [Int64]) throws(LedgerError) -> BatchClaim {
-        let db = try db()
-        precondition(!batchOpen, "a ledger batch is already open")
+    /// Consumers sharing this ledger object take turns: a batch waits for the open one to end.
+    /// The write lock is waited for as ``beginImmediate(_:forBatch:stop:)`` says; `stop` ends
+    /// that wait (the run was asked to stop) with ``LedgerError/lockWaitCancelled(path:)``.
+    func beginBatch(consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop? = nil) async throws(LedgerError) -> BatchClaim {
+        let db = try await preparedDB()
+        try await beginImmediate(db, forBatch: true, stop: stop)
         return try wrap {
-            try db.execute("BEGIN IMMEDIATE")
-            batchOpen = true
             do {
                 let claimed = try Self.claim(eventIDs, consumerID: consumerID, now: Self.nowSeconds(), db: db)
                 let hasHistory = try db.query(
@@ -160,10 +261,10 @@ actor LedgerConnection {
     /// the caller's progress, then `commitBatch` with the commit `handle` returns. When it returns
     /// none, the batch stays open, for the caller to commit or roll back later.
     func runBatch<Progress>(
-        consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, progress: inout Progress,
+        consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, stop: LockWaitStop?, progress: inout Progress,
         handle: @Sendable (BatchClaim, inout Progress) -> BatchCommit?
-    ) throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
-        let claim = try beginBatch(consumerID: consumerID, eventIDs: eventIDs)
+    ) async throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
+        let claim = try await beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: stop)
         guard let commit = handle(claim, &progress) else { return (claim, nil) }
         return (claim, try commitBatch(consumerID: consumerID, commit, maxAttempts: maxAttempts))
     }
@@ -212,102 +313,43 @@ actor LedgerConnection {
 
     /// Runs the transactional handlers, keeps failures, clears resolved ones, saves the
     /// checkpoint and commits. On any error the whole batch rolls back (nothing recorded).
+    /// Events committed before (`batch.recordedEvents`) are skipped; the result covers the rest.
     func commitBatch(consumerID: Int64, _ batch: BatchCommit, maxAttempts: Int) throws(LedgerError) -> BatchCommitResult {
+        try commitOpenBatch { db in
+            let now = Self.nowSeconds()
+            let nowMillis = Self.nowMillis()
+            let result = try recordEvents(
+                batch, batch.recordedEvents..<batch.events.count, consumerID: consumerID, db: db, now: now,
+                nowMillis: nowMillis, maxAttempts: maxAttempts)
+            for rejection in batch.rejections {
+                try keep(rejection, consumerID: consumerID, db: db, nowMillis: nowMillis)
+            }
+            for id in batch.resolvedFailureIDs {
+                try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+            }
+            if let checkpoint = batch.checkpoint {
+                try db.execute(
+                    """
+                    INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
+            }
+            return result
+        }
+    }
+
+    /// Runs `body` in the open batch's transaction, then commits and ends the batch; on any
+    /// error rolls the whole transaction back.
+    private func commitOpenBatch<T>(_ body: (SQLiteConnection) throws -> T) throws(LedgerError) -> T {
         let db = try db()
         precondition(batchOpen, "no ledger batch is open")
         return try wrap {
             do {
-                let now = Self.nowSeconds()
-                let nowMillis = Self.nowMillis()
-                var failureReasons: [String?] = []
-                failureReasons.reserveCapacity(batch.events.count)
-                var transactionalRetries = 0
-                // Fields are read in place: copying each event and record whole would cost a dozen
-                // reference-count operations per event on the ledger's thread.
-                for position in batch.events.indices {
-                    let recordIndex = batch.events[position].recordIndex
-                    let eventID = batch.events[position].eventID
-                    if let reason = batch.events[position].invalidInput {
-                        try unclaim(eventID, consumerID: consumerID, db: db)
-                        try keep(
-                            FailureRecord(
-                                kind: .invalidInput, eventID: eventID,
-                                eventType: batch.decoded[batch.events[position].position].metadata.eventType,
-                                handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
-                            consumerID: consumerID, db: db, nowMillis: nowMillis)
-                        failureReasons.append(reason)
-                        continue
-                    }
-                    var completed = batch.events[position].completed
-                    var failures = batch.events[position].failures
-                    if failures.isEmpty && batch.events[position].hasTransactionalHandlers {
-                        let event = batch.events[position]
-                        for (bit, handler) in event.handlers.enumerated()
-                        where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
-                            let outcome = runTransactional(
-                                handler, event: batch.decoded[event.position], origin: batch.records[recordIndex].origin, db: db,
-                                maxAttempts: maxAttempts)
-                            transactionalRetries += outcome.attempts - 1
-                            if let error = outcome.error {
-                                failures.append((bit, error))
-                            } else {
-                                completed |= 1 << UInt64(bit)
-                            }
-                        }
-                    }
-                    if failures.isEmpty {
-                        failureReasons.append(nil)
-                        let retriedFailureID = batch.records[recordIndex].retriedFailureID
-                        if batch.events[position].hasHistory || retriedFailureID != nil {
-                            try db.execute(
-                                "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
-                                [.integer(consumerID), .integer(eventID)])
-                            try db.execute(
-                                "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
-                                [.integer(consumerID), .text("event:\(eventID)")])
-                            if let id = retriedFailureID {
-                                try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
-                            }
-                        }
-                        continue
-                    }
-                    // Un-claim: the event is not processed, so a later delivery or retry runs it again.
-                    let event = batch.events[position]
-                    try unclaim(eventID, consumerID: consumerID, db: db)
-                    for (bit, handler) in event.handlers.enumerated() where completed & (1 << UInt64(bit)) != 0 {
-                        try db.execute(
-                            """
-                            INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
-                            VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
-                            """,
-                            [.integer(consumerID), .integer(eventID), .text(handler.name), .integer(now)])
-                    }
-                    let failedNames = failures.map { event.handlers[$0.index].name }
-                    let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
-                    failureReasons.append(reason)
-                    try keep(
-                        FailureRecord(
-                            kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
-                            handlers: failedNames, reason: reason, attempts: 1, record: batch.records[recordIndex]),
-                        consumerID: consumerID, db: db, nowMillis: nowMillis)
-                }
-                for rejection in batch.rejections {
-                    try keep(rejection, consumerID: consumerID, db: db, nowMillis: nowMillis)
-                }
-                for id in batch.resolvedFailureIDs {
-                    try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
-                }
-                if let checkpoint = batch.checkpoint {
-                    try db.execute(
-                        """
-                        INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
-                        """,
-                        [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
-                }
+                let value = try body(db)
                 try db.execute("COMMIT")
                 endBatch()
-                return BatchCommitResult(failureReasons: failureReasons, transactionalRetries: transactionalRetries)
+                return value
             } catch {
                 rollbackBatch()
                 throw error
@@ -315,10 +357,128 @@ actor LedgerConnection {
         }
     }
 
+    /// Commits what a batch has finished so far and releases the write lock, so a handler's retry
+    /// backoff does not hold up other connections: events `batch.recordedEvents..<end` are
+    /// recorded as at the batch's commit (transactional handlers included), the handlers that
+    /// `interrupted` (the event retrying) completed are saved as progress, and the claims of
+    /// `released` (that event and those not handled yet) are given up, to be claimed again by
+    /// ``beginBatch(consumerID:eventIDs:stop:)`` after the backoff. No checkpoint is saved.
+    func commitFinishedPart(
+        consumerID: Int64, _ batch: BatchCommit, upTo end: Int, interrupted: (eventID: Int64, completed: [String]),
+        unclaiming released: [Int64], maxAttempts: Int
+    ) throws(LedgerError) -> BatchCommitResult {
+        try commitOpenBatch { db in
+            let now = Self.nowSeconds()
+            let result = try recordEvents(
+                batch, batch.recordedEvents..<end, consumerID: consumerID, db: db, now: now,
+                nowMillis: Self.nowMillis(), maxAttempts: maxAttempts)
+            try saveProgress(interrupted.completed, eventID: interrupted.eventID, consumerID: consumerID, now: now, db: db)
+            for eventID in released { try unclaim(eventID, consumerID: consumerID, db: db) }
+            return result
+        }
+    }
+
+    /// Records the handlers completed for an event that is not processed yet, so no retry or
+    /// other process runs them again.
+    private func saveProgress(_ handlers: [String], eventID: Int64, consumerID: Int64, now: Int64, db: SQLiteConnection) throws {
+        for handler in handlers {
+            try db.execute(
+                """
+                INSERT INTO outbox_handler_progress (consumer_id, event_id, handler, completed_at)
+                VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """,
+                [.integer(consumerID), .integer(eventID), .text(handler), .integer(now)])
+        }
+    }
+
+    /// Records `batch.events[range]`: keeps claims of events whose handlers all succeeded (after
+    /// running their transactional handlers), un-claims and keeps the others.
+    private func recordEvents(
+        _ batch: BatchCommit, _ range: Range<Int>, consumerID: Int64, db: SQLiteConnection, now: Int64, nowMillis: Int64,
+        maxAttempts: Int
+    ) throws -> BatchCommitResult {
+        var failureReasons: [String?] = []
+        failureReasons.reserveCapacity(range.count)
+        var transactionalRetries = 0
+        // Fields are read in place: copying each event and record whole would cost a dozen
+        // reference-count operations per event on the ledger's thread.
+        for position in range {
+            let recordIndex = batch.events[position].recordIndex
+            let eventID = batch.events[position].eventID
+            if let reason = batch.events[position].invalidInput {
+                try unclaim(eventID, consumerID: consumerID, db: db)
+                try keep(
+                    FailureRecord(
+                        kind: .invalidInput, eventID: eventID,
+                        eventType: batch.decoded[batch.events[position].position].metadata.eventType,
+                        handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
+                    consumerID: consumerID, db: db, nowMillis: nowMillis)
+                failureReasons.append(reason)
+                continue
+            }
+            var completed = batch.events[position].completed
+            var failures = batch.events[position].failures
+            if failures.isEmpty && batch.events[position].hasTransactionalHandlers {
+                let event = batch.events[position]
+                for (bit, handler) in event.handlers.enumerated()
+                where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
+                    let outcome = runTransactional(
+                        handler, event: batch.decoded[event.position], origin: batch.records[recordIndex].origin, db: db,
+                        maxAttempts: maxAttempts)
+                    transactionalRetries += outcome.attempts - 1
+                    if let error = outcome.error {
+                        failures.append((bit, error, outcome.attempts))
+                    } else {
+                        completed |= 1 << UInt64(bit)
+                    }
+                }
+            }
+            if failures.isEmpty {
+                failureReasons.append(nil)
+                let retriedFailureID = batch.records[recordIndex].retriedFailureID
+                if batch.events[position].hasHistory || retriedFailureID != nil {
+                    try db.execute(
+                        "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
+                        [.integer(consumerID), .integer(eventID)])
+                    try db.execute(
+                        "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
+                        [.integer(consumerID), .text("event:\(eventID)")])
+                    if let id = retriedFailureID {
+                        try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+                    }
+                }
+                continue
+            }
+            // Un-claim: the event is not processed, so a later delivery or retry runs it again.
+            let event = batch.events[position]
+            try unclaim(eventID, consumerID: consumerID, db: db)
+            let completedNames = event.handlers.indices.filter { completed & (1 << UInt64($0)) != 0 }.map { event.handlers[$0].name }
+            try saveProgress(completedNames, eventID: eventID, consumerID: consumerID, now: now, db: db)
+            let failedNames = failures.map { event.handlers[$0.index].name }
+            let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
+            failureReasons.append(reason)
+            try keep(
+                FailureRecord(
+                    kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
+                    handlers: failedNames, reason: reason,
+                    attempts: failures.map(\.attempts).max() ?? 1, record: batch.records[recordIndex]),
+                consumerID: consumerID, db: db, nowMillis: nowMillis)
+        }
+        return BatchCommitResult(failureReasons: failureReasons, transactionalRetries: transactionalRetries)
+    }
+
     /// Abandons the open batch: nothing of it is recorded, so every event is delivered again later.
     func rollbackBatch() {
         connection?.rollbackIgnoringErrors()
         endBatch()
+    }
+
+    /// Returns once no batch is open (at once when none is); the caller then runs before any
+    /// other actor call, as nothing in between suspends.
+    private func waitForOpenBatch() async {
+        while batchOpen {
+            await withCheckedContinuation { waitingWriters.append($0) }
+        }
     }
 
     private func endBatch() {
@@ -395,11 +555,8 @@ actor LedgerConnection {
     /// Runs `body` in a write transaction, after any open batch has ended.
     func write<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
         if LedgerBatchScope.isInsideBatch { throw LedgerError.writeInsideBatch }
-        while batchOpen {
-            await withCheckedContinuation { waitingWriters.append($0) }
-        }
-        let db = try db()
-        return try db.transaction(.immediate) { try body(LedgerTransaction(connection: $0)) }
+        _ = try await preparedDB()
+        return try await withWriteLock { try body(LedgerTransaction(connection: $0)) }
     }
 
     /// Runs `body` on this connection without a transaction of its own (reads see a snapshot
@@ -409,26 +566,32 @@ actor LedgerConnection {
         return try db.transaction(.deferred) { try body(LedgerTransaction(connection: $0)) }
     }
 
-    /// Runs internal maintenance with the raw connection.
-    func withConnection<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let db = try db()
-        return try wrap { try body(db) }
+    private func wrap<T>(_ body: () throws -> T) throws(LedgerError) -> T {
+        do { return try body() } catch { throw Self.ledgerError(error) }
     }
 
-    private func wrap<T>(_ body: () throws -> T) throws(LedgerError) -> T {
-        do {
-            return try body()
-        } catch let error as LedgerError {
-            throw error
-        } catch let error as SQLiteError {
-            throw LedgerError.sqlite(error.description)
-        } catch {
-            throw LedgerError.sqlite("\(error)")
+    private func wrapAsync<T>(_ body: () async throws -> T) async throws(LedgerError) -> T {
+        do { return try await body() } catch { throw Self.ledgerError(error) }
+    }
+
+    private static func ledgerError(_ error: any Error) -> LedgerError {
+        switch error {
+        case let error as LedgerError: error
+        case let error as SQLiteError: .sqlite(error.description)
+        default: .sqlite("\(error)")
         }
     }
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
     static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// Set when a run is asked to stop: a batch still waiting for the write lock gives up (nothing
+/// of it is claimed yet), while batches that hold it run to their commit.
+final class LockWaitStop: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
 }
 
 /// Marks the task that runs a batch's async handlers, so `SQLiteLedger.write` called from one of

@@ -11,6 +11,14 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     /// `write` was called from inside an async handler while its batch holds the ledger's write
     /// transaction; it would wait for itself. Use a transactional handler instead.
     case writeInsideBatch
+    /// Another connection held the write lock longer than `Configuration.lockWait`.
+    case lockWaitExceeded(path: String, waited: Duration)
+    /// The run was asked to stop (cancelled, SIGTERM) while waiting for the write lock; nothing
+    /// was recorded by the waiting batch.
+    case lockWaitCancelled(path: String)
+    /// The consumer name belongs to another program (`OutboxConsumer.Configuration.owner`):
+    /// its events were handled by that program's handlers, so this one would see them as done.
+    case consumerOwnedByAnother(path: String, consumer: String, owner: String, requestedBy: String)
     /// Any other SQLite error: code, message and statement.
     case sqlite(String)
 
@@ -26,6 +34,12 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "refusing to purge events younger than \(Self.days(minimum)) days (asked for \(Self.days(requested))): late re-deliveries of purged events would be processed again"
         case .writeInsideBatch:
             "SQLiteLedger.write was called from an async handler during its batch; use consumer.onTransactional to write in the ledger's transaction"
+        case .lockWaitExceeded(let path, let waited):
+            "gave up waiting for the write lock on \(path) after \(Self.days(SQLiteLedger.seconds(waited).rounded())) s: another process holds it; wait longer (--lock-wait, Configuration.lockWait) or find that process"
+        case .lockWaitCancelled(let path):
+            "stopped waiting for the write lock on \(path): the run was asked to stop"
+        case .consumerOwnedByAnother(let path, let consumer, let owner, let requested):
+            "consumer name \(consumer) in \(path) belongs to \(owner), not \(requested): its events were processed by \(owner)'s handlers, so \(requested) would skip them all as duplicates; give \(requested) a consumer name of its own (--consumer NAME)"
         case .sqlite(let message):
             "ledger error: \(message)"
         }

@@ -5,7 +5,7 @@ internal import OutboxSQLite
 /// table of ours rather than in `PRAGMA user_version`, which belongs to the database's owner.
 enum LedgerSchema {
     /// The version this build writes. Older ledgers are migrated forward; a newer one is refused.
-    static let currentVersion: Int64 = 1
+    static let currentVersion: Int64 = 2
 
     static let createVersion1 = """
         CREATE TABLE IF NOT EXISTS outbox_schema (
@@ -63,7 +63,28 @@ enum LedgerSchema {
         INSERT OR IGNORE INTO outbox_schema (id, version) VALUES (1, 1);
         """
 
-    /// Creates or checks the tables. Call inside a write transaction.
+    /// Whether the tables exist at this build's version, read without taking any lock. Throws
+    /// for a newer version.
+    static func isCurrent(_ db: SQLiteConnection, path: String) throws -> Bool {
+        let hasSchemaTable = try db.query(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
+        ) { $0.int64(0) }.first ?? 0
+        guard hasSchemaTable > 0 else { return false }
+        let version = try db.query("SELECT version FROM outbox_schema WHERE id = 1") { $0.int64(0) }.first
+        if let version, version > currentVersion {
+            throw LedgerError.incompatibleSchema(path: path, found: version, supported: currentVersion)
+        }
+        return version == currentVersion
+    }
+
+    /// Version 2: each consumer name records the program that owns it (NULL: not claimed yet,
+    /// as every consumer of a version 1 file).
+    static let migrateToVersion2 = """
+        ALTER TABLE outbox_consumers ADD COLUMN owner TEXT;
+        UPDATE outbox_schema SET version = 2 WHERE id = 1;
+        """
+
+    /// Creates or checks the tables, migrating older ones in place. Call inside a write transaction.
     static func prepare(_ db: SQLiteConnection, path: String) throws -> Void {
         let hasSchemaTable = try db.query(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
@@ -75,5 +96,7 @@ enum LedgerSchema {
             }
         }
         try db.execute(createVersion1)
+        let version = try db.query("SELECT version FROM outbox_schema WHERE id = 1") { $0.int64(0) }.first ?? 1
+        if version < 2 { try db.execute(migrateToVersion2) }
     }
 }

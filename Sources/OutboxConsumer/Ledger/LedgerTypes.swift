@@ -39,7 +39,9 @@ public struct KeptFailure: Sendable, Identifiable, Hashable {
     public var handlers: [String]
     /// Why it was refused or what the handler threw (the last attempt's error).
     public var reason: String
-    /// How many times it was tried, across runs and retries.
+    /// How many times it was tried, across runs and retries: for a handler failure, the tries of
+    /// its failing handler (retries included, as the run summary's `retried` counts them); 1 per
+    /// run for bad input.
     public var attempts: Int
     public var firstFailedAt: Date
     public var lastFailedAt: Date
@@ -55,6 +57,8 @@ public struct KeptFailure: Sendable, Identifiable, Hashable {
 /// Counts kept by the ledger for one consumer.
 public struct ConsumerLedgerStats: Sendable, Hashable {
     public var consumer: String
+    /// The program that owns the name (`OutboxConsumer.Configuration.owner`); nil when unclaimed.
+    public var owner: String?
     /// Events recorded as processed (and not purged).
     public var processed: Int
     public var oldestProcessedAt: Date?

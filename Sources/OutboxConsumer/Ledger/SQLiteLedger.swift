@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 internal import OutboxSQLite
 import Synchronization
 
@@ -6,7 +7,8 @@ import Synchronization
 /// events were fully processed, keeps what could not be, and holds source checkpoints.
 ///
 /// Several consumers can share one file: rows are keyed by (consumer name, event id), so they
-/// never shadow each other, and SQLite's write lock serializes their batches. The file may also
+/// never shadow each other, and SQLite's write lock serializes their batches. Consumers in one
+/// process may share one `SQLiteLedger` object: their batches wait their turn. The file may also
 /// hold your own tables, written by transactional handlers in the same transaction that records
 /// the event (see ``OutboxConsumer/onTransactional(_:name:_:)``).
 ///
@@ -25,7 +27,13 @@ public final class SQLiteLedger: Sendable {
 
         /// Default `.normal`: a crashed process loses nothing committed.
         public var synchronous: Synchronous
-        /// How long a writer waits for another process's write lock. Default 10 seconds.
+        /// How long a writer waits in total for another process's write lock before failing with
+        /// ``LedgerError/lockWaitExceeded(path:waited:)``. Default nil: as long as it takes (the
+        /// normal case for processes sharing a file), logging a notice every 10 s; cancelling
+        /// the waiting task (a run asked to stop) ends the wait. Readers never need the lock.
+        public var lockWait: Duration?
+        /// How long one try inside SQLite waits for the lock before the ledger backs off (off its
+        /// thread) and tries again, within ``lockWait``. Default 100 ms.
         public var busyTimeout: Duration
         /// Purges refuse a horizon shorter than this. Default 7 days: an event re-delivered after
         /// its ledger row is purged would be processed again.
@@ -33,10 +41,12 @@ public final class SQLiteLedger: Sendable {
 
         public init(
             synchronous: Synchronous = .normal,
-            busyTimeout: Duration = .seconds(10),
+            lockWait: Duration? = nil,
+            busyTimeout: Duration = .milliseconds(100),
             minimumRetention: Duration = .seconds(7 * 86_400)
         ) {
             self.synchronous = synchronous
+            self.lockWait = lockWait
             self.busyTimeout = busyTimeout
             self.minimumRetention = minimumRetention
         }
@@ -55,7 +65,8 @@ public final class SQLiteLedger: Sendable {
     /// Throws at once when `path` is empty or names a directory; other problems (no such
     /// directory, not writable, not a database, newer schema) surface from ``prepare()`` or the
     /// first use, as ``LedgerError``.
-    public init(path: String, configuration: Configuration = .init()) throws {
+    /// - Parameter logger: where waits for another process's write lock are logged; none when nil.
+    public init(path: String, configuration: Configuration = .init(), logger: Logger? = nil) throws {
         guard !path.isEmpty else { throw LedgerError.cannotOpen(path: path, reason: "the path is empty") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -63,14 +74,15 @@ public final class SQLiteLedger: Sendable {
         }
         self.path = path
         self.configuration = configuration
-        writer = LedgerConnection(path: path, configuration: configuration, readOnly: false)
-        reader = LedgerConnection(path: path, configuration: configuration, readOnly: true)
+        writer = LedgerConnection(path: path, configuration: configuration, readOnly: false, logger: logger)
+        reader = LedgerConnection(path: path, configuration: configuration, readOnly: true, logger: logger)
     }
 
-    /// Opens the file now, creating or checking its tables.
+    /// Opens the file now, creating or checking its tables. Creating or migrating them takes the
+    /// write lock (waited for as ``Configuration/lockWait`` says); a current file needs no lock.
     public func prepare() async throws {
         if isPrepared.load(ordering: .acquiring) { return }
-        _ = try await writer.withConnection { _ in () }
+        try await writer.prepareSchema()
         isPrepared.store(true, ordering: .releasing)
     }
 
@@ -85,8 +97,17 @@ public final class SQLiteLedger: Sendable {
 
     /// Runs `body` on a separate read connection, in a read transaction: a consistent snapshot
     /// of committed data that never sees a batch in progress and never blocks it.
+    ///
+    /// Reading an existing ledger with current tables never takes the write lock, so it works
+    /// while another process holds that lock for as long as it likes.
     public func read<T: Sendable>(_ body: @Sendable (LedgerTransaction) throws -> T) async throws -> T {
-        try await prepare()
+        if !isPrepared.load(ordering: .acquiring) {
+            if FileManager.default.fileExists(atPath: path), try await reader.schemaIsCurrent() {
+                isPrepared.store(true, ordering: .releasing)
+            } else {
+                try await prepare()
+            }
+        }
         return try await reader.read(body)
     }
 
@@ -183,7 +204,7 @@ public final class SQLiteLedger: Sendable {
             let pageCount = try db.scalar("PRAGMA page_count")?.int64 ?? 0
             let pageSize = try db.scalar("PRAGMA page_size")?.int64 ?? 0
             var consumers: [ConsumerLedgerStats] = []
-            for row in try db.query("SELECT id, name FROM outbox_consumers ORDER BY name") {
+            for row in try db.query("SELECT id, name, owner FROM outbox_consumers ORDER BY name") {
                 let id = row[0]
                 let processed = try db.query(
                     "SELECT count(*), min(processed_at), max(processed_at) FROM outbox_processed WHERE consumer_id = ?",
@@ -198,7 +219,7 @@ public final class SQLiteLedger: Sendable {
                 }
                 consumers.append(
                     ConsumerLedgerStats(
-                        consumer: row[1].string ?? "",
+                        consumer: row[1].string ?? "", owner: row[2].string,
                         processed: processed[0].int ?? 0,
                         oldestProcessedAt: processed[1].int64.map { Date(timeIntervalSince1970: Double($0)) },
                         newestProcessedAt: processed[2].int64.map { Date(timeIntervalSince1970: Double($0)) },

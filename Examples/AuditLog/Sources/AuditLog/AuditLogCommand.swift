@@ -15,8 +15,18 @@ struct AuditLogCommand: AsyncParsableCommand {
             the ledger's transaction) and appends it to a JSONL trail file. `query` searches the records, \
             `render` prints a trail file as text, `export` rebuilds or catches up a trail file.
             """,
-        subcommands: [Consume.self, Query.self, Render.self, Export.self],
+        subcommands: [Consume.self, Query.self, Render.self, Export.self, FailuresCommand<AuditLogProgram>.self],
         defaultSubcommand: Consume.self)
+}
+
+/// The audit trail's tables and handler, for `consume` and `failures retry` alike.
+enum AuditLogProgram: ConsumerProgram {
+    static let commandName = "audit-log"
+    static let defaultConsumerName = AuditStore.defaultConsumerName
+    static func install(on consumer: OutboxConsumer) async throws {
+        try await AuditStore.prepare(consumer.ledger)
+        AuditStore.install(on: consumer)
+    }
 }
 
 /// `--ledger` and `--consumer` for the commands that only read what `consume` recorded.
@@ -63,9 +73,9 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "audit-log")
-        let consumer = try consumerOptions.makeConsumer(defaultName: AuditStore.defaultConsumerName, logger: logger)
-        try await AuditStore.prepare(consumer.ledger)
-        AuditStore.install(on: consumer)
+        let consumer = try consumerOptions.makeConsumer(
+            defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, logger: logger)
+        try await AuditLogProgram.install(on: consumer)
         let trailFile = TrailFile(path: trail, ledger: consumer.ledger, consumer: consumer.name)
         let show = self.show
         /// Appends what the ledger committed since the file's last line; returns how many records.

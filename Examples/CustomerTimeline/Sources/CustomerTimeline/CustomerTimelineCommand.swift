@@ -17,7 +17,20 @@ struct CustomerTimelineCommand: AsyncParsableCommand {
             name or company (case- and accent-insensitive, word prefixes: "cafe zoe", "muller"), and \
             `find` to see which contacts a query matches.
             """,
-        subcommands: [Consume.self, Events.self, OpenIssues.self, Emails.self, StatusChanges.self, Find.self])
+        subcommands: [
+            Consume.self, Events.self, OpenIssues.self, Emails.self, StatusChanges.self, Find.self,
+            FailuresCommand<CustomerTimelineProgram>.self,
+        ])
+}
+
+/// The projection's tables and handlers, for `consume` and `failures retry` alike.
+enum CustomerTimelineProgram: ConsumerProgram {
+    static let commandName = "customer-timeline"
+    static let defaultConsumerName = TimelineProjection.defaultConsumerName
+    static func install(on consumer: OutboxConsumer) async throws {
+        try await TimelineProjection.prepare(consumer.ledger, owner: consumer.name)
+        TimelineProjection.install(on: consumer)
+    }
 }
 
 struct Consume: AsyncParsableCommand {
@@ -33,9 +46,9 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "customer-timeline")
-        let consumer = try consumerOptions.makeConsumer(defaultName: TimelineProjection.defaultConsumerName, logger: logger)
-        try await TimelineProjection.prepare(consumer.ledger, owner: consumer.name)
-        TimelineProjection.install(on: consumer)
+        let consumer = try consumerOptions.makeConsumer(
+            defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger)
+        try await CustomerTimelineProgram.install(on: consumer)
         let result = try await source.runForSummary(consumer, logger: logger)
         RunSummary.print(result.report, json: json, extra: result.sourceCounts)
     }
