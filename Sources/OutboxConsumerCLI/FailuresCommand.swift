@@ -7,7 +7,9 @@ import OutboxConsumerArguments
 enum GenericConsumerProgram: ConsumerProgram {
     static let commandName = "outbox-consumer"
     static let defaultConsumerName = "default"
-    /// A generic tool claims no consumer name (its retry still refuses another program's).
+    /// Its retry claims no consumer name (and refuses another program's); its consuming
+    /// commands (replay, follow, consume) claim theirs as `outbox-consumer`, so that they never
+    /// mark another program's events done without that program's handlers.
     static let owner: String? = nil
     static func install(on consumer: OutboxConsumer) async throws {}
 }

@@ -180,7 +180,7 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(defaultName: "default", logger: logger)
+        let consumer = try consumerOptions.makeConsumer(defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let source = try redisOptions.makeSource(stopAfterIdle: idleExit.map(Duration.seconds))
         let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)

@@ -170,7 +170,9 @@ extension ExampleProcessTests {
             let archive = directory.path("bad.jsonl")
             try "not json\n".write(toFile: archive, atomically: true, encoding: .utf8)
             let cli = try builtProductPath("outbox-consumer")
-            #expect(try await runProcess(cli, ["replay", archive, "--ledger", ledger, "--consumer", "legacy"]).status == 0)
+            // A consumer of a program that records no owner (the library's default).
+            let legacy = OutboxConsumer(name: "legacy", ledger: try SQLiteLedger(path: ledger), logger: quietLogger)
+            _ = try await legacy.run(.jsonl(paths: [archive]))
             #expect(try await runProcess(cli, ["failures", "retry", "--ledger", ledger, "--consumer", "legacy"]).status == 0)
             #expect(try await SQLiteLedger(path: ledger).stats().consumers.map(\.owner) == [nil], "no claim")
 
@@ -213,6 +215,10 @@ extension ExampleProcessTests {
                 try builtProductPath("customer-timeline"), ["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
             #expect(timeline.status == 1, "\(timeline.stdout)")
             #expect(timeline.stderr.contains("audit-log") && timeline.stderr.contains("customer-timeline"), "\(timeline.stderr)")
+            // The generic tool has none of audit-log's handlers either: it would mark every event done.
+            let generic = try await runProcess(
+                try builtProductPath("outbox-consumer"), ["replay", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
+            #expect(generic.status == 1 && generic.stderr.contains("belongs to audit-log"), "\(generic.stderr)")
             let stats = try await runProcess(try builtProductPath("outbox-consumer"), ["ledger", "stats", "--ledger", ledger])
             #expect(stats.status == 0 && stats.stdout.contains("consumer audit-log"), "read-only commands work on any consumer")
         }

@@ -95,7 +95,7 @@ struct FileFollowerTests {
         #expect(batch.items.isEmpty && batch.notices.isEmpty)
         #expect(batch.position == position(of: path, offset: 0, lineNumber: 0))
         #expect(elapsed >= .milliseconds(150))
-        #expect(elapsed < .seconds(5))
+        #expect(elapsed < .seconds(30), "returned, not stuck waiting")
     }
 
     @Test func cancellationWhileWaitingReturnsPromptly() async throws {

@@ -153,7 +153,7 @@ struct FollowLog {
 func follow(
     _ follower: FileFollower,
     maxLines: Int = 100,
-    timeout: Duration = .seconds(10),
+    timeout: Duration = .seconds(30),  // generous: the suite runs in parallel on 2 cores
     sourceLocation: SourceLocation = #_sourceLocation,
     until done: (FollowLog) -> Bool
 ) async throws -> FollowLog {

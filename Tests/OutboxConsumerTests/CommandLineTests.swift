@@ -162,6 +162,24 @@ import Testing
         #expect(result.stderr.contains("committed before it stopped: read 20, delivered 20"), "\(result.stderr)")
     }
 
+    /// A schema version of 0, -1 or 'abc' was accepted (and "migrated").
+    @Test(arguments: ["0", "-1", "'abc'", "2.5", "missing"])
+    func aSchemaVersionThatIsNoVersionIsRefusedAndTheFileLeftAlone(version: String) async throws {
+        let archive = directory.path("a.jsonl")
+        try (TestEvent.sample("issue.created", eventID: 1)! + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
+        let ledger = directory.path("edited.sqlite")
+        #expect(try await cli(["replay", archive, "--ledger", ledger]).status == 0)
+        let edit = version == "missing" ? "DELETE FROM outbox_schema" : "UPDATE outbox_schema SET version = \(version)"
+        #expect(try await runProcess("/usr/bin/sqlite3", [ledger, edit]).status == 0)
+        for command in [["replay", archive], ["ledger", "stats"]] {
+            let result = try await cli(command + ["--ledger", ledger])
+            #expect(result.status == 1, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("which no OutboxConsumer ever wrote"), "\(result.stderr)")
+        }
+        let after = try await runProcess("/usr/bin/sqlite3", [ledger, "SELECT quote(version) FROM outbox_schema"])
+        #expect(after.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == (version == "missing" ? "" : version))
+    }
+
     @Test func errorsAPersonCanActOn() async throws {
         let missing = try await cli(["replay", directory.path("nope.jsonl"), "--ledger", directory.path("l.sqlite")])
         #expect(missing.status != 0)

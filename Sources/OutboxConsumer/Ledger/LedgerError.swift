@@ -6,6 +6,9 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case notADatabase(path: String)
     /// The ledger was written by a newer version of OutboxConsumer.
     case incompatibleSchema(path: String, found: Int64, supported: Int64)
+    /// The ledger's schema version is not a version at all (0, negative, not an integer, or
+    /// missing): the file was edited by hand or damaged; it is not touched.
+    case unreadableSchemaVersion(path: String, found: String)
     /// A purge asked for a horizon shorter than the configured minimum retention.
     case retentionTooShort(requestedDays: Double, minimumDays: Double)
     /// `write` was called from inside an async handler while its batch holds the ledger's write
@@ -30,6 +33,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "\(path) is not a SQLite database (is it the right file?)"
         case .incompatibleSchema(let path, let found, let supported):
             "the ledger at \(path) has schema version \(found), but this build of OutboxConsumer supports up to \(supported); upgrade OutboxConsumer or use another ledger file"
+        case .unreadableSchemaVersion(let path, let found):
+            "the ledger at \(path) has schema version \(found), which no OutboxConsumer ever wrote (versions start at 1); the file was edited or damaged: restore it from a backup or use another ledger file"
         case .retentionTooShort(let requested, let minimum):
             "refusing to purge events younger than \(Self.days(minimum)) days (asked for \(Self.days(requested))): late re-deliveries of purged events would be processed again"
         case .writeInsideBatch:

@@ -64,17 +64,30 @@ enum LedgerSchema {
         """
 
     /// Whether the tables exist at this build's version, read without taking any lock. Throws
-    /// for a newer version.
+    /// for a newer version or one that is not a version.
     static func isCurrent(_ db: SQLiteConnection, path: String) throws -> Bool {
+        try storedVersion(db, path: path) == currentVersion
+    }
+
+    /// The version in `outbox_schema`, nil when the table does not exist yet. Throws for a newer
+    /// version than this build's, and for anything that is not a positive integer (0, -1, 'abc',
+    /// a missing row): such a file is not one to migrate.
+    static func storedVersion(_ db: SQLiteConnection, path: String) throws -> Int64? {
         let hasSchemaTable = try db.query(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
         ) { $0.int64(0) }.first ?? 0
-        guard hasSchemaTable > 0 else { return false }
-        let version = try db.query("SELECT version FROM outbox_schema WHERE id = 1") { $0.int64(0) }.first
-        if let version, version > currentVersion {
+        guard hasSchemaTable > 0 else { return nil }
+        let rows = try db.query("SELECT typeof(version), quote(version), version FROM outbox_schema WHERE id = 1") {
+            ($0.string(0) ?? "", $0.string(1) ?? "NULL", $0.int64(2))
+        }
+        guard let (type, quoted, version) = rows.first else {
+            throw LedgerError.unreadableSchemaVersion(path: path, found: "missing")
+        }
+        guard type == "integer", version >= 1 else { throw LedgerError.unreadableSchemaVersion(path: path, found: quoted) }
+        if version > currentVersion {
             throw LedgerError.incompatibleSchema(path: path, found: version, supported: currentVersion)
         }
-        return version == currentVersion
+        return version
     }
 
     /// Version 2: each consumer name records the program that owns it (NULL: not claimed yet,
@@ -86,17 +99,8 @@ enum LedgerSchema {
 
     /// Creates or checks the tables, migrating older ones in place. Call inside a write transaction.
     static func prepare(_ db: SQLiteConnection, path: String) throws -> Void {
-        let hasSchemaTable = try db.query(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
-        ) { $0.int64(0) }.first ?? 0
-        if hasSchemaTable > 0 {
-            let version = try db.query("SELECT version FROM outbox_schema WHERE id = 1") { $0.int64(0) }.first
-            if let version, version > currentVersion {
-                throw LedgerError.incompatibleSchema(path: path, found: version, supported: currentVersion)
-            }
-        }
+        let found = try storedVersion(db, path: path)
         try db.execute(createVersion1)
-        let version = try db.query("SELECT version FROM outbox_schema WHERE id = 1") { $0.int64(0) }.first ?? 1
-        if version < 2 { try db.execute(migrateToVersion2) }
+        if (found ?? 1) < 2 { try db.execute(migrateToVersion2) }
     }
 }
