@@ -111,31 +111,40 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 "didCommit got \(outcomes.count) outcomes for \(batch.records.count) records; not acknowledging them (they stay pending and come back)")
             return
         }
-        var outcomeByID: [String: RecordOutcome] = [:]
-        outcomeByID.reserveCapacity(outcomes.count)
-        let source = "redis:" + settings.stream
-        for (record, outcome) in zip(batch.records, outcomes) {
-            guard let id = record.origin.streamEntryID, record.origin.source == source else { continue }
-            outcomeByID[id] = outcome
-        }
-        // Batches are committed in the order they were read: this is normally the first one.
-        guard let index = inFlight.firstIndex(where: { batch in batch.entries.contains { outcomeByID[$0.id] != nil } }) else {
-            if !outcomeByID.isEmpty {
-                logger.error("didCommit got entries this reader has not in flight; not acknowledging them", metadata: ["entries": "\(outcomeByID.count)"])
-            }
-            return
-        }
-        let settled = inFlight.remove(at: index)
+        // The usual case: the commit holds exactly the oldest batch in flight, record for record.
+        // Checked entry by entry, so a mismatch can never acknowledge what was not committed.
         var entries: [InFlightEntry] = []
         var outcomesInOrder: [RecordOutcome] = []
         var uncommitted = 0
-        for entry in settled.entries {
-            guard let outcome = outcomeByID[entry.id] else {
-                uncommitted += 1
-                continue
+        let settled: InFlightBatch
+        if let first = inFlight.first, first.entries.count == batch.records.count,
+            first.entries.indices.allSatisfy({ first.entries[$0].id == batch.records[$0].origin.streamEntryID })
+        {
+            settled = inFlight.removeFirst()
+            entries = settled.entries
+            outcomesInOrder = outcomes
+        } else {
+            // Otherwise by the entry IDs the records carry. An ID this reader did not hand out
+            // matches no entry in flight.
+            var outcomeByID: [String: RecordOutcome] = [:]
+            for index in batch.records.indices {
+                if let id = batch.records[index].origin.streamEntryID { outcomeByID[id] = outcomes[index] }
             }
-            entries.append(entry)
-            outcomesInOrder.append(outcome)
+            guard let index = inFlight.firstIndex(where: { batch in batch.entries.contains { outcomeByID[$0.id] != nil } }) else {
+                if !outcomeByID.isEmpty {
+                    logger.error("didCommit got entries this reader has not in flight; not acknowledging them", metadata: ["entries": "\(outcomeByID.count)"])
+                }
+                return
+            }
+            settled = inFlight.remove(at: index)
+            for entry in settled.entries {
+                guard let outcome = outcomeByID[entry.id] else {
+                    uncommitted += 1
+                    continue
+                }
+                entries.append(entry)
+                outcomesInOrder.append(outcome)
+            }
         }
         if uncommitted > 0 {
             // Never acknowledged: they stay pending and come back to this consumer's restart
