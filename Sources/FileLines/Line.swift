@@ -31,7 +31,6 @@ package enum LineItem: Sendable {
     /// next newline. `length` excludes the terminator.
     case oversized(number: Int, offset: Int64, endOffset: Int64, length: Int64, prefix: ArraySlice<UInt8>)
 
-    /// The 1-based line number, whichever the case.
     /// The bytes this item holds in memory (a line's, or an oversized line's kept prefix).
     package var heldBytes: Int {
         switch self {
@@ -40,6 +39,7 @@ package enum LineItem: Sendable {
         }
     }
 
+    /// The 1-based line number, whichever the case.
     package var number: Int {
         switch self {
         case .line(let line): line.number

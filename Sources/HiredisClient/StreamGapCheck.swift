@@ -49,9 +49,7 @@ extension StreamGap {
             return
         }
         let last = StreamID(group.lastDeliveredID)
-        // A group at 0-0 has read nothing, whatever Redis says of its counter.
-        let entriesRead = group.entriesRead ?? (last == StreamID.zero ? 0 : nil)
-        if let entriesRead, stream.firstEntryID.map({ last < StreamID($0) }) ?? true {
+        if let entriesRead = group.knownEntriesRead, stream.firstEntryID.map({ last < StreamID($0) }) ?? true {
             let lost = added - entriesRead - stream.length
             if lost > 0 {
                 self = .lost(lost)
@@ -63,6 +61,14 @@ extension StreamGap {
             return
         }
         self = .none
+    }
+}
+
+extension GroupInfo {
+    /// `entries-read`, or 0 for a group at `0-0`, which has read nothing whatever Redis says of
+    /// its counter (it shows none for a group created at `0`); nil when unknown.
+    package var knownEntriesRead: Int? {
+        entriesRead ?? (StreamID(lastDeliveredID) == StreamID.zero ? 0 : nil)
     }
 }
 
@@ -90,11 +96,9 @@ struct StreamID: Comparable, Equatable {
 }
 
 extension RedisConnection {
-    /// `XINFO STREAM` and the group's `XINFO GROUPS` entry; the group is nil when it does not
-    /// exist. Throws ``RedisError/server(_:)`` when the stream does not exist.
-    package func state(stream: String, group: String) throws(RedisError) -> (StreamState, GroupInfo?) {
-        let replies = try pipeline([["XINFO", "STREAM", RedisArgument(stream)], ["XINFO", "GROUPS", RedisArgument(stream)]])
-        return (try Self.streamState(replies[0]), try StreamReplyParser.groups(Self.success(replies[1])).first { $0.name == group })
+    /// `XINFO STREAM`. Throws ``RedisError/server(_:)`` when the stream does not exist.
+    package func streamState(_ stream: String) throws(RedisError) -> StreamState {
+        try Self.streamState(command("XINFO", "STREAM", RedisArgument(stream)))
     }
 
     /// Looks at the stream and the group (see ``StreamGap``) and reads up to `count` new entries

@@ -113,8 +113,7 @@ public enum RedisStreamMonitor {
         status.pending = info.pending
         status.lastDeliveredID = info.lastDeliveredID
         status.oldestPendingID = try await connection.pendingSummary(stream: stream, group: group).smallestID
-        let (state, _) = try await connection.state(stream: stream, group: group)
-        switch StreamGap(stream: state, group: info) {
+        switch StreamGap(stream: try await connection.streamState(stream), group: info) {
         case .none: break
         case .lost(let count): status.lost = count
         case .lostUnknownCount:

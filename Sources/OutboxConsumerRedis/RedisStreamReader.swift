@@ -190,20 +190,10 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     private mutating func keepOwnEntries(
         _ entries: [InFlightEntry], _ outcomes: [RecordOutcome], on connection: RedisConnection
     ) async throws(RedisError) -> ([InFlightEntry], [RecordOutcome]) {
-        guard let first = entries.first?.id, let last = entries.last?.id else { return (entries, outcomes) }
-        var own = Set<String>()
-        var start = first
-        while true {
-            let page = try await connection.pending(
-                stream: settings.stream, group: settings.group, start: start, end: last, count: max(entries.count, 100),
-                consumer: settings.consumerName)
-            own.formUnion(page.map(\.id))
-            guard page.count == max(entries.count, 100), let lastSeen = page.last?.id else { break }
-            start = "(" + lastSeen
-        }
+        let own = try await ownPendingDeliveries(of: entries.map(\.id), on: connection)
         var keptEntries: [InFlightEntry] = []
         var keptOutcomes: [RecordOutcome] = []
-        for (entry, outcome) in zip(entries, outcomes) where own.contains(entry.id) {
+        for (entry, outcome) in zip(entries, outcomes) where own[entry.id] != nil {
             keptEntries.append(entry)
             keptOutcomes.append(outcome)
         }
@@ -214,7 +204,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 "entries of a batch committed here had been taken over by another consumer meanwhile (this one held them longer than its reclaim idle time, e.g. it was stopped); their events were handled here and will be handled there again unless the consumers share a ledger",
                 metadata: [
                     "entries": "\(takenOver)",
-                    "ids": "\(entries.filter { !own.contains($0.id) }.prefix(10).map(\.id).joined(separator: ", "))",
+                    "ids": "\(entries.filter { own[$0.id] == nil }.prefix(10).map(\.id).joined(separator: ", "))",
                 ])
         }
         return (keptEntries, keptOutcomes)
@@ -329,7 +319,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             lost = nil
         }
         let position = checked.group.lastDeliveredID
-        let readBefore = checked.group.entriesRead ?? (position == "0-0" ? 0 : nil)
+        let readBefore = checked.group.knownEntriesRead
         let what = lost.map { "\($0) entries" } ?? "entries (how many is unknown: deleted with XDEL)"
         let message =
             "\(what) of stream \(settings.stream) were trimmed or deleted before group \(settings.group) read them, after its last delivered entry \(position): their events are lost to this group"
@@ -396,14 +386,19 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// XPENDING over their ID range. Entries are in ID order, as XREADGROUP and XAUTOCLAIM
     /// return them.
     private func deliveryCounts(of entries: [StreamEntry], on connection: RedisConnection) async throws(RedisError) -> [String: Int] {
-        let live = entries.filter { !$0.deleted }
-        guard let first = live.first?.id, let last = live.last?.id else { return [:] }
-        let wanted = Set(live.map(\.id))
+        try await ownPendingDeliveries(of: entries.filter { !$0.deleted }.map(\.id), on: connection)
+    }
+
+    /// Which of `ids` (in ID order) are pending for this consumer, with their delivery counts;
+    /// the others are not its own (any more).
+    private func ownPendingDeliveries(of ids: [String], on connection: RedisConnection) async throws(RedisError) -> [String: Int] {
+        guard let first = ids.first, let last = ids.last else { return [:] }
+        let wanted = Set(ids)
         var counts: [String: Int] = [:]
         var start = first
         // The range may hold other entries of ours (acknowledgements still waiting): page on
         // until every wanted entry is found or the range is exhausted.
-        let pageSize = max(live.count, 100)
+        let pageSize = max(ids.count, 100)
         while true {
             let page = try await connection.pending(
                 stream: settings.stream, group: settings.group, start: start, end: last, count: pageSize,

@@ -15,10 +15,6 @@ import Darwin
 @Suite struct RedisConfigurationTests {
     let directory = TemporaryDirectory()
 
-    func context() -> SourceContext {
-        SourceContext(consumerName: "test", checkpoint: nil, logger: quietLogger, maxBatchSize: 100)
-    }
-
     @Test func invalidConfigurationsAreRefusedBeforeConnecting() async throws {
         var configurations: [RedisStreamSource.Configuration] = []
         func variant(_ change: (inout RedisStreamSource.Configuration) -> Void) {
@@ -36,13 +32,13 @@ import Darwin
         variant { $0.ackBatchSize = 0 }
         for configuration in configurations {
             await #expect(throws: RedisStreamError.self) {
-                _ = try await RedisStreamSource(configuration: configuration).makeReader(context: context())
+                _ = try await openReader(RedisStreamSource(configuration: configuration), maxBatchSize: 100)
             }
         }
         let error = await #expect(throws: RedisStreamError.self) {
             var configuration = RedisStreamSource.Configuration(url: "redis://:secret@host:notaport", group: "g")
             configuration.consumerName = "c"
-            _ = try await RedisStreamSource(configuration: configuration).makeReader(context: context())
+            _ = try await openReader(RedisStreamSource(configuration: configuration), maxBatchSize: 100)
         }
         #expect(error?.description.contains("secret") == false, "passwords never reach messages")
     }

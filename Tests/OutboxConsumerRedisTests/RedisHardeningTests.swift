@@ -100,8 +100,7 @@ import Testing
         let probe = try await RedisProbe.connect(url)
         let ids = try await probe.publish(ids: 1...20, to: stream)
         let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
-        var reader = try await source.makeReader(
-            context: SourceContext(consumerName: "c", checkpoint: nil, logger: quietLogger, maxBatchSize: 10))
+        var reader = try await openReader(source, maxBatchSize: 10)
         let first = try #require(try await reader.next(maxRecords: 10))
         let second = try #require(try await reader.next(maxRecords: 10))
         #expect(first.records.count == 10 && second.records.count == 10)
@@ -128,8 +127,7 @@ import Testing
         }
         try await probe.publish([big(1)], to: stream)
         let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
-        var reader = try await source.makeReader(
-            context: SourceContext(consumerName: "c", checkpoint: nil, logger: quietLogger, maxBatchSize: 50, maxBatchBytes: 1 << 20))
+        var reader = try await openReader(source, maxBatchSize: 50, maxBatchBytes: 1 << 20)
         #expect(try await reader.next(maxRecords: 50)?.records.count == 1)
         try await probe.publish((2...31).map(big), to: stream)
         let second = try #require(try await reader.next(maxRecords: 50))
@@ -260,7 +258,7 @@ import Testing
         configuration.reclaimMinIdle = .milliseconds(10)
         let source = RedisStreamSource(configuration: configuration)
         await #expect(throws: RedisStreamError.self) {
-            _ = try await source.makeReader(context: SourceContext(consumerName: "c", checkpoint: nil, logger: quietLogger, maxBatchSize: 10))
+            _ = try await openReader(source, maxBatchSize: 10)
         }
     }
 

@@ -42,6 +42,13 @@ func testConfiguration(
     return configuration
 }
 
+/// A reader of `source` as a consumer named `c` with these batch limits opens one.
+func openReader(_ source: RedisStreamSource, maxBatchSize: Int, maxBatchBytes: Int = .max) async throws -> RedisStreamReader {
+    try await source.makeReader(
+        context: SourceContext(
+            consumerName: "c", checkpoint: nil, logger: quietLogger, maxBatchSize: maxBatchSize, maxBatchBytes: maxBatchBytes))
+}
+
 /// A valid event line of the contract.
 func eventLine(_ id: Int64, type: String = "issue.created") -> String {
     TestEvent.sample(type, eventID: id)!

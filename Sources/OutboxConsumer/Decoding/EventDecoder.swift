@@ -136,8 +136,7 @@ package struct EventDecoder: Sendable {
             throw InputRejection(reason: "event_id is missing")
         }
         // Digits only: "98765" is the same id; " 98765", "+1", "1e3", 1.0 are not ids.
-        let id = value.int64 ?? (value.kind == .string ? FieldValue.digitString(value) : nil)
-        guard let id, id > 0 else {
+        guard let id = FieldValue.integer(value), id > 0 else {
             throw InputRejection(reason: "event_id must be a positive 64-bit integer, found \(FieldValue.describe(value))")
         }
         return id

@@ -193,6 +193,9 @@ struct BatchProcessor: Sendable {
         return nil
     }
 
+    static let unclassified =
+        "internal error: the consumer left this record unclassified; kept so that it is not lost (please report it)"
+
     /// Keeps, as ``FailureKind/internalError``, every record that is neither rejected, nor a
     /// duplicate, nor a claimed event about to be committed: a defect of this library, never
     /// to be acknowledged as done. Called just before the commit; returns how many it kept.
@@ -203,10 +206,9 @@ struct BatchProcessor: Sendable {
         var kept = 0
         for index in progress.outcomes.indices where progress.outcomes[index] == nil && !isClaimedEvent[index] {
             let record = progress.commit.records[index]
-            let reason = "internal error: the consumer left this record unclassified; kept so that it is not lost (please report it)"
             progress.commit.rejections.append(
-                FailureRecord(kind: .internalError, handlers: [], reason: reason, attempts: 1, record: record))
-            progress.outcomes[index] = .kept(kind: .internalError, reason: reason)
+                FailureRecord(kind: .internalError, handlers: [], reason: Self.unclassified, attempts: 1, record: record))
+            progress.outcomes[index] = .kept(kind: .internalError, reason: Self.unclassified)
             progress.report.failed += 1
             kept += 1
             logger.critical("internal error: a record was left unclassified; kept as a failure", metadata: ["origin": "\(record.origin)"])
@@ -250,8 +252,9 @@ struct BatchProcessor: Sendable {
             report.deliveredByType[decoder.typeNames[typeIndex], default: 0] += count
         }
         metrics.record(report)
-        // Every record is classified by now (`keepUnclassifiedRecords` ran before the commit).
-        return (outcomes.map { $0 ?? .kept(kind: .internalError, reason: "internal error: unclassified at commit") }, report)
+        // Every record is classified by now: `keepUnclassifiedRecords` ran before the commit and
+        // the loop above gave each committed event its outcome.
+        return (outcomes.map { $0 ?? .kept(kind: .internalError, reason: Self.unclassified) }, report)
     }
 
     /// Runs the handlers not completed yet (`completed` bits clear) of `commit.events[index]`,

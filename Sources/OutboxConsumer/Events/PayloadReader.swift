@@ -236,16 +236,17 @@ struct FieldValue {
     /// A JSON integer literal that fits in Int64, or a string of ASCII digits only (MySQL-era
     /// publishers quote ids). Nothing is rounded: `1.0`, `1e2`, `"+5"`, `"-7"` and `" 5"` are refused.
     static func coerceInt(_ value: JSONValue, _ key: @autoclosure () -> String) throws(EventDecodingError) -> Int64 {
-        if let int = value.int64 { return int }
-        if value.kind == .string, let int = digitString(value) { return int }
+        if let int = integer(value) { return int }
         throw EventDecodingError(field: key(), reason: "expected an integer, found \(describe(value))")
     }
 
-    /// The value of a string made of ASCII digits only that fits in Int64; nil for anything else.
-    static func digitString(_ value: JSONValue) -> Int64? {
-        guard let text = value.string, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-            return nil
-        }
+    /// ``coerceInt(_:_:)`` without the error: nil for anything but an integer literal that fits
+    /// in Int64 or a string of ASCII digits only.
+    static func integer(_ value: JSONValue) -> Int64? {
+        if let int = value.int64 { return int }
+        guard value.kind == .string, let text = value.string, !text.isEmpty,
+            text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { return nil }
         return Int64(text)
     }
 
