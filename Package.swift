@@ -150,7 +150,7 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, child processes, ports).
         .target(
             name: "TestSupport",
-            dependencies: ["HiredisClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HiredisClient", "OutboxConsumer", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),
@@ -169,6 +169,7 @@ let package = Package(
                 "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
                 "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Fixtures")]
         ),

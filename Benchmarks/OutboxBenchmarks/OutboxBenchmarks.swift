@@ -96,11 +96,12 @@ let benchmarks: @Sendable () -> Void = {
         writeArchive(count: count, to: path)
         Benchmark("Replay \(name) events (JSONL, SQLite ledger on disk)", configuration: throughput) { benchmark in
             let directory = Scratch()
-            let consumer = OutboxConsumer(
-                name: "bench", ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")),
-                logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
             // One handler reading a field, as the Python reference consumer does.
-            consumer.onEvery { event in blackHole(event.metadata.eventID) }
+            var handlers = EventHandlers()
+            handlers.onEveryInline { event in blackHole(event.metadata.eventID) }
+            let consumer = try EventConsumer(
+                name: "bench", handlers: handlers, ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")),
+                logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
             benchmark.startMeasurement()
             let report = try await consumer.run(.jsonl(paths: [path]))
             benchmark.stopMeasurement()

@@ -36,14 +36,27 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
         return logger
     }
 
-    /// The ledger at `--ledger` and a consumer named `--consumer` (or `defaultName`).
+    /// `--consumer`, or `defaultName`.
+    public func consumerName(default defaultName: String) -> String { consumer ?? defaultName }
+
+    /// The ledger at `--ledger`, waiting `--lock-wait` for another process's write lock.
+    public func makeLedger(logger: Logger) throws -> SQLiteLedger {
+        try SQLiteLedger(path: ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
+    }
+
+    /// A consumer named `--consumer` (or `defaultName`) on `ledger` (default: ``makeLedger(logger:)``),
+    /// with the handlers `handlers` returns for that ledger and consumer name (prepare your tables
+    /// there, before any event runs).
     /// - Parameter owner: your program's name: the ledger then refuses the consumer name to other
-    ///   programs, and this one a name another program owns (see `OutboxConsumer.Configuration.owner`).
-    public func makeConsumer(defaultName: String, owner: String? = nil, logger: Logger) throws -> OutboxConsumer {
-        let ledger = try SQLiteLedger(
-            path: self.ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
-        return OutboxConsumer(
-            name: consumer ?? defaultName, ledger: ledger,
+    ///   programs, and this one a name another program owns (see `EventConsumer.Configuration.owner`).
+    public func makeConsumer(
+        defaultName: String, owner: String? = nil, ledger: SQLiteLedger? = nil, logger: Logger,
+        handlers: (_ ledger: SQLiteLedger, _ consumerName: String) async throws -> EventHandlers
+    ) async throws -> EventConsumer {
+        let ledger = try ledger ?? makeLedger(logger: logger)
+        let name = consumerName(default: defaultName)
+        return try EventConsumer(
+            name: name, handlers: try await handlers(ledger, name), ledger: ledger,
             configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts), owner: owner),
             logger: logger)
     }
@@ -66,16 +79,24 @@ public struct OutputArguments: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// The `--print` and `--count-types` handlers, when asked for, and no others: the handlers of
+    /// a generic consumer (for ``ConsumerArguments/makeConsumer(defaultName:owner:ledger:logger:handlers:)``).
+    public func handlers(ledger: SQLiteLedger, consumerName: String) -> EventHandlers {
+        var handlers = EventHandlers()
+        install(into: &handlers)
+        return handlers
+    }
+
     /// Registers the `--print` and `--count-types` handlers when asked for.
-    public func install(on consumer: OutboxConsumer) {
+    public func install(into handlers: inout EventHandlers) {
         if print {
             let output = StandardOutput.shared
             output.carriesEvents = true
-            consumer.onEvery(name: "print") { event in output.writeLine(event.normalizedJSON) }
+            handlers.onEveryInline(name: "print") { event in output.writeLine(event.normalizedJSON) }
         }
         if countTypes {
             let counts = Mutex<[String: Int]>([:])
-            consumer.onEvery(name: "count-types") { event in
+            handlers.onEveryInline(name: "count-types") { event in
                 counts.withLock { $0[event.metadata.eventType, default: 0] += 1 }
             }
         }
@@ -118,14 +139,14 @@ public struct SourceArguments: ParsableArguments, Sendable {
 
     /// Runs `consumer` over the chosen source until it ends or SIGINT/SIGTERM (which let the
     /// batch in progress commit), showing progress on stderr when it is a terminal.
-    public func run(_ consumer: OutboxConsumer, logger: Logger) async throws -> ConsumerReport {
+    public func run(_ consumer: EventConsumer, logger: Logger) async throws -> ConsumerReport {
         try await runForSummary(consumer, logger: logger).report
     }
 
     /// Like ``run(_:logger:)``, and also returns the source's own counts for the summary
     /// (`acked` and `dead_lettered` for a Redis Stream): pass them to
     /// `RunSummary.print(_:json:extra:)`.
-    public func runForSummary(_ consumer: OutboxConsumer, logger: Logger) async throws -> SourceRunResult {
+    public func runForSummary(_ consumer: EventConsumer, logger: Logger) async throws -> SourceRunResult {
         let stopAfterIdle = idleExit.map(Duration.seconds)
         if redis.hasURL(orFromEnvironment: files.isEmpty && follow == nil) {
             let source = try redis.makeSource(stopAfterIdle: stopAfterIdle)

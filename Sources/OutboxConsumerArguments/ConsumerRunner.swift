@@ -11,7 +11,7 @@ public enum ConsumerRunner {
     /// - Throws: ``RunStoppedError`` when the run stops on an error, with what was committed
     ///   before it.
     public static func run<Source: EventSource>(
-        _ consumer: OutboxConsumer, source: Source, logger: Logger
+        _ consumer: EventConsumer, source: Source, logger: Logger
     ) async throws -> ConsumerReport {
         let progress = ProgressLine()
         let result = ReportBox()
@@ -38,7 +38,7 @@ public enum ConsumerRunner {
 }
 
 private struct ConsumerRunService<Source: EventSource>: Service {
-    let consumer: OutboxConsumer
+    let consumer: EventConsumer
     let source: Source
     let progress: ProgressLine
     let result: ReportBox

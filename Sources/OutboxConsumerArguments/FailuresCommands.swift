@@ -10,8 +10,10 @@ import OutboxConsumer
 /// enum MyProgram: ConsumerProgram {
 ///     static let commandName = "my-consumer"
 ///     static let defaultConsumerName = "my-consumer"
-///     static func install(on consumer: OutboxConsumer) async throws {
-///         consumer.on(IssueCreated.self, name: "index") { event in ... }
+///     static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers {
+///         var handlers = EventHandlers()
+///         handlers.on(IssueCreated.self, name: "index") { event in ... }
+///         return handlers
 ///     }
 /// }
 /// // subcommands: [Consume.self, FailuresCommand<MyProgram>.self]
@@ -19,16 +21,16 @@ import OutboxConsumer
 public protocol ConsumerProgram: Sendable {
     /// The program's name, for messages.
     static var commandName: String { get }
-    /// The owner recorded for the program's consumer names (`OutboxConsumer.Configuration.owner`);
-    /// pass the same to ``ConsumerArguments/makeConsumer(defaultName:owner:logger:)`` in the
+    /// The owner recorded for the program's consumer names (`EventConsumer.Configuration.owner`);
+    /// pass the same to ``ConsumerArguments/makeConsumer(defaultName:owner:ledger:logger:handlers:)`` in the
     /// consuming command. Default: ``commandName``. Nil claims nothing (a generic tool), but a
     /// retry still refuses a consumer owned by another program.
     static var owner: String? { get }
     /// The consumer name when `--consumer` is not given.
     static var defaultConsumerName: String { get }
-    /// Prepares the program's tables and registers its handlers on `consumer`, exactly as its
-    /// consuming command does.
-    static func install(on consumer: OutboxConsumer) async throws
+    /// Prepares the program's tables in `ledger` and returns its handlers for consumer
+    /// `consumerName`, exactly as its consuming command does.
+    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers
 }
 
 extension ConsumerProgram {
@@ -162,21 +164,26 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
 
         public func run() async throws {
             let logger = consumerOptions.makeLogger(label: Program.commandName)
-            let consumer = try consumerOptions.makeConsumer(
-                defaultName: Program.defaultConsumerName, owner: Program.owner, logger: logger)
-            let ledger = consumer.ledger
+            let ledger = try consumerOptions.makeLedger(logger: logger)
+            let consumerName = consumerOptions.consumerName(default: Program.defaultConsumerName)
             let chosen = try await ledger.failures(ids: ids.isEmpty ? nil : ids)
-            try Self.check(ids: ids, found: chosen, consumer: consumer.name)
-            let mine = chosen.filter { $0.consumer == consumer.name }
+            try Self.check(ids: ids, found: chosen, consumer: consumerName)
+            let mine = chosen.filter { $0.consumer == consumerName }
             guard !mine.isEmpty else {
                 let others = Dictionary(grouping: chosen, by: \.consumer).map { "\($0.key) (\($0.value.count))" }.sorted()
                 let hint = others.isEmpty ? "" : "; kept failures of other consumers: \(others.joined(separator: ", ")) (pass --consumer NAME)"
-                Self.tell("consumer \(consumer.name) has no kept failures to retry\(hint)")
+                Self.tell("consumer \(consumerName) has no kept failures to retry\(hint)")
                 RunSummary.print(ConsumerReport(), json: output.json)
                 return
             }
-            try await Program.install(on: consumer)
-            output.install(on: consumer)
+            let output = self.output
+            let consumer = try await consumerOptions.makeConsumer(
+                defaultName: Program.defaultConsumerName, owner: Program.owner, ledger: ledger, logger: logger
+            ) { ledger, name in
+                var handlers = try await Program.handlers(ledger: ledger, consumerName: name)
+                output.install(into: &handlers)
+                return handlers
+            }
             let missing = try await consumer.missingHandlers(forFailures: mine.map(\.id))
             if !missing.isEmpty {
                 let list = missing.sorted { $0.key < $1.key }.map { "#\($0.key) (\($0.value.joined(separator: ", ")))" }

@@ -130,7 +130,7 @@ struct PublishCommand: AsyncParsableCommand {
         await connection.close()
 
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         let rate = seconds > 0 ? (Double(counts.published) / seconds).rounded() : 0
         let output = StandardOutput.shared
         if json {
@@ -180,8 +180,8 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
-        output.install(on: consumer)
+        let consumer = try await consumerOptions.makeConsumer(
+            defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger, handlers: output.handlers)
         let source = try redisOptions.makeSource(stopAfterIdle: idleExit.map(Duration.seconds))
         let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
         RunSummary.print(

@@ -5,16 +5,23 @@ import Synchronization
 ///
 /// ```swift
 /// let recorder = RecordingHandler()
-/// consumer.onEvery(recorder.handle)
+/// var handlers = EventHandlers()
+/// handlers.onEvery(recorder.handle)              // async, on the cooperative pool
+/// handlers.onEveryInline(recorder.handleInline)  // or inline, as a synchronous production handler runs
+/// let consumer = try EventConsumer(name: "test", handlers: handlers, ledger: ledger, logger: logger)
 /// try await consumer.run(source)
 /// #expect(recorder.eventIDs == [1, 2, 3])
 /// ```
+///
+/// Record with the form your production handler has: ``handle(_:)`` for `on...` handlers,
+/// ``handleInline(_:)`` for `on...Inline` ones, so the tests take the same path.
 public final class RecordingHandler: Sendable {
     private let state = Mutex<State>(State())
 
     private struct State {
         var events: [RawEvent] = []
         var calls = 0
+        var inlineCalls = 0
         var failuresLeft: [Int64: Int] = [:]
         var alwaysFail: Set<Int64> = []
     }
@@ -45,8 +52,22 @@ public final class RecordingHandler: Sendable {
         }
     }
 
-    /// The handler: pass it to `consumer.onEvery` or `consumer.onUnknown`.
+    /// The async handler: pass it to `handlers.onEvery` or `handlers.onUnknown`.
     @Sendable public func handle(_ event: RawEvent) async throws {
+        try record(event)
+    }
+
+    /// The inline handler: pass it to `handlers.onEveryInline` or `handlers.onUnknownInline`.
+    /// Also records whether it ran inside the batch (``inlineCalls``).
+    @Sendable public func handleInline(_ event: RawEvent) throws {
+        state.withLock { $0.inlineCalls += 1 }
+        try record(event)
+    }
+
+    /// How many calls came through ``handleInline(_:)``, failed ones included.
+    public var inlineCalls: Int { state.withLock { $0.inlineCalls } }
+
+    private func record(_ event: RawEvent) throws {
         try state.withLock { state in
             state.calls += 1
             let id = event.metadata.eventID

@@ -12,8 +12,9 @@ func consumeIntoAuditTrail(
 ) async throws -> ConsumerReport {
     let ledger = try SQLiteLedger(path: path)
     try await AuditStore.prepare(ledger)
-    let consumer = makeConsumer(name, ledger: ledger, batchSize: batchSize)
-    AuditStore.install(on: consumer)
+    var handlers = EventHandlers()
+    AuditStore.install(into: &handlers, consumerName: name)
+    let consumer = try makeConsumer(name, handlers: handlers, ledger: ledger, batchSize: batchSize)
     let report = try await consumer.run(InMemorySource(lines: lines))
     if let trail { try await TrailFile(path: trail, ledger: ledger, consumer: name).catchUp() }
     return report

@@ -97,8 +97,9 @@ enum Story {
 func projectTimeline(_ lines: [String], ledger path: String, batchSize: Int = 500) async throws -> ConsumerReport {
     let ledger = try SQLiteLedger(path: path)
     try await TimelineProjection.prepare(ledger, owner: TimelineProjection.defaultConsumerName)
-    let consumer = makeConsumer(TimelineProjection.defaultConsumerName, ledger: ledger, batchSize: batchSize)
-    TimelineProjection.install(on: consumer)
+    var handlers = EventHandlers()
+    TimelineProjection.install(into: &handlers)
+    let consumer = try makeConsumer(TimelineProjection.defaultConsumerName, handlers: handlers, ledger: ledger, batchSize: batchSize)
     return try await consumer.run(InMemorySource(lines: lines))
 }
 

@@ -171,7 +171,7 @@ extension ExampleProcessTests {
             try "not json\n".write(toFile: archive, atomically: true, encoding: .utf8)
             let cli = try builtProductPath("outbox-consumer")
             // A consumer of a program that records no owner (the library's default).
-            let legacy = OutboxConsumer(name: "legacy", ledger: try SQLiteLedger(path: ledger), logger: quietLogger)
+            let legacy = TestConsumer(name: "legacy", ledger: try SQLiteLedger(path: ledger), logger: quietLogger)
             _ = try await legacy.run(.jsonl(paths: [archive]))
             #expect(try await runProcess(cli, ["failures", "retry", "--ledger", ledger, "--consumer", "legacy"]).status == 0)
             #expect(try await SQLiteLedger(path: ledger).stats().consumers.map(\.owner) == [nil], "no claim")

@@ -6,9 +6,18 @@ import Synchronization
 import TestSupport
 import Testing
 
-func makeConsumer(_ name: String, ledger: SQLiteLedger, batchSize: Int = 500) -> OutboxConsumer {
-    OutboxConsumer(
+func makeConsumer(_ name: String, ledger: SQLiteLedger, batchSize: Int = 500) -> TestConsumer {
+    TestConsumer(
         name: name, ledger: ledger,
+        configuration: .init(
+            batchSize: batchSize, retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(1))),
+        logger: quietLogger)
+}
+
+/// A consumer with the examples' handlers, made as the examples' commands make theirs.
+func makeConsumer(_ name: String, handlers: EventHandlers, ledger: SQLiteLedger, batchSize: Int = 500) throws -> EventConsumer {
+    try EventConsumer(
+        name: name, handlers: handlers, ledger: ledger,
         configuration: .init(
             batchSize: batchSize, retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(1))),
         logger: quietLogger)

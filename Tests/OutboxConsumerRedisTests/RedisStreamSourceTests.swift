@@ -78,7 +78,7 @@ import Testing
         // consumer receives them.
         let ledgerPath = directory.path("shared.sqlite")
         let effects = EffectCounter()
-        var consumers: [(OutboxConsumer, RedisStreamSource)] = []
+        var consumers: [(TestConsumer, RedisStreamSource)] = []
         for name in ["a", "b"] {
             let consumer = try makeConsumer("shared", ledgerPath: ledgerPath, batchSize: 10)
             try await addTransactionalEffect(to: consumer)

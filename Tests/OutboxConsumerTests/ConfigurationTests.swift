@@ -51,7 +51,7 @@ import Testing
         ("maxAttempts", "retry.maxAttempts = 0 (at least 1)"),
     ])
     func aRunRefusesAValueOutOfRangeBeforeReading(setting: String, message: String) async throws {
-        var configuration = OutboxConsumer.Configuration()
+        var configuration = EventConsumer.Configuration()
         switch setting {
         case "batchSize": configuration.batchSize = 0
         case "maxNestingDepth": configuration.maxNestingDepth = 0
@@ -59,7 +59,7 @@ import Testing
         default: configuration.retry.maxAttempts = 0
         }
         let ledger = try SQLiteLedger(path: directory.path("l.sqlite"))
-        let consumer = OutboxConsumer(name: "c", ledger: ledger, configuration: configuration, logger: quietLogger)
+        let consumer = TestConsumer(name: "c", ledger: ledger, configuration: configuration, logger: quietLogger)
         let recorder = RecordingHandler()
         consumer.onEvery(recorder.handle)
         let error = await #expect(throws: ConsumerConfigurationError.self) {

@@ -9,7 +9,7 @@ import Testing
     let directory = TemporaryDirectory()
 
     /// Runs `lines` through a consumer that records every event, returns the recorder and ledger.
-    func consume(_ lines: [String], register: (OutboxConsumer) -> Void = { _ in }) async throws -> (RecordingHandler, SQLiteLedger, ConsumerReport) {
+    func consume(_ lines: [String], register: (TestConsumer) -> Void = { _ in }) async throws -> (RecordingHandler, SQLiteLedger, ConsumerReport) {
         let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
         let consumer = makeConsumer(ledger: ledger)
         let recorder = RecordingHandler()
@@ -296,7 +296,7 @@ import Testing
         let batches = Mutex<[Int]>([])
         func run(maxBatchBytes: Int, consumer name: String) async throws -> ConsumerReport {
             batches.withLock { $0 = [] }
-            let consumer = OutboxConsumer(
+            let consumer = TestConsumer(
                 name: name, ledger: try SQLiteLedger(path: directory.path("ledger.sqlite")),
                 configuration: .init(batchSize: 500, maxBatchBytes: maxBatchBytes), logger: quietLogger)
             return try await consumer.run(.jsonl(paths: [path])) { report in batches.withLock { $0.append(report.read) } }

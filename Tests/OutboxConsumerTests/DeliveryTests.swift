@@ -69,7 +69,7 @@ import Testing
         // Two ledger objects = two connections, as two processes would have.
         let path = directory.path("ledger.sqlite")
         let counts = Mutex<[Int64: Int]>([:])
-        func consumer() throws -> OutboxConsumer {
+        func consumer() throws -> TestConsumer {
             let consumer = makeConsumer("same", ledger: try SQLiteLedger(path: path), batchSize: 7)
             consumer.onEvery { event in counts.withLock { $0[event.metadata.eventID, default: 0] += 1 } }
             return consumer
@@ -152,12 +152,12 @@ import Testing
 
     struct Flaky: Error {}
 
-    @Test func handlersThatDoNotAwaitAreRetriedAndOrderedLikeAsyncOnes() async throws {
+    @Test func inlineHandlersAreRetriedLikeAsyncOnesAndRunBeforeTheBatchsAsyncHandlers() async throws {
         let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
         let consumer = makeConsumer(ledger: ledger)
         let calls = Mutex<[String]>([])
-        // Closures without `await` take the direct (sync) overloads; they interleave with async
-        // handlers in registration order.
+        // Closures without `await` are registered inline (TestConsumer): a batch's inline handlers
+        // run in its visit to the ledger, before its async handlers; each handler sees events in order.
         consumer.on(IssueCreated.self, name: "typed") { event in
             let attempt = calls.withLock { log in
                 log.append("typed \(event.metadata.eventID)")
@@ -176,7 +176,7 @@ import Testing
         #expect(report.retried == 2)
         #expect(
             calls.withLock { $0 } == [
-                "typed 1", "async 1", "typed 2", "typed 2", "typed 2", "async 2", "async 3", "unknown issue.archived",
+                "typed 1", "typed 2", "async 1", "typed 2", "typed 2", "async 2", "async 3", "unknown issue.archived",
             ])
     }
 

@@ -132,8 +132,8 @@ import Testing
     @Test func aConsumerNameBelongsToTheFirstOwnerThatUsesIt() async throws {
         let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
         let line = [TestEvent.sample("issue.created", eventID: 1)!]
-        func consumer(owner: String?) -> OutboxConsumer {
-            OutboxConsumer(
+        func consumer(owner: String?) -> TestConsumer {
+            TestConsumer(
                 name: "audit-log", ledger: ledger, configuration: .init(retry: quickRetry, owner: owner), logger: quietLogger)
         }
         #expect(try await consumer(owner: "audit-log").run(InMemorySource(lines: line)).delivered == 1)
@@ -159,7 +159,7 @@ import Testing
         #expect(stats.schemaVersion == 2)
         #expect(stats.consumers.map(\.consumer) == ["old"] && stats.consumers.first?.owner == nil)
         #expect(try await ledger.isProcessed(consumer: "old", eventID: 1))
-        let owned = OutboxConsumer(name: "old", ledger: ledger, configuration: .init(owner: "me"), logger: quietLogger)
+        let owned = TestConsumer(name: "old", ledger: ledger, configuration: .init(owner: "me"), logger: quietLogger)
         #expect(try await owned.run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!])).duplicates == 1)
         #expect(try await ledger.stats().consumers.first?.owner == "me", "an old consumer is claimed by its first owner")
     }

@@ -20,7 +20,7 @@ import Testing
         let records = lines.enumerated().map { index, line in
             SourceRecord(bytes: Array(line.utf8), origin: .file("t.jsonl", line: index + 1, byteOffset: 0))
         }
-        let processor = try await consumer.makeProcessor(checkpointKey: nil)
+        let processor = try await consumer.make().makeProcessor(checkpointKey: nil)
         let prepared = processor.prepare(SourceBatch(records: records))
         #expect(prepared.outcomes[0] == nil && prepared.outcomes[2] == nil, "events start unclassified")
         #expect(prepared.outcomes[1] != nil, "bad input is classified at once")

@@ -10,8 +10,8 @@ let quickRetry = RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1), m
 
 func makeConsumer(
     _ name: String = "test", ledger: SQLiteLedger, batchSize: Int = 500, retry: RetryPolicy = quickRetry
-) -> OutboxConsumer {
-    OutboxConsumer(
+) -> TestConsumer {
+    TestConsumer(
         name: name, ledger: ledger, configuration: .init(batchSize: batchSize, retry: retry), logger: quietLogger)
 }
 

@@ -56,13 +56,8 @@ struct OutboxTestDriver {
         let logger = Logger(label: "driver") { _ in SwiftLogNoOpLogHandler() }
         let ledger = try SQLiteLedger(path: ledgerPath)
         try await ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
-        let consumer = OutboxConsumer(
-            name: options["consumer"] ?? "driver", ledger: ledger,
-            configuration: .init(
-                batchSize: Int(options["batch-size"] ?? "") ?? 10,
-                retry: RetryPolicy(maxAttempts: failTimes + 1, initialBackoff: backoff, multiplier: 1, maxBackoff: backoff, jitter: 0)),
-            logger: logger)
-        consumer.onEvery(name: "log") { event in
+        var handlers = EventHandlers()
+        handlers.onEvery(name: "log") { event in
             let line = Array("\(event.metadata.eventID)\n".utf8)
             _ = line.withUnsafeBytes { write(effects, $0.baseAddress, $0.count) }
             crashIfDue(event.metadata.eventID, "async")
@@ -71,10 +66,16 @@ struct OutboxTestDriver {
             }
             if let handlerDelay { try await Task.sleep(for: handlerDelay) }
         }
-        consumer.onEveryTransactional(name: "projection") { event, db in
+        handlers.onEveryTransactional(name: "projection") { event, db in
             try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
             crashIfDue(event.metadata.eventID, "transactional")
         }
+        let consumer = try EventConsumer(
+            name: options["consumer"] ?? "driver", handlers: handlers, ledger: ledger,
+            configuration: .init(
+                batchSize: Int(options["batch-size"] ?? "") ?? 10,
+                retry: RetryPolicy(maxAttempts: failTimes + 1, initialBackoff: backoff, multiplier: 1, maxBackoff: backoff, jitter: 0)),
+            logger: logger)
         let report: ConsumerReport
         if let url = options["redis"] {
             var configuration = RedisStreamSource.Configuration(

@@ -117,7 +117,7 @@ private func runProcessBlocking(
     try process.run()
     let pid = process.processIdentifier
     let state = Mutex<(finished: Bool, timedOut: Bool)>((false, false))
-    let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+    let seconds = timeout / .seconds(1)
     DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
         state.withLock { state in
             guard !state.finished else { return }

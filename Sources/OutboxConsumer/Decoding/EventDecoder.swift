@@ -19,10 +19,10 @@ package struct DecodedEvent: Sendable {
 
 /// Why a record is not an event.
 package struct InputRejection: Error, Sendable {
-    var reason: String
+    package var reason: String
     /// The event id and type, when decoding got that far (they make the failure easier to find).
-    var eventID: Int64?
-    var eventType: String?
+    package var eventID: Int64?
+    package var eventType: String?
 }
 
 /// The decoding seam: bytes in, an event or a precise reason out.
@@ -215,33 +215,6 @@ package struct EventDecoder: Sendable {
             return try FieldValue.coerceString(value, name(key))
         } catch {
             throw InputRejection(reason: "envelope field \(name(key)): \(error.reason)")
-        }
-    }
-}
-
-/// A record judged the way a consumer with only the built-in types judges it, for tools that
-/// handle records without consuming them (`outbox-consumer publish` copies `event_id` and
-/// `event_type` into stream entries, and skips bad input with `--skip-invalid`).
-package struct EventEnvelopeCheck: Sendable {
-    /// The event id, when the record has a valid one.
-    package var eventID: Int64?
-    /// The event type, when the record has a valid one.
-    package var eventType: String?
-    /// Why a consumer would keep the record as bad input; nil for a valid event.
-    package var rejection: String?
-
-    private static let decoder = EventDecoder(registered: [], maxDepth: 64)
-
-    package init(_ bytes: ArraySlice<UInt8>) {
-        switch Self.decoder.decode(bytes) {
-        case .success(let event):
-            eventID = event.metadata.eventID
-            eventType = event.metadata.eventType
-            rejection = nil
-        case .failure(let failure):
-            eventID = failure.eventID
-            eventType = failure.eventType
-            rejection = failure.reason
         }
     }
 }

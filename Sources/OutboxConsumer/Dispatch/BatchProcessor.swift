@@ -24,7 +24,8 @@ struct PreparedBatch: Sendable {
 /// 1. decode every record's envelope; bad ones become failures to keep;
 /// 2. open the ledger transaction and claim each event id by INSERT (duplicates fail to insert);
 /// 3. decode the typed payloads of claimed events (duplicates never pay for it) and run their
-///    handlers but the transactional ones, with retries;
+///    handlers but the transactional ones, with retries: inline ones on the ledger's thread,
+///    async ones off it;
 /// 4. at commit, run transactional handlers, un-claim events whose handlers failed or whose
 ///    payload did not decode (keeping them as failures), save the checkpoint, COMMIT.
 /// A crash anywhere before the COMMIT leaves no trace in the ledger, so the batch is delivered
@@ -76,33 +77,31 @@ struct BatchProcessor: Sendable {
 
     /// Claims, dispatches and commits a prepared batch.
     ///
-    /// When none of the handlers awaits, the whole batch is one visit to the ledger's thread:
-    /// claim, handlers, commit, without a thread switch between them. A handler failing there
-    /// ends the visit: its retries, with their back-off, and the rest of the batch continue
-    /// here, off that thread, and commit after.
+    /// The claim and the inline handlers (``EventHandlers/onInline(_:name:_:)``) are one visit to
+    /// the ledger's thread; when the consumer has no async handler and no inline handler threw,
+    /// the commit is part of that same visit, with no thread switch in the whole batch. Otherwise
+    /// the async handlers and any retries run here, off that thread (an inline handler's retry
+    /// goes back to it), and the commit is a second visit.
     func process(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
         let eventIDs = prepared.events.map { $0.metadata.eventID }
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
         var progress = BatchProgress(consume prepared, checkpointKey: checkpointKey)
-        var claim: BatchClaim
-        if handlers.awaitsNothing {
-            // `progress` is lent (inout), not copied, so its arrays stay unshared and change in place.
-            let visit = try await ledger.runBatch(
-                consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, stop: lockWaitStop,
-                progress: &progress
-            ) { claim, progress in
-                guard handleDirectly(claim: claim, &progress) else { return nil }
-                keepUnclassifiedRecords(&progress)
-                return progress.commit
-            }
-            if let committed = visit.committed { return finish(progress, committed) }
-            claim = visit.claim
-        } else {
-            claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop)
+        // A consumer with async handlers only decodes payloads off the ledger's thread.
+        let startsOnLedger = handlers.hasInlineHandlers || !handlers.hasAsyncHandlers
+        // `progress` is lent (inout), not copied, so its arrays stay unshared and change in place.
+        let visit = try await ledger.runBatch(
+            consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, stop: lockWaitStop,
+            progress: &progress
+        ) { claim, progress in
+            guard startsOnLedger, runInlineHandlers(claim: claim, &progress), !handlers.hasAsyncHandlers else { return nil }
+            keepUnclassifiedRecords(&progress)
+            return progress.commit
         }
+        if let committed = visit.committed { return finish(progress, committed) }
+        var claim = visit.claim
         do {
-            try await handleAwaiting(claim: &claim, &progress)
+            try await handleRest(claim: &claim, &progress)
             keepUnclassifiedRecords(&progress)
             var committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
             // Events committed while a handler backed off come first.
@@ -116,23 +115,20 @@ struct BatchProcessor: Sendable {
         }
     }
 
-    /// Handles events from `progress.next` on, calling each handler (none awaits) once, on the
-    /// caller's thread. Returns false when a handler threw: its event, the last one appended,
-    /// waits for its retries (`progress.interrupted`).
-    private func handleDirectly(claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
+    /// On the ledger's thread: starts the claimed events in order and calls each one's inline
+    /// handlers once. Returns false when a handler threw: its event, the last one started, waits
+    /// for its retries (`progress.interrupted`) and the rest of the batch for ``handleRest``.
+    private func runInlineHandlers(claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
         while let index = startNext(claim: claim, &progress) {
             let position = progress.commit.events[index].position
             let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
-            for bit in progress.commit.events[index].handlers.indices
-            where !progress.commit.events[index].isDone(bit) && !progress.commit.events[index].handlers[bit].isTransactional {
-                guard case .sync(let body) = progress.commit.events[index].handlers[bit].body else {
-                    preconditionFailure("handleDirectly runs only handlers that do not await")
-                }
+            for bit in progress.commit.events[index].handlers.indices where !progress.commit.events[index].isDone(bit) {
+                guard case .inline(let body) = progress.commit.events[index].handlers[bit].body else { continue }
                 do {
                     try body(progress.commit.decoded[position], origin)
                     progress.commit.events[index].markDone(bit)
                 } catch {
-                    progress.interrupted = (bit, HandlerFailure(error))
+                    progress.interrupted = (index, bit, HandlerFailure(error))
                     return false
                 }
             }
@@ -140,15 +136,22 @@ struct BatchProcessor: Sendable {
         return true
     }
 
-    /// Finishes the interrupted event, if any, then handles the events from `progress.next` on,
-    /// each handler with its retries.
-    private func handleAwaiting(claim: inout BatchClaim, _ progress: inout BatchProgress) async throws {
-        if let (handler, failure) = progress.interrupted {
-            progress.interrupted = nil
-            try await runHandlers(for: progress.commit.events.count - 1, firstFailure: (handler, failure), claim: &claim, &progress)
-        }
-        while let index = startNext(claim: claim, &progress) {
-            try await runHandlers(for: index, firstFailure: nil, claim: &claim, &progress)
+    /// Off the ledger's thread: runs, event by event, every handler not done yet but the
+    /// transactional ones (those run at commit), each with its retries; starts the events that
+    /// ``runInlineHandlers`` did not reach.
+    private func handleRest(claim: inout BatchClaim, _ progress: inout BatchProgress) async throws {
+        var index = 0
+        while true {
+            if index == progress.commit.events.count {
+                guard startNext(claim: claim, &progress) != nil else { return }
+            }
+            var firstFailure: (handler: Int, failure: HandlerFailure)?
+            if let interrupted = progress.interrupted, interrupted.event == index {
+                firstFailure = (interrupted.handler, interrupted.failure)
+                progress.interrupted = nil
+            }
+            // False: the event was processed elsewhere during a backoff and left the batch.
+            if try await runHandlers(for: index, firstFailure: firstFailure, claim: &claim, &progress) { index += 1 }
         }
     }
 
@@ -258,13 +261,15 @@ struct BatchProcessor: Sendable {
     }
 
     /// Runs the handlers not completed yet (`completed` bits clear) of `commit.events[index]`,
-    /// but the transactional ones, each with its retries, recording what they did there.
-    /// `firstFailure` is a first try that already failed (in `handleDirectly`): it counts as that
-    /// handler's first attempt.
+    /// but the transactional ones, each with its retries, recording what they did there: inline
+    /// handlers on the ledger's thread, async ones here. `firstFailure` is a first try that
+    /// already failed (in ``runInlineHandlers``): it counts as that handler's first attempt.
+    /// Returns false when the event was processed by another process during a backoff: it is
+    /// then a duplicate and no longer in `commit.events`.
     private func runHandlers(
         for index: Int, firstFailure: (handler: Int, failure: HandlerFailure)?, claim: inout BatchClaim,
         _ progress: inout BatchProgress
-    ) async throws {
+    ) async throws -> Bool {
         let handlers = progress.commit.events[index].handlers
         let position = progress.commit.events[index].position
         let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
@@ -278,7 +283,9 @@ struct BatchProcessor: Sendable {
                 } else {
                     do {
                         switch handlers[bit].body {
-                        case .sync(let body): try body(progress.commit.decoded[position], origin)
+                        case .inline(let body):
+                            let event = progress.commit.decoded[position]
+                            try await ledger.runInline { try body(event, origin) }
                         case .async(let body): try await body(progress.commit.decoded[position], origin)
                         case .transactional: preconditionFailure("transactional handlers run at commit")
                         }
@@ -300,33 +307,34 @@ struct BatchProcessor: Sendable {
                         "attempt": "\(attempt)", "error": "\(failure.description)",
                     ])
                 guard try await backOff(retry.backoff(afterAttempt: attempt), event: index, claim: &claim, &progress) else {
-                    return  // processed by another process meanwhile
+                    return false
                 }
                 attempt += 1
                 progress.report.retried += 1
             }
         }
+        return true
     }
 }
 
 extension BatchProcessor {
     /// Waits `delay` before a retry without holding the write lock, so one slow downstream does
     /// not stall other consumers of the file: commits the events finished so far (their
-    /// transactional handlers included) and the retrying event's completed handlers as progress,
-    /// gives up the claims of that event and the ones not handled yet, sleeps, then claims them
-    /// again. Returns false when the retrying event was processed elsewhere meanwhile: it is then
-    /// a duplicate, dropped from the commit. `commit.events[index]` is the last event appended.
+    /// transactional handlers included) and, as progress, the completed handlers of the retrying
+    /// event and of the events started after it; gives up the claims of that event and every
+    /// later one, sleeps, then claims them again. Events processed elsewhere meanwhile are then
+    /// duplicates, dropped from the commit; returns false when the retrying event is one of them.
     fileprivate func backOff(
         _ delay: Duration, event index: Int, claim: inout BatchClaim, _ progress: inout BatchProgress
     ) async throws -> Bool {
         let position = progress.commit.events[index].position
-        let eventID = progress.commit.events[index].eventID
-        let handlers = progress.commit.events[index].handlers
-        let completed = handlers.indices.filter { progress.commit.events[index].isDone($0) }.map { handlers[$0].name }
+        let started = progress.commit.events[index...].map { event in
+            (eventID: event.eventID, completed: event.handlers.indices.filter { event.isDone($0) }.map { event.handlers[$0].name })
+        }
         let remaining = position..<progress.commit.decoded.count
         let released = remaining.filter { claim.claimed[$0] }.map { progress.commit.decoded[$0].metadata.eventID }
         let finished = try await ledger.commitFinishedPart(
-            consumerID: consumerID, progress.commit, upTo: index, interrupted: (eventID, completed), unclaiming: released,
+            consumerID: consumerID, progress.commit, upTo: index, progress: started, unclaiming: released,
             maxAttempts: retry.maxAttempts)
         progress.holdsBatch = false
         progress.recordedReasons += finished.failureReasons
@@ -341,21 +349,31 @@ extension BatchProcessor {
         for (offset, position) in remaining.enumerated() { claim.claimed[position] = again.claimed[offset] }
         claim.completedHandlers.merge(again.completedHandlers) { $1 }
         claim.hasHistory = claim.hasHistory || again.hasHistory
-        guard again.claimed[0] else {
-            progress.outcomes[progress.commit.events[index].recordIndex] = .duplicate
-            progress.commit.events.removeLast()
-            progress.report.duplicates += 1
-            return false
-        }
-        // Progress rows now exist for it (cleared when it succeeds); another process may have
-        // completed more of its handlers meanwhile.
-        progress.commit.events[index].hasHistory = true
-        if let done = again.completedHandlers[eventID] {
-            for (bit, handler) in handlers.enumerated() where done.contains(handler.name) {
-                progress.commit.events[index].markDone(bit)
+        var retryingIsOurs = true
+        var next = index
+        while next < progress.commit.events.count {
+            let event = progress.commit.events[next]
+            guard claim.claimed[event.position] else {
+                progress.outcomes[event.recordIndex] = .duplicate
+                progress.report.duplicates += 1
+                if let id = progress.commit.records[event.recordIndex].retriedFailureID {
+                    progress.commit.resolvedFailureIDs.append(id)
+                }
+                if next == index { retryingIsOurs = false }
+                progress.commit.events.remove(at: next)
+                continue
             }
+            // Progress rows may exist for it now (cleared when it succeeds); another process may
+            // have completed more of its handlers meanwhile.
+            progress.commit.events[next].hasHistory = true
+            if let done = again.completedHandlers[event.eventID] {
+                for (bit, handler) in event.handlers.enumerated() where done.contains(handler.name) {
+                    progress.commit.events[next].markDone(bit)
+                }
+            }
+            next += 1
         }
-        return true
+        return retryingIsOurs
     }
 }
 
@@ -381,9 +399,9 @@ struct BatchProgress: Sendable {
     let recordIndices: [Int]
     /// The next event to handle.
     var next = 0
-    /// Set when a handler (by index) of the last event in `commit.events` failed its first try
-    /// in `handleDirectly`.
-    var interrupted: (handler: Int, failure: HandlerFailure)?
+    /// Set when an inline handler (by index) of `commit.events[event]`, the last event started,
+    /// failed its first try in `runInlineHandlers`.
+    var interrupted: (event: Int, handler: Int, failure: HandlerFailure)?
     /// False while a handler backs off with the batch's finished part committed and the write
     /// lock released (the connection is then free for others).
     var holdsBatch = true

@@ -20,7 +20,7 @@ public struct ConsumerReport: Sendable, Hashable {
 
     /// Records per second over the run.
     public var recordsPerSecond: Double {
-        let seconds = SQLiteLedger.seconds(duration)
+        let seconds = duration / .seconds(1)
         return seconds > 0 ? Double(read) / seconds : 0
     }
 

@@ -11,9 +11,8 @@ struct RegisteredHandler: Sendable {
 
     enum Body: Sendable {
         case async(@Sendable (DecodedEvent, RecordOrigin) async throws -> Void)
-        /// A handler that does not await: called directly, without an async call per event (on
-        /// the ledger's thread when no handler awaits).
-        case sync(@Sendable (DecodedEvent, RecordOrigin) throws -> Void)
+        /// Called directly inside the batch's visit to the ledger (``EventHandlers/onInline(_:name:_:)``).
+        case inline(@Sendable (DecodedEvent, RecordOrigin) throws -> Void)
         case transactional(@Sendable (DecodedEvent, RecordOrigin, LedgerTransaction) throws -> Void)
     }
 
@@ -26,33 +25,19 @@ struct RegisteredHandler: Sendable {
         if case .transactional = body { return true }
         return false
     }
-}
 
-/// Configuration mistakes found when a run starts.
-public enum ConsumerConfigurationError: Error, Sendable, CustomStringConvertible {
-    /// Two handlers share a name; names identify handlers across restarts, so they must be unique.
-    case duplicateHandlerName(String)
-    case invalidBatchSize(Int)
-    /// A setting of ``OutboxConsumer/Configuration`` out of its range: which, and why.
-    case invalidSetting(String)
-    /// More handlers match one event type than a consumer supports (64).
-    case tooManyHandlers(eventType: String, count: Int)
+    var isInline: Bool {
+        if case .inline = body { return true }
+        return false
+    }
 
-    public var description: String {
-        switch self {
-        case .duplicateHandlerName(let name):
-            "two handlers are named \"\(name)\"; give each handler a unique name"
-        case .invalidBatchSize(let size):
-            "batch size must be at least 1 (got \(size))"
-        case .invalidSetting(let problem):
-            "invalid consumer configuration: \(problem)"
-        case .tooManyHandlers(let type, let count):
-            "\(count) handlers match \(type); at most \(HandlerTable.maxHandlersPerEvent) are supported"
-        }
+    var isAsync: Bool {
+        if case .async = body { return true }
+        return false
     }
 }
 
-/// The handlers of a consumer, frozen for one run: for each known event type (by the decoder's
+/// The handlers of a consumer, frozen when the consumer is made: for each known event type (by the decoder's
 /// type index) and for unknown types, the list an event goes to, in registration order.
 /// Computed once, so dispatching an event is an array lookup.
 struct HandlerTable: Sendable {
@@ -61,9 +46,11 @@ struct HandlerTable: Sendable {
 
     private let byTypeIndex: [[RegisteredHandler]]
     private let forUnknown: [RegisteredHandler]
-    /// True when no handler awaits (all are synchronous or transactional): a batch can then run
-    /// on the ledger's thread from claim to commit.
-    let awaitsNothing: Bool
+    /// True when some handler is async: a batch then leaves the ledger's thread after its
+    /// inline handlers, and commits in a second visit. Without, claim to commit is one visit.
+    let hasAsyncHandlers: Bool
+    /// True when some handler is inline: the first visit then starts the events and runs them.
+    let hasInlineHandlers: Bool
 
     init(_ handlers: [RegisteredHandler], typeNames: [String]) throws(ConsumerConfigurationError) {
         var seen = Set<String>()
@@ -74,7 +61,8 @@ struct HandlerTable: Sendable {
             handlers.filter { $0.selector == .eventType(type) || $0.selector == .everyEvent }
         }
         forUnknown = handlers.filter { $0.selector == .unknownTypes || $0.selector == .everyEvent }
-        awaitsNothing = !handlers.contains { if case .async = $0.body { true } else { false } }
+        hasAsyncHandlers = handlers.contains(where: \.isAsync)
+        hasInlineHandlers = handlers.contains(where: \.isInline)
         for (type, list) in zip(typeNames + ["unknown types"], byTypeIndex + [forUnknown])
         where list.count > Self.maxHandlersPerEvent {
             throw .tooManyHandlers(eventType: type, count: list.count)

@@ -191,7 +191,7 @@ actor LedgerConnection {
                     nextNotice = clock.now + Self.lockWaitNoticeInterval
                     logger?.notice(
                         "waiting for the ledger's write lock, held by another connection",
-                        metadata: ["ledger": "\(path)", "waited_s": "\(Int(SQLiteLedger.seconds(waited)))"])
+                        metadata: ["ledger": "\(path)", "waited_s": "\(Int(waited / .seconds(1)))"])
                 }
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(250))
@@ -359,12 +359,12 @@ actor LedgerConnection {
 
     /// Commits what a batch has finished so far and releases the write lock, so a handler's retry
     /// backoff does not hold up other connections: events `batch.recordedEvents..<end` are
-    /// recorded as at the batch's commit (transactional handlers included), the handlers that
-    /// `interrupted` (the event retrying) completed are saved as progress, and the claims of
-    /// `released` (that event and those not handled yet) are given up, to be claimed again by
+    /// recorded as at the batch's commit (transactional handlers included), the handlers the
+    /// started but unfinished events completed are saved as `progress`, and the claims of
+    /// `released` (those events and the ones not started yet) are given up, to be claimed again by
     /// ``beginBatch(consumerID:eventIDs:stop:)`` after the backoff. No checkpoint is saved.
     func commitFinishedPart(
-        consumerID: Int64, _ batch: BatchCommit, upTo end: Int, interrupted: (eventID: Int64, completed: [String]),
+        consumerID: Int64, _ batch: BatchCommit, upTo end: Int, progress: [(eventID: Int64, completed: [String])],
         unclaiming released: [Int64], maxAttempts: Int
     ) throws(LedgerError) -> BatchCommitResult {
         try commitOpenBatch { db in
@@ -372,10 +372,17 @@ actor LedgerConnection {
             let result = try recordEvents(
                 batch, batch.recordedEvents..<end, consumerID: consumerID, db: db, now: now,
                 nowMillis: Self.nowMillis(), maxAttempts: maxAttempts)
-            try saveProgress(interrupted.completed, eventID: interrupted.eventID, consumerID: consumerID, now: now, db: db)
+            for event in progress {
+                try saveProgress(event.completed, eventID: event.eventID, consumerID: consumerID, now: now, db: db)
+            }
             for eventID in released { try unclaim(eventID, consumerID: consumerID, db: db) }
             return result
         }
+    }
+
+    /// Runs an inline handler's retry on this thread, where inline handlers always run.
+    func runInline(_ body: @Sendable () throws -> Void) throws {
+        try body()
     }
 
     /// Records the handlers completed for an event that is not processed yet, so no retry or

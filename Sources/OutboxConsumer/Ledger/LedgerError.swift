@@ -40,7 +40,7 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case .writeInsideBatch:
             "SQLiteLedger.write was called from an async handler during its batch; use consumer.onTransactional to write in the ledger's transaction"
         case .lockWaitExceeded(let path, let waited):
-            "gave up waiting for the write lock on \(path) after \(Self.days(SQLiteLedger.seconds(waited).rounded())) s: another process holds it; wait longer (--lock-wait, Configuration.lockWait) or find that process"
+            "gave up waiting for the write lock on \(path) after \(Self.days((waited / .seconds(1)).rounded())) s: another process holds it; wait longer (--lock-wait, Configuration.lockWait) or find that process"
         case .lockWaitCancelled(let path):
             "stopped waiting for the write lock on \(path): the run was asked to stop"
         case .consumerOwnedByAnother(let path, let consumer, let owner, let requested):

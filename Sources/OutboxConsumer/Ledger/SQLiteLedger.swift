@@ -242,8 +242,8 @@ public final class SQLiteLedger: Sendable {
     public func purge(
         consumer: String? = nil, olderThan age: Duration, apply: Bool = false, batchSize: Int = 10_000
     ) async throws -> PurgeReport {
-        let requestedSeconds = Self.seconds(age)
-        let minimumSeconds = Self.seconds(configuration.minimumRetention)
+        let requestedSeconds = age / .seconds(1)
+        let minimumSeconds = configuration.minimumRetention / .seconds(1)
         guard requestedSeconds >= minimumSeconds else {
             throw LedgerError.retentionTooShort(requestedDays: requestedSeconds / 86_400, minimumDays: minimumSeconds / 86_400)
         }
@@ -290,9 +290,5 @@ public final class SQLiteLedger: Sendable {
             after = last
         }
         return PurgeReport(matched: matched, deleted: deleted, cutoff: cutoffDate, dryRun: false)
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

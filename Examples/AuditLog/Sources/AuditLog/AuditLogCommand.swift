@@ -23,9 +23,11 @@ struct AuditLogCommand: AsyncParsableCommand {
 enum AuditLogProgram: ConsumerProgram {
     static let commandName = "audit-log"
     static let defaultConsumerName = AuditStore.defaultConsumerName
-    static func install(on consumer: OutboxConsumer) async throws {
-        try await AuditStore.prepare(consumer.ledger)
-        AuditStore.install(on: consumer)
+    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers {
+        try await AuditStore.prepare(ledger)
+        var handlers = EventHandlers()
+        AuditStore.install(into: &handlers, consumerName: consumerName)
+        return handlers
     }
 }
 
@@ -73,9 +75,9 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "audit-log")
-        let consumer = try consumerOptions.makeConsumer(
-            defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, logger: logger)
-        try await AuditLogProgram.install(on: consumer)
+        let consumer = try await consumerOptions.makeConsumer(
+            defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, logger: logger,
+            handlers: AuditLogProgram.handlers)
         let trailFile = TrailFile(path: trail, ledger: consumer.ledger, consumer: consumer.name)
         let show = self.show
         /// Appends what the ledger committed since the file's last line; returns how many records.

@@ -49,9 +49,9 @@ public enum AuditStore {
     }
 
     /// Registers the handler that writes one row per delivered event, known type or not.
-    public static func install(on consumer: OutboxConsumer) {
-        let consumerName = consumer.name
-        consumer.onEveryTransactional(name: "audit-trail") { event, db in
+    /// - Parameter consumerName: the consumer the handlers will run in, recorded with each row.
+    public static func install(into handlers: inout EventHandlers, consumerName: String) {
+        handlers.onEveryTransactional(name: "audit-trail") { event, db in
             let record = try AuditRecordBuilder.record(for: event) { journalID in
                 try journalAuthor(journalID, consumer: consumerName, in: db)
             }

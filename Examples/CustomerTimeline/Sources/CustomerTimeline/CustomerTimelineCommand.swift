@@ -27,9 +27,11 @@ struct CustomerTimelineCommand: AsyncParsableCommand {
 enum CustomerTimelineProgram: ConsumerProgram {
     static let commandName = "customer-timeline"
     static let defaultConsumerName = TimelineProjection.defaultConsumerName
-    static func install(on consumer: OutboxConsumer) async throws {
-        try await TimelineProjection.prepare(consumer.ledger, owner: consumer.name)
-        TimelineProjection.install(on: consumer)
+    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers {
+        try await TimelineProjection.prepare(ledger, owner: consumerName)
+        var handlers = EventHandlers()
+        TimelineProjection.install(into: &handlers)
+        return handlers
     }
 }
 
@@ -46,9 +48,9 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "customer-timeline")
-        let consumer = try consumerOptions.makeConsumer(
-            defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger)
-        try await CustomerTimelineProgram.install(on: consumer)
+        let consumer = try await consumerOptions.makeConsumer(
+            defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger,
+            handlers: CustomerTimelineProgram.handlers)
         let result = try await source.runForSummary(consumer, logger: logger)
         RunSummary.print(result.report, json: json, extra: result.sourceCounts)
     }

@@ -113,32 +113,32 @@ public enum TimelineProjection {
     }
 
     /// Registers the transactional handlers that keep the projection.
-    public static func install(on consumer: OutboxConsumer) {
-        consumer.onTransactional(ContactCreated.self, name: "timeline-contact-created") { event, db in
+    public static func install(into handlers: inout EventHandlers) {
+        handlers.onTransactional(ContactCreated.self, name: "timeline-contact-created") { event, db in
             let contact = ContactVersion(
                 eventID: event.eventID, contactID: event.contactID, at: event.occurredAt, isCreated: true,
                 name: event.name, company: event.company, isCompany: event.isCompany, actorName: event.authorName)
             try insert(contact, into: db)
         }
-        consumer.onTransactional(ContactUpdated.self, name: "timeline-contact-updated") { event, db in
+        handlers.onTransactional(ContactUpdated.self, name: "timeline-contact-updated") { event, db in
             let contact = ContactVersion(
                 eventID: event.eventID, contactID: event.contactID, at: event.occurredAt, isCreated: false,
                 name: event.name, company: event.company, isCompany: event.isCompany, actorName: event.actorName)
             try insert(contact, into: db)
         }
-        consumer.onTransactional(IssueCreated.self, name: "timeline-issue-created") { event, db in
+        handlers.onTransactional(IssueCreated.self, name: "timeline-issue-created") { event, db in
             try insertIssueVersion(
                 event.metadata, issueID: event.issueID, isCreated: true, projectID: event.projectID,
                 subject: event.subject, statusID: event.statusID, assignedToID: event.assignedToID,
                 assignedToName: event.assignedToName, actorName: event.authorName, into: db)
         }
-        consumer.onTransactional(IssueUpdated.self, name: "timeline-issue-updated") { event, db in
+        handlers.onTransactional(IssueUpdated.self, name: "timeline-issue-updated") { event, db in
             try insertIssueVersion(
                 event.metadata, issueID: event.issueID, isCreated: false, projectID: event.projectID,
                 subject: event.subject, statusID: event.statusID, assignedToID: event.assignedToID,
                 assignedToName: event.assignedToName, actorName: event.actorName, into: db)
         }
-        consumer.onTransactional(JournalCreated.self, name: "timeline-journal") { event, db in
+        handlers.onTransactional(JournalCreated.self, name: "timeline-journal") { event, db in
             try db.execute(
                 """
                 INSERT INTO timeline_journals (event_id, journal_id, issue_id, at_ms, user_name, has_notes,
@@ -149,16 +149,16 @@ public enum TimelineProjection {
                 .integer(milliseconds(event.occurredAt)), DatabaseValue(event.userName), DatabaseValue(event.hasNotes),
                 DatabaseValue(event.privateNotes), .text(event.changedFields.joined(separator: ",")))
         }
-        consumer.onTransactional(HelpdeskTicketCreated.self, name: "timeline-ticket-created") { event, db in
+        handlers.onTransactional(HelpdeskTicketCreated.self, name: "timeline-ticket-created") { event, db in
             try insert(MessageVersion(ticket: event.ticket, metadata: event.metadata, isCorrection: false), into: db)
         }
-        consumer.onTransactional(HelpdeskTicketUpdated.self, name: "timeline-ticket-updated") { event, db in
+        handlers.onTransactional(HelpdeskTicketUpdated.self, name: "timeline-ticket-updated") { event, db in
             try insert(MessageVersion(ticket: event.ticket, metadata: event.metadata, isCorrection: true), into: db)
         }
-        consumer.onTransactional(JournalMessageCreated.self, name: "timeline-message-created") { event, db in
+        handlers.onTransactional(JournalMessageCreated.self, name: "timeline-message-created") { event, db in
             try insert(MessageVersion(message: event.message, metadata: event.metadata, isCorrection: false), into: db)
         }
-        consumer.onTransactional(JournalMessageUpdated.self, name: "timeline-message-updated") { event, db in
+        handlers.onTransactional(JournalMessageUpdated.self, name: "timeline-message-updated") { event, db in
             try insert(MessageVersion(message: event.message, metadata: event.metadata, isCorrection: true), into: db)
         }
     }

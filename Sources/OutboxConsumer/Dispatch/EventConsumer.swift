@@ -1,21 +1,30 @@
 import Logging
+import ServiceLifecycle
 import Synchronization
 
-/// A consumer of outbox events: register handlers, then run it over a source.
+/// A consumer of outbox events: its handlers, fixed when it is made, run over a source.
 ///
 /// ```swift
+/// var handlers = EventHandlers()
+/// handlers.onInline(IssueCreated.self) { event in print("#\(event.payload.issueID) \(event.payload.subject)") }
+/// handlers.onUnknown { raw in logger.notice("new type \(raw.metadata.eventType)") }
 /// let ledger = try SQLiteLedger(path: "audit.sqlite")
-/// let consumer = OutboxConsumer(name: "audit-log", ledger: ledger, logger: logger)
-/// consumer.on(IssueCreated.self) { event in print("#\(event.issueID) \(event.subject)") }
-/// consumer.onUnknown { raw in print("new type", raw.metadata.eventType) }
-/// let report = try await consumer.run(.jsonl(paths: ["archive.jsonl"]))
+/// let consumer = try EventConsumer(
+///     name: "audit-log", handlers: handlers, ledger: ledger, source: .jsonl(paths: ["archive.jsonl"]), logger: logger)
+/// let report = try await consumer.run(.jsonl(paths: ["archive.jsonl"]))   // one run, or:
+/// try await ServiceGroup(services: [consumer], logger: logger).run()      // a Service until shutdown
 /// ```
 ///
 /// Delivery: every event is offered to its handlers until they all succeed, and only then is it
 /// recorded in the ledger under (consumer name, event id); a recorded event never runs again.
 /// An event whose handlers keep failing, and every record that is not a valid event, is kept in
-/// the ledger's failures table and the consumer moves on. See `docs/architecture.md`.
-public final class OutboxConsumer: Sendable {
+/// the ledger's failures table and the consumer moves on. Where each handler runs is said by how
+/// it was registered (``EventHandlers``). See `docs/architecture.md`.
+///
+/// As a swift-service-lifecycle `Service`, ``run()`` reads the source given at init until it
+/// ends or a graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`), which lets the batches
+/// already read finish and commit first.
+public final class EventConsumer: Service, Sendable {
     /// Tuning of a consumer.
     public struct Configuration: Sendable {
         /// Records per ledger transaction. Larger batches amortize commits; the ledger's write lock
@@ -67,146 +76,55 @@ public final class OutboxConsumer: Sendable {
     public let name: String
     public let ledger: SQLiteLedger
     public let configuration: Configuration
+    /// The handlers, as given at init.
+    public let handlers: EventHandlers
+    /// What ``run()`` reads; nil for a consumer used only with ``run(_:progress:)`` and
+    /// ``retryFailures(ids:replacing:)``.
+    public let source: (any EventSource)?
     let logger: Logger
-    private let registrations = Mutex<Registrations>(Registrations())
+    let decoder: EventDecoder
+    let table: HandlerTable
 
-    private struct Registrations: Sendable {
-        var handlers: [RegisteredHandler] = []
-        var payloadTypes: [any EventPayload.Type] = []
-        var counts: [RegisteredHandler.Selector: Int] = [:]
-    }
-
+    /// Makes a consumer; its handlers and configuration cannot change afterwards.
+    ///
     /// - Parameters:
     ///   - name: the consumer's name in the ledger; two consumers with different names each see every event.
+    ///   - handlers: what runs for each event (see ``EventHandlers`` for where each form runs).
     ///   - ledger: where processed events, failures and checkpoints are kept.
+    ///   - source: what ``run()`` reads when the consumer runs as a `Service`.
     ///   - logger: the library logs through this logger and never creates its own.
-    public init(name: String, ledger: SQLiteLedger, configuration: Configuration = .init(), logger: Logger) {
+    /// - Throws: ``ConsumerConfigurationError`` for a setting out of range or two handlers with
+    ///   one name, before anything is read.
+    public init(
+        name: String, handlers: EventHandlers, ledger: SQLiteLedger, source: (any EventSource)? = nil,
+        configuration: Configuration = .init(), logger: Logger
+    ) throws(ConsumerConfigurationError) {
+        try configuration.validate()
         self.name = name
+        self.handlers = handlers
         self.ledger = ledger
+        self.source = source
         self.configuration = configuration
+        decoder = EventDecoder(registered: handlers.payloadTypes, maxDepth: configuration.maxNestingDepth)
+        table = try HandlerTable(handlers.handlers, typeNames: decoder.typeNames)
         var logger = logger
         logger[metadataKey: "outbox.consumer"] = .string(name)
         self.logger = logger
     }
 
-    // MARK: Registration
-
-    /// Handles events of `type` with an async handler.
-    ///
-    /// Throwing makes the event retry (``Configuration/retry``), then be kept as a failure; other
-    /// handlers of the event still run, and a later retry runs only the ones that failed.
-    /// - Parameter name: identifies the handler across restarts; default `"<event type>#<n>"`.
-    public func on<Payload: EventPayload>(
-        _ type: Payload.Type, name: String? = nil,
-        _ handler: @escaping @Sendable (OutboxEvent<Payload>) async throws -> Void
-    ) {
-        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .async { decoded, origin in
-            try await handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
-        })
-    }
-
-    /// Handles events of `type` with a handler that does not await. It behaves as the async
-    /// form (same retries, same failures) but is called directly, which costs less per event;
-    /// Swift picks it for closures without `await`. When none of the consumer's handlers awaits,
-    /// a batch's handlers run on the ledger's own thread, between the batch's claim and its
-    /// commit, with no thread switch per step: a handler that blocks holds up the ledger, never
-    /// Swift's cooperative thread pool.
-    public func on<Payload: EventPayload>(
-        _ type: Payload.Type, name: String? = nil,
-        _ handler: @escaping @Sendable (OutboxEvent<Payload>) throws -> Void
-    ) {
-        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .sync { decoded, origin in
-            try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
-        })
-    }
-
-    /// Handles events of `type` inside the ledger's SQLite transaction.
-    ///
-    /// What the handler writes through `db` commits together with the ledger row that marks the
-    /// event processed, or not at all: state kept in the ledger database changes exactly once, even
-    /// across crashes and re-deliveries. It runs synchronously on the ledger's thread when the batch
-    /// commits, after the event's async handlers succeeded; keep it short and local.
-    public func onTransactional<Payload: EventPayload>(
-        _ type: Payload.Type, name: String? = nil,
-        _ handler: @escaping @Sendable (OutboxEvent<Payload>, LedgerTransaction) throws -> Void
-    ) {
-        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .transactional { decoded, origin, db in
-            try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), db)
-        })
-    }
-
-    /// Handles events whose type has no handler and no registered payload type: what a newer
-    /// producer sends. They get the raw payload.
-    public func onUnknown(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
-        register(.unknownTypes, name: name, payloadType: nil, body: .async { decoded, origin in
-            try await handler(Self.raw(decoded, origin))
-        })
-    }
-
-    /// The async `onUnknown`, for a handler that does not await (called directly).
-    public func onUnknown(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
-        register(.unknownTypes, name: name, payloadType: nil, body: .sync { decoded, origin in
-            try handler(Self.raw(decoded, origin))
-        })
-    }
-
-    /// Handles every event, known or not, with its raw payload.
-    public func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
-        register(.everyEvent, name: name, payloadType: nil, body: .async { decoded, origin in
-            try await handler(Self.raw(decoded, origin))
-        })
-    }
-
-    /// The async `onEvery`, for a handler that does not await (called directly).
-    public func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
-        register(.everyEvent, name: name, payloadType: nil, body: .sync { decoded, origin in
-            try handler(Self.raw(decoded, origin))
-        })
-    }
-
-    /// Handles every event inside the ledger's transaction (see ``onTransactional(_:name:_:)``).
-    public func onEveryTransactional(
-        name: String? = nil, _ handler: @escaping @Sendable (RawEvent, LedgerTransaction) throws -> Void
-    ) {
-        register(.everyEvent, name: name, payloadType: nil, body: .transactional { decoded, origin, db in
-            try handler(Self.raw(decoded, origin), db)
-        })
-    }
-
-    /// Decodes (and so validates) events of `type` without handling them: a payload that does not
-    /// decode is kept as bad input. The V1 types are always registered.
-    public func register<Payload: EventPayload>(_ type: Payload.Type) {
-        registrations.withLock { $0.payloadTypes.append(type) }
-    }
-
-    private func register(
-        _ selector: RegisteredHandler.Selector, name: String?, payloadType: (any EventPayload.Type)?,
-        body: RegisteredHandler.Body
-    ) {
-        registrations.withLock { state in
-            state.counts[selector, default: 0] += 1
-            let defaultName: String
-            switch selector {
-            case .eventType(let type): defaultName = "\(type)#\(state.counts[selector]!)"
-            case .unknownTypes: defaultName = "unknown#\(state.counts[selector]!)"
-            case .everyEvent: defaultName = "every#\(state.counts[selector]!)"
-            }
-            state.handlers.append(RegisteredHandler(name: name ?? defaultName, selector: selector, body: body))
-            if let payloadType { state.payloadTypes.append(payloadType) }
-        }
-    }
-
-    private static func payload<Payload: EventPayload>(_ decoded: DecodedEvent) throws -> Payload {
-        if let typed = decoded.typed as? Payload { return typed }
-        // Another type owns this event type's decoding; decode this handler's own view.
-        return try Payload(payload: decoded.payload)
-    }
-
-    private static func raw(_ decoded: DecodedEvent, _ origin: RecordOrigin) -> RawEvent {
-        RawEvent(metadata: decoded.metadata, payload: decoded.payload, origin: origin, isKnownType: decoded.isKnownType)
-    }
-
     // MARK: Running
+
+    /// Runs the consumer over ``source`` until the source ends or a graceful shutdown of its
+    /// `ServiceGroup` (the batches already read finish and commit first), as a `Service`.
+    /// - Throws: ``ConsumerConfigurationError/invalidSetting(_:)`` when the consumer was made
+    ///   without a source; what ``run(_:progress:)`` throws.
+    public func run() async throws {
+        guard let source else {
+            throw ConsumerConfigurationError.invalidSetting(
+                "source = nil: run() needs the source given to EventConsumer.init (or call run(_:) with one)")
+        }
+        _ = try await cancelWhenGracefulShutdown { try await self.run(source) }
+    }
 
     /// Reads `source` until it ends (a replay) or the task is cancelled (a follow), processing
     /// batch after batch. Cancellation lets the batches already read (at most two) finish and
@@ -368,7 +286,7 @@ public final class OutboxConsumer: Sendable {
     /// here would record the event without running those handlers, so ``retryFailures(ids:replacing:)``
     /// leaves them kept.
     public func missingHandlers(forFailures ids: [Int64]? = nil) async throws -> [Int64: [String]] {
-        let registered = Set(registrations.withLock { $0.handlers.map(\.name) })
+        let registered = Set(handlers.names)
         var missing: [Int64: [String]] = [:]
         for failure in try await ledger.failures(consumer: name, ids: ids) where failure.kind == .handlerFailed {
             let lacking = failure.handlers.filter { !registered.contains($0) }
@@ -378,10 +296,6 @@ public final class OutboxConsumer: Sendable {
     }
 
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
-        try configuration.validate()
-        let (handlers, payloadTypes) = registrations.withLock { ($0.handlers, $0.payloadTypes) }
-        let decoder = EventDecoder(registered: payloadTypes, maxDepth: configuration.maxNestingDepth)
-        let table = try HandlerTable(handlers, typeNames: decoder.typeNames)
         let consumerID = try await ledger.writer.consumerID(name, owner: configuration.owner)
         return BatchProcessor(
             consumerName: name, consumerID: consumerID, ledger: ledger.writer,
