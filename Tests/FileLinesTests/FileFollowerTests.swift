@@ -108,7 +108,8 @@ struct FileFollowerTests {
         let start = ContinuousClock.now
         waiting.cancel()
         let result = await waiting.result
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // Far below the 30 s poll it must cut short; loose enough for a loaded 2-core machine.
+        #expect(ContinuousClock.now - start < .seconds(10))
         #expect(throws: CancellationError.self) { try result.get() }
     }
 

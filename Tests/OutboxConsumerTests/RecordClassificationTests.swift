@@ -32,7 +32,8 @@ import Testing
         #expect(progress.report.failed == 3)
 
         _ = try await ledger.writer.beginBatch(consumerID: processor.consumerID, eventIDs: [])
-        _ = try await ledger.writer.commitBatch(consumerID: processor.consumerID, progress.commit, maxAttempts: 1)
+        let commit = progress.commit
+        _ = try await ledger.writer.commitBatch { runner in try await processor.planCommit(commit, runner: runner) }
         let kept = try await ledger.failures(consumer: "c")
         #expect(kept.map(\.kind).sorted(by: { $0.rawValue < $1.rawValue }) == [.internalError, .internalError, .invalidInput])
         #expect(Set(kept.filter { $0.kind == .internalError }.map(\.rawText)) == [lines[0], lines[2]])

@@ -33,7 +33,7 @@ struct PreparedBatch: Sendable {
 struct BatchProcessor: Sendable {
     let consumerName: String
     let consumerID: Int64
-    let ledger: LedgerConnection
+    let ledger: any LedgerStore
     let decoder: EventDecoder
     let handlers: HandlerTable
     let retry: RetryPolicy
@@ -91,19 +91,20 @@ struct BatchProcessor: Sendable {
         let startsOnLedger = handlers.hasInlineHandlers || !handlers.hasAsyncHandlers
         // `progress` is lent (inout), not copied, so its arrays stay unshared and change in place.
         let visit = try await ledger.runBatch(
-            consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, stop: lockWaitStop,
-            progress: &progress
-        ) { claim, progress in
-            guard startsOnLedger, runInlineHandlers(claim: claim, &progress), !handlers.hasAsyncHandlers else { return nil }
-            keepUnclassifiedRecords(&progress)
-            return progress.commit
-        }
+            consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop, progress: &progress,
+            handle: { claim, progress in
+                guard startsOnLedger, runInlineHandlers(claim: claim, &progress), !handlers.hasAsyncHandlers else { return false }
+                keepUnclassifiedRecords(&progress)
+                return true
+            },
+            plan: { runner, progress in try await planCommit(progress.commit, runner: runner) })
         if let committed = visit.committed { return finish(progress, committed) }
         var claim = visit.claim
         do {
             try await handleRest(claim: &claim, &progress)
             keepUnclassifiedRecords(&progress)
-            var committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
+            let commit = progress.commit
+            var committed = try await ledger.commitBatch { runner in try await planCommit(commit, runner: runner) }
             // Events committed while a handler backed off come first.
             committed.failureReasons = progress.recordedReasons + committed.failureReasons
             committed.transactionalRetries += progress.recordedTransactionalRetries
@@ -333,9 +334,14 @@ extension BatchProcessor {
         }
         let remaining = position..<progress.commit.decoded.count
         let released = remaining.filter { claim.claimed[$0] }.map { progress.commit.decoded[$0].metadata.eventID }
-        let finished = try await ledger.commitFinishedPart(
-            consumerID: consumerID, progress.commit, upTo: index, progress: started, unclaiming: released,
-            maxAttempts: retry.maxAttempts)
+        let commit = progress.commit
+        let finished = try await ledger.commitBatch { runner in
+            var writes = LedgerWrites()
+            let result = try await planEvents(commit, commit.recordedEvents..<index, runner: runner, into: &writes)
+            writes.progress += started.filter { !$0.completed.isEmpty }.map { ($0.eventID, $0.completed) }
+            writes.unclaimed += released
+            return (writes, result)
+        }
         progress.holdsBatch = false
         progress.recordedReasons += finished.failureReasons
         progress.recordedTransactionalRetries += finished.transactionalRetries

@@ -1,6 +1,6 @@
 /// A handler as the dispatcher keeps it: a stable name, what it matches, and its body.
-struct RegisteredHandler: Sendable {
-    enum Selector: Sendable, Hashable {
+package struct RegisteredHandler: Sendable {
+    package enum Selector: Sendable, Hashable {
         /// Events of one type.
         case eventType(String)
         /// Events of types nobody registered (a newer producer's types).
@@ -9,7 +9,7 @@ struct RegisteredHandler: Sendable {
         case everyEvent
     }
 
-    enum Body: Sendable {
+    package enum Body: Sendable {
         case async(@Sendable (DecodedEvent, RecordOrigin) async throws -> Void)
         /// Called directly inside the batch's visit to the ledger (``EventHandlers/onInline(_:name:_:)``).
         case inline(@Sendable (DecodedEvent, RecordOrigin) throws -> Void)
@@ -17,11 +17,11 @@ struct RegisteredHandler: Sendable {
     }
 
     /// Stable across restarts: recorded when it succeeded for an event whose other handlers failed.
-    var name: String
-    var selector: Selector
-    var body: Body
+    package var name: String
+    package var selector: Selector
+    package var body: Body
 
-    var isTransactional: Bool {
+    package var isTransactional: Bool {
         if case .transactional = body { return true }
         return false
     }

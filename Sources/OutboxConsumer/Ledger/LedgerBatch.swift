@@ -46,31 +46,31 @@ struct ClaimedEventResult: Sendable {
 }
 
 /// A failure about to be kept.
-struct FailureRecord: Sendable {
-    var kind: FailureKind
-    var eventID: Int64?
-    var eventType: String?
-    var handlers: [String]
-    var reason: String
-    var attempts: Int
-    var record: SourceRecord
+package struct FailureRecord: Sendable {
+    package var kind: FailureKind
+    package var eventID: Int64?
+    package var eventType: String?
+    package var handlers: [String]
+    package var reason: String
+    package var attempts: Int
+    package var record: SourceRecord
 
     /// Identity of a failure across deliveries: the event id when known, else a hash of the bytes,
     /// so replaying an archive twice updates one row instead of keeping two.
-    var fingerprint: String {
+    package var fingerprint: String {
         if let eventID { return "event:\(eventID)" }
         return "raw:\(FNV1a.hash(record.bytes))"
     }
 }
 
 /// What the ledger says about the events of a batch it has just claimed.
-struct BatchClaim: Sendable {
+package struct BatchClaim: Sendable {
     /// For each event id asked about, in order: true when this batch claimed it (not a duplicate).
-    var claimed: [Bool]
+    package var claimed: [Bool]
     /// Handlers already completed for claimed events that failed in an earlier run.
-    var completedHandlers: [Int64: Set<String>]
+    package var completedHandlers: [Int64: Set<String>]
     /// True when the consumer has kept failures or progress rows (so successes may clear some).
-    var hasHistory: Bool
+    package var hasHistory: Bool
 }
 
 /// Outcome of committing a batch, per claimed event (same order as `BatchCommit.events`).

@@ -24,6 +24,8 @@ actor LedgerConnection {
     private var consumerIDs: [String: (id: Int64, owner: String?)] = [:]
     /// True between `beginBatch` and `commitBatch`/`rollbackBatch`.
     private(set) var batchOpen = false
+    /// The consumer of the open batch.
+    private var openBatchConsumerID: Int64 = 0
     /// `write` calls and batches waiting for the open batch to end.
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
@@ -231,6 +233,7 @@ actor LedgerConnection {
     func beginBatch(consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop? = nil) async throws(LedgerError) -> BatchClaim {
         let db = try await preparedDB()
         try await beginImmediate(db, forBatch: true, stop: stop)
+        openBatchConsumerID = consumerID
         return try wrap {
             do {
                 let claimed = try Self.claim(eventIDs, consumerID: consumerID, now: Self.nowSeconds(), db: db)
@@ -258,15 +261,18 @@ actor LedgerConnection {
     }
 
     /// A whole batch in one visit to this thread: `beginBatch`, then `handle` with the claim and
-    /// the caller's progress, then `commitBatch` with the commit `handle` returns. When it returns
-    /// none, the batch stays open, for the caller to commit or roll back later.
-    func runBatch<Progress>(
-        consumerID: Int64, eventIDs: [Int64], maxAttempts: Int, stop: LockWaitStop?, progress: inout Progress,
-        handle: @Sendable (BatchClaim, inout Progress) -> BatchCommit?
-    ) async throws(LedgerError) -> (claim: BatchClaim, committed: BatchCommitResult?) {
+    /// the caller's progress, then, when `handle` returns true, the commit with the writes
+    /// `plan` returns (run here too: its transactional handlers are calls on this thread). When
+    /// `handle` returns false the batch stays open, for the caller to commit or roll back later.
+    func runBatch<Progress: Sendable, Result: Sendable>(
+        consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop?, progress: inout Progress,
+        handle: @Sendable (BatchClaim, inout Progress) -> Bool,
+        plan: nonisolated(nonsending) @Sendable (any TransactionalRunner, Progress) async throws -> (LedgerWrites, Result)
+    ) async throws -> (claim: BatchClaim, committed: Result?) {
         let claim = try await beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: stop)
-        guard let commit = handle(claim, &progress) else { return (claim, nil) }
-        return (claim, try commitBatch(consumerID: consumerID, commit, maxAttempts: maxAttempts))
+        guard handle(claim, &progress) else { return (claim, nil) }
+        let decided = progress
+        return (claim, try await commitBatch { runner in try await plan(runner, decided) })
     }
 
     /// Inserts the batch's ids in one statement (json_each feeds them, RETURNING names those
@@ -311,72 +317,52 @@ actor LedgerConnection {
         return eventIDs.map { unmatched.remove($0) != nil }
     }
 
-    /// Runs the transactional handlers, keeps failures, clears resolved ones, saves the
-    /// checkpoint and commits. On any error the whole batch rolls back (nothing recorded).
-    /// Events committed before (`batch.recordedEvents`) are skipped; the result covers the rest.
-    func commitBatch(consumerID: Int64, _ batch: BatchCommit, maxAttempts: Int) throws(LedgerError) -> BatchCommitResult {
-        try commitOpenBatch { db in
-            let now = Self.nowSeconds()
-            let nowMillis = Self.nowMillis()
-            let result = try recordEvents(
-                batch, batch.recordedEvents..<batch.events.count, consumerID: consumerID, db: db, now: now,
-                nowMillis: nowMillis, maxAttempts: maxAttempts)
-            for rejection in batch.rejections {
-                try keep(rejection, consumerID: consumerID, db: db, nowMillis: nowMillis)
-            }
-            for id in batch.resolvedFailureIDs {
-                try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
-            }
-            if let checkpoint = batch.checkpoint {
-                try db.execute(
-                    """
-                    INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
-                    """,
-                    [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
-            }
-            return result
-        }
-    }
-
-    /// Runs `body` in the open batch's transaction, then commits and ends the batch; on any
-    /// error rolls the whole transaction back.
-    private func commitOpenBatch<T>(_ body: (SQLiteConnection) throws -> T) throws(LedgerError) -> T {
+    /// Runs `plan` in the open batch's transaction, applies the writes it returns and commits
+    /// (the claims it does not give up are kept). On any error the whole batch rolls back.
+    func commitBatch<Result: Sendable>(
+        plan: nonisolated(nonsending) @Sendable (any TransactionalRunner) async throws -> (LedgerWrites, Result)
+    ) async throws(LedgerError) -> Result {
         let db = try db()
         precondition(batchOpen, "no ledger batch is open")
-        return try wrap {
-            do {
-                let value = try body(db)
-                try db.execute("COMMIT")
-                endBatch()
-                return value
-            } catch {
-                rollbackBatch()
-                throw error
-            }
+        do {
+            let (writes, result) = try await plan(SQLiteTransactionalRunner(connection: db))
+            try apply(writes, consumerID: openBatchConsumerID, db: db)
+            try db.execute("COMMIT")
+            endBatch()
+            return result
+        } catch {
+            rollbackBatch()
+            throw Self.ledgerError(error)
         }
     }
 
-    /// Commits what a batch has finished so far and releases the write lock, so a handler's retry
-    /// backoff does not hold up other connections: events `batch.recordedEvents..<end` are
-    /// recorded as at the batch's commit (transactional handlers included), the handlers the
-    /// started but unfinished events completed are saved as `progress`, and the claims of
-    /// `released` (those events and the ones not started yet) are given up, to be claimed again by
-    /// ``beginBatch(consumerID:eventIDs:stop:)`` after the backoff. No checkpoint is saved.
-    func commitFinishedPart(
-        consumerID: Int64, _ batch: BatchCommit, upTo end: Int, progress: [(eventID: Int64, completed: [String])],
-        unclaiming released: [Int64], maxAttempts: Int
-    ) throws(LedgerError) -> BatchCommitResult {
-        try commitOpenBatch { db in
-            let now = Self.nowSeconds()
-            let result = try recordEvents(
-                batch, batch.recordedEvents..<end, consumerID: consumerID, db: db, now: now,
-                nowMillis: Self.nowMillis(), maxAttempts: maxAttempts)
-            for event in progress {
-                try saveProgress(event.completed, eventID: event.eventID, consumerID: consumerID, now: now, db: db)
-            }
-            for eventID in released { try unclaim(eventID, consumerID: consumerID, db: db) }
-            return result
+    /// Applies what the dispatcher decided, in ``LedgerWrites``' order.
+    private func apply(_ writes: LedgerWrites, consumerID: Int64, db: SQLiteConnection) throws {
+        let now = Self.nowSeconds()
+        let nowMillis = Self.nowMillis()
+        for eventID in writes.clearedHistories {
+            try db.execute(
+                "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
+                [.integer(consumerID), .integer(eventID)])
+            try db.execute(
+                "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
+                [.integer(consumerID), .text("event:\(eventID)")])
+        }
+        for id in writes.deletedFailures {
+            try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
+        }
+        for eventID in writes.unclaimed { try unclaim(eventID, consumerID: consumerID, db: db) }
+        for event in writes.progress {
+            try saveProgress(event.handlers, eventID: event.eventID, consumerID: consumerID, now: now, db: db)
+        }
+        for failure in writes.keptFailures { try keep(failure, consumerID: consumerID, db: db, nowMillis: nowMillis) }
+        if let checkpoint = writes.checkpoint {
+            try db.execute(
+                """
+                INSERT INTO outbox_checkpoints (consumer_id, source, position, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (consumer_id, source) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                """,
+                [.integer(consumerID), .text(checkpoint.source), .text(checkpoint.position), .integer(now)])
         }
     }
 
@@ -398,82 +384,6 @@ actor LedgerConnection {
         }
     }
 
-    /// Records `batch.events[range]`: keeps claims of events whose handlers all succeeded (after
-    /// running their transactional handlers), un-claims and keeps the others.
-    private func recordEvents(
-        _ batch: BatchCommit, _ range: Range<Int>, consumerID: Int64, db: SQLiteConnection, now: Int64, nowMillis: Int64,
-        maxAttempts: Int
-    ) throws -> BatchCommitResult {
-        var failureReasons: [String?] = []
-        failureReasons.reserveCapacity(range.count)
-        var transactionalRetries = 0
-        // Fields are read in place: copying each event and record whole would cost a dozen
-        // reference-count operations per event on the ledger's thread.
-        for position in range {
-            let recordIndex = batch.events[position].recordIndex
-            let eventID = batch.events[position].eventID
-            if let reason = batch.events[position].invalidInput {
-                try unclaim(eventID, consumerID: consumerID, db: db)
-                try keep(
-                    FailureRecord(
-                        kind: .invalidInput, eventID: eventID,
-                        eventType: batch.decoded[batch.events[position].position].metadata.eventType,
-                        handlers: [], reason: reason, attempts: 1, record: batch.records[recordIndex]),
-                    consumerID: consumerID, db: db, nowMillis: nowMillis)
-                failureReasons.append(reason)
-                continue
-            }
-            var completed = batch.events[position].completed
-            var failures = batch.events[position].failures
-            if failures.isEmpty && batch.events[position].hasTransactionalHandlers {
-                let event = batch.events[position]
-                for (bit, handler) in event.handlers.enumerated()
-                where handler.isTransactional && completed & (1 << UInt64(bit)) == 0 {
-                    let outcome = runTransactional(
-                        handler, event: batch.decoded[event.position], origin: batch.records[recordIndex].origin, db: db,
-                        maxAttempts: maxAttempts)
-                    transactionalRetries += outcome.attempts - 1
-                    if let error = outcome.error {
-                        failures.append((bit, error, outcome.attempts))
-                    } else {
-                        completed |= 1 << UInt64(bit)
-                    }
-                }
-            }
-            if failures.isEmpty {
-                failureReasons.append(nil)
-                let retriedFailureID = batch.records[recordIndex].retriedFailureID
-                if batch.events[position].hasHistory || retriedFailureID != nil {
-                    try db.execute(
-                        "DELETE FROM outbox_handler_progress WHERE consumer_id = ? AND event_id = ?",
-                        [.integer(consumerID), .integer(eventID)])
-                    try db.execute(
-                        "DELETE FROM outbox_failures WHERE consumer_id = ? AND fingerprint = ?",
-                        [.integer(consumerID), .text("event:\(eventID)")])
-                    if let id = retriedFailureID {
-                        try db.execute("DELETE FROM outbox_failures WHERE id = ?", [.integer(id)])
-                    }
-                }
-                continue
-            }
-            // Un-claim: the event is not processed, so a later delivery or retry runs it again.
-            let event = batch.events[position]
-            try unclaim(eventID, consumerID: consumerID, db: db)
-            let completedNames = event.handlers.indices.filter { completed & (1 << UInt64($0)) != 0 }.map { event.handlers[$0].name }
-            try saveProgress(completedNames, eventID: eventID, consumerID: consumerID, now: now, db: db)
-            let failedNames = failures.map { event.handlers[$0.index].name }
-            let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")
-            failureReasons.append(reason)
-            try keep(
-                FailureRecord(
-                    kind: .handlerFailed, eventID: eventID, eventType: batch.decoded[event.position].metadata.eventType,
-                    handlers: failedNames, reason: reason,
-                    attempts: failures.map(\.attempts).max() ?? 1, record: batch.records[recordIndex]),
-                consumerID: consumerID, db: db, nowMillis: nowMillis)
-        }
-        return BatchCommitResult(failureReasons: failureReasons, transactionalRetries: transactionalRetries)
-    }
-
     /// Abandons the open batch: nothing of it is recorded, so every event is delivered again later.
     func rollbackBatch() {
         connection?.rollbackIgnoringErrors()
@@ -493,25 +403,6 @@ actor LedgerConnection {
         let waiting = waitingWriters
         waitingWriters.removeAll()
         for writer in waiting { writer.resume() }
-    }
-
-    /// One transactional handler in a savepoint of its own, so a failure undoes its writes only.
-    /// Retried at once: the write lock is ours, so waiting would not change a local failure.
-    private func runTransactional(
-        _ handler: RegisteredHandler, event: DecodedEvent, origin: RecordOrigin, db: SQLiteConnection, maxAttempts: Int
-    ) -> (attempts: Int, error: String?) {
-        guard case .transactional(let body) = handler.body else { return (1, nil) }
-        var lastError = ""
-        for attempt in 1...max(1, maxAttempts) {
-            do {
-                try db.savepoint("outbox_handler") { try body(event, origin, LedgerTransaction(connection: $0)) }
-                return (attempt, nil)
-            } catch {
-                lastError = String(describing: error)
-                if error is any NonRetryableError { return (attempt, lastError) }
-            }
-        }
-        return (max(1, maxAttempts), lastError)
     }
 
     private func unclaim(_ eventID: Int64, consumerID: Int64, db: SQLiteConnection) throws {
@@ -595,10 +486,11 @@ actor LedgerConnection {
 
 /// Set when a run is asked to stop: a batch still waiting for the write lock gives up (nothing
 /// of it is claimed yet), while batches that hold it run to their commit.
-final class LockWaitStop: Sendable {
+package final class LockWaitStop: Sendable {
     private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .acquiring) }
-    func set() { flag.store(true, ordering: .releasing) }
+    package init() {}
+    package var isSet: Bool { flag.load(ordering: .acquiring) }
+    package func set() { flag.store(true, ordering: .releasing) }
 }
 
 /// Marks the task that runs a batch's async handlers, so `SQLiteLedger.write` called from one of
@@ -606,3 +498,15 @@ final class LockWaitStop: Sendable {
 enum LedgerBatchScope {
     @TaskLocal static var isInsideBatch = false
 }
+
+/// Runs transactional handlers on the ledger's connection, each try in a savepoint.
+struct SQLiteTransactionalRunner: TransactionalRunner {
+    let connection: SQLiteConnection
+
+    nonisolated(nonsending) func run(_ handler: RegisteredHandler, event: DecodedEvent, origin: RecordOrigin) async throws {
+        guard case .transactional(let body) = handler.body else { return }
+        try connection.savepoint("outbox_handler") { try body(event, origin, LedgerTransaction(connection: $0)) }
+    }
+}
+
+extension LedgerConnection: LedgerStore {}

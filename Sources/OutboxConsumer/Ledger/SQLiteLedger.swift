@@ -116,7 +116,7 @@ public final class SQLiteLedger: Sendable {
     package func recordProcessed(consumer: String, eventIDs: [Int64]) async throws -> Int {
         let consumerID = try await writer.consumerID(consumer)
         let claim = try await writer.beginBatch(consumerID: consumerID, eventIDs: eventIDs)
-        _ = try await writer.commitBatch(consumerID: consumerID, BatchCommit(), maxAttempts: 1)
+        try await writer.commitBatch { _ in (LedgerWrites(), ()) }
         return claim.claimed.reduce(0) { $0 + ($1 ? 1 : 0) }
     }
 
