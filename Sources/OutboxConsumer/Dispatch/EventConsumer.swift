@@ -74,7 +74,8 @@ public final class EventConsumer: Service, Sendable {
 
     /// Identifies this consumer in the ledger: events are deduped per name.
     public let name: String
-    public let ledger: SQLiteLedger
+    /// Where processed events, failures and checkpoints are kept.
+    public let ledger: any EventLedger
     public let configuration: Configuration
     /// The handlers, as given at init.
     public let handlers: EventHandlers
@@ -96,7 +97,7 @@ public final class EventConsumer: Service, Sendable {
     /// - Throws: ``ConsumerConfigurationError`` for a setting out of range or two handlers with
     ///   one name, before anything is read.
     public init(
-        name: String, handlers: EventHandlers, ledger: SQLiteLedger, source: (any EventSource)? = nil,
+        name: String, handlers: EventHandlers, ledger: any EventLedger, source: (any EventSource)? = nil,
         configuration: Configuration = .init(), logger: Logger
     ) throws(ConsumerConfigurationError) {
         try configuration.validate()
@@ -296,9 +297,10 @@ public final class EventConsumer: Service, Sendable {
     }
 
     func makeProcessor(checkpointKey: String?) async throws -> BatchProcessor {
-        let consumerID = try await ledger.writer.consumerID(name, owner: configuration.owner)
+        let store = ledger.storage.store
+        let consumerID = try await store.consumerID(name, owner: configuration.owner)
         return BatchProcessor(
-            consumerName: name, consumerID: consumerID, ledger: ledger.writer,
+            consumerName: name, consumerID: consumerID, ledger: store,
             decoder: decoder, handlers: table, retry: configuration.retry, checkpointKey: checkpointKey,
             logger: logger, metrics: ConsumerMetrics(consumer: name))
     }

@@ -1,7 +1,7 @@
 /// Re-feeds a consumer's kept failures (`failures retry`): each record carries the id of its
 /// failure row, so the ledger replaces that row instead of keeping a second one.
 struct KeptFailuresSource: EventSource {
-    let ledger: SQLiteLedger
+    let ledger: any EventLedger
     let consumer: String
     let ids: [Int64]?
     let replacements: [Int64: [UInt8]]
@@ -21,7 +21,7 @@ struct KeptFailuresSource: EventSource {
     }
 
     struct Reader: EventSourceReader {
-        let ledger: SQLiteLedger
+        let ledger: any EventLedger
         let consumer: String
         let replacements: [Int64: [UInt8]]
         var pending: ArraySlice<Int64>

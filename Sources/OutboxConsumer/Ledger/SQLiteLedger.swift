@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// Opening is lazy: the file is created or checked on first use, on the ledger's own thread.
 /// Call ``prepare()`` to surface a bad path or an incompatible file early.
-public final class SQLiteLedger: Sendable {
+public final class SQLiteLedger: EventLedger {
     /// How the ledger uses SQLite.
     public struct Configuration: Sendable {
         /// SQLite's `synchronous` setting in WAL mode.
@@ -54,6 +54,9 @@ public final class SQLiteLedger: Sendable {
 
     /// The database file.
     public let path: String
+    /// The database file's path.
+    public var location: String { path }
+    public var storage: LedgerStorage { LedgerStorage(writer) }
     public let configuration: Configuration
     let writer: LedgerConnection
     private let reader: LedgerConnection

@@ -75,10 +75,11 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "audit-log")
+        let ledger = try consumerOptions.makeLedger(logger: logger)
         let consumer = try await consumerOptions.makeConsumer(
-            defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, logger: logger,
-            handlers: AuditLogProgram.handlers)
-        let trailFile = TrailFile(path: trail, ledger: consumer.ledger, consumer: consumer.name)
+            defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, ledger: ledger,
+            logger: logger, handlers: AuditLogProgram.handlers)
+        let trailFile = TrailFile(path: trail, ledger: ledger, consumer: consumer.name)
         let show = self.show
         /// Appends what the ledger committed since the file's last line; returns how many records.
         @Sendable func catchUp() async throws -> Int {
@@ -112,7 +113,7 @@ struct Consume: AsyncParsableCommand {
         exporter.cancel()
         added += await exporter.value
         added += try await catchUp()
-        let total = try await AuditStore.count(consumer: consumer.name, in: consumer.ledger)
+        let total = try await AuditStore.count(consumer: consumer.name, in: ledger)
         RunSummary.print(
             result.report, json: json,
             extra: result.sourceCounts + [("trail_records_added", added), ("trail_records", total)])
