@@ -129,7 +129,7 @@ func transactionalEffects(ledgerPath: String) async throws -> [Int64: Int] {
 func addTransactionalEffect(to consumer: OutboxConsumer) async throws {
     try await consumer.ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
     consumer.onEveryTransactional(name: "effect") { event, db in
-        try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
+        try db.execute("INSERT INTO effects (event_id) VALUES (?)", event.metadata.eventID)
     }
 }
 

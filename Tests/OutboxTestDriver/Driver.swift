@@ -72,7 +72,7 @@ struct OutboxTestDriver {
             if let handlerDelay { try await Task.sleep(for: handlerDelay) }
         }
         consumer.onEveryTransactional(name: "projection") { event, db in
-            try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
+            try db.execute("INSERT INTO effects (event_id) VALUES (?)", event.metadata.eventID)
             crashIfDue(event.metadata.eventID, "transactional")
         }
         let report: ConsumerReport
