@@ -32,8 +32,8 @@ func makeConsumer(_ name: String = "test", ledgerPath: String, batchSize: Int = 
 func testConfiguration(
     url: String, stream: String, group: String = "group", consumerName: String = "consumer",
     stopAfterIdle: Duration? = .milliseconds(800)
-) -> RedisStreamSource.Configuration {
-    var configuration = RedisStreamSource.Configuration(url: url, stream: stream, group: group, consumerName: consumerName)
+) throws -> RedisStreamSource.Configuration {
+    var configuration = try RedisStreamSource.Configuration(url: url, stream: stream, group: group, consumerName: consumerName)
     configuration.blockTimeout = .milliseconds(100)
     configuration.commandTimeout = .seconds(5)
     configuration.connectTimeout = .seconds(1)

@@ -77,7 +77,7 @@ struct OutboxTestDriver {
         }
         let report: ConsumerReport
         if let url = options["redis"] {
-            var configuration = RedisStreamSource.Configuration(
+            var configuration = try RedisStreamSource.Configuration(
                 url: url, stream: options["stream"] ?? RedisStreamSource.Configuration.defaultStream,
                 group: options["group"] ?? "driver", consumerName: options["consumer-name"])
             configuration.stopAfterIdle = .seconds(Double(options["idle-exit"] ?? "") ?? 1)
