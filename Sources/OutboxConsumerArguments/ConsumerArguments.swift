@@ -301,7 +301,7 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
 /// Where a command gets its Redis URL: `--redis URL`, else `--redis-url-file PATH`, else the
 /// `OUTBOX_REDIS_URL` environment variable. A URL with a password on the command line is
 /// visible to every user in `ps`; the file and the variable are not.
-public enum RedisURL {
+extension RedisURL {
     /// The environment variable that supplies the URL when no option does.
     public static let environmentVariable = "OUTBOX_REDIS_URL"
 
@@ -312,9 +312,16 @@ public enum RedisURL {
     }
 
     /// The URL from the option, the file (its first line, surrounding whitespace removed) or
-    /// the environment; nil when none gives one.
-    /// - Throws: ``CommandError`` when the file cannot be read or holds no URL.
-    public static func resolve(option: String?, file: String?) throws -> String? {
+    /// the environment, parsed; nil when none gives one.
+    /// - Throws: ``CommandError`` when the file cannot be read or holds no URL;
+    ///   `RedisStreamError` (``RedisStreamError/Code/invalidURL``) when the URL is not one.
+    public static func resolve(option: String?, file: String?) throws -> RedisURL? {
+        try resolvedText(option: option, file: file).map { try RedisURL($0) }
+    }
+
+    /// The URL's text as ``resolve(option:file:)`` finds it, unparsed (the package's own tools
+    /// hand it to their Redis client).
+    package static func resolvedText(option: String?, file: String?) throws -> String? {
         if let option { return option }
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else {

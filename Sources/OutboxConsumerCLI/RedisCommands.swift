@@ -284,7 +284,7 @@ struct RedisServerArguments: ParsableArguments {
     }
 
     func url() throws -> String {
-        guard let url = try RedisURL.resolve(option: redis, file: redisUrlFile) else {
+        guard let url = try RedisURL.resolvedText(option: redis, file: redisUrlFile) else {
             throw CommandError("--redis URL (or --redis-url-file PATH, or OUTBOX_REDIS_URL) is required")
         }
         return url

@@ -61,18 +61,25 @@ public enum RedisStreamMonitor {
     /// - Parameters:
     ///   - url: as in ``RedisStreamSource/Configuration/url``.
     ///   - deadLetterStream: default `<stream>:dead`, as the source's.
-    /// - Throws: ``RedisStreamError`` when the URL is invalid or the server is unreachable or refuses.
+    /// - Throws: ``RedisStreamError`` when the URL is invalid (``RedisStreamError/Code/invalidURL``)
+    ///   or the server is unreachable or refuses.
     public static func status(
         url: String, stream: String = RedisStreamSource.Configuration.defaultStream, group: String,
         deadLetterStream: String? = nil, connectTimeout: Duration = .seconds(5), commandTimeout: Duration = .seconds(10),
         logger: Logger
     ) async throws -> RedisStreamStatus {
-        let endpoint: RedisEndpoint
-        do {
-            endpoint = try RedisEndpoint(url: url)
-        } catch {
-            throw RedisStreamError(error)
-        }
+        try await status(
+            url: RedisURL(url), stream: stream, group: group, deadLetterStream: deadLetterStream,
+            connectTimeout: connectTimeout, commandTimeout: commandTimeout, logger: logger)
+    }
+
+    /// The current state, from a parsed URL; see the `String` form.
+    public static func status(
+        url: RedisURL, stream: String = RedisStreamSource.Configuration.defaultStream, group: String,
+        deadLetterStream: String? = nil, connectTimeout: Duration = .seconds(5), commandTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) async throws -> RedisStreamStatus {
+        let endpoint = url.endpoint
         let deadLetterKey = deadLetterStream ?? "\(stream):dead"
         do throws(RedisError) {
             let connection = try await RedisConnection.connect(

@@ -328,6 +328,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             try await connection.setGroupPosition(stream: settings.stream, group: settings.group, id: position, entriesRead: readBefore)
             logger.error("\(message); stopping (on-gap: fail), the group stays where it was", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
             return RedisStreamError(
+                .entriesLost,
                 "\(message). Stopped without reading on (onGap .fail, --on-gap fail), so the group stays at \(position) and every consumer of it stops here too. Recover what you can from the publisher's outbox table, then run once with --on-gap continue (onGap .continue) to go on without them.")
         }
         if let lost, let readBefore {

@@ -12,7 +12,7 @@ import OutboxConsumer
 /// several machines share the work: each entry goes to one consumer of the group.
 ///
 /// ```swift
-/// let source = RedisStreamSource.redisStream(url: "redis://redis.internal:6379", group: "audit")
+/// let source = try RedisStreamSource.redisStream(url: "redis://redis.internal:6379", group: "audit")
 /// let report = try await consumer.run(source)
 /// print("acked", source.statistics.snapshot.acked)
 /// ```
@@ -51,8 +51,8 @@ public struct RedisStreamSource: EventSource {
 
     /// Checks the configuration and returns a reader; it connects on its first read.
     ///
-    /// - Throws: ``RedisStreamError`` when the configuration is invalid (a malformed URL, a
-    ///   BLOCK not shorter than the command timeout, ...).
+    /// - Throws: ``RedisStreamError`` when the configuration is invalid (a BLOCK not shorter than
+    ///   the command timeout, ...). The URL was checked when the configuration was made.
     public func makeReader(context: SourceContext) async throws -> RedisStreamReader {
         let settings = try ReaderSettings(configuration, maxBatchSize: context.maxBatchSize, maxBatchBytes: context.maxBatchBytes)
         var logger = context.logger
@@ -86,15 +86,28 @@ extension EventSource where Self == RedisStreamSource {
     ///
     /// - Parameters:
     ///   - url: `redis://[user:password@]host[:port][/db]`, `unix:///path/to/redis.sock[?db=N]`
-    ///     or an absolute socket path.
+    ///     or an absolute socket path, parsed here: a typo throws at once.
     ///   - stream: the stream key. Default `redmine:outbox`.
     ///   - group: the consumer group, created if missing.
     ///   - consumerName: this process's name within the group. Default
     ///     ``RedisStreamSource/defaultConsumerName()``.
     ///   - startPosition: where a newly created group starts. Default ``RedisStreamSource/StartPosition/beginning``.
     ///   - stopAfterIdle: end the run once the stream has had nothing new for this long.
+    /// - Throws: ``RedisStreamError`` with code ``RedisStreamError/Code/invalidURL``.
     public static func redisStream(
         url: String, stream: String = RedisStreamSource.Configuration.defaultStream, group: String,
+        consumerName: String? = nil, startPosition: RedisStreamSource.StartPosition = .beginning,
+        stopAfterIdle: Duration? = nil
+    ) throws(RedisStreamError) -> RedisStreamSource {
+        redisStream(
+            url: try RedisURL(url), stream: stream, group: group, consumerName: consumerName, startPosition: startPosition,
+            stopAfterIdle: stopAfterIdle)
+    }
+
+    /// Reads a Redis Stream through a consumer group, from a parsed URL; the parameters are those
+    /// of the form that takes the URL as a `String`.
+    public static func redisStream(
+        url: RedisURL, stream: String = RedisStreamSource.Configuration.defaultStream, group: String,
         consumerName: String? = nil, startPosition: RedisStreamSource.StartPosition = .beginning,
         stopAfterIdle: Duration? = nil
     ) -> RedisStreamSource {
@@ -185,9 +198,8 @@ extension RedisStreamSource {
         /// `redmine:outbox`, the contract's default stream key.
         public static let defaultStream = "redmine:outbox"
 
-        /// The server: `redis://[user:password@]host[:port][/db]` (port 6379 by default),
-        /// `unix:///path/to/redis.sock[?db=N]`, or an absolute socket path. No TLS.
-        public var url: String
+        /// The server, parsed when the configuration was made (see ``RedisURL`` for the forms).
+        public var url: RedisURL
         /// The stream key. Default `redmine:outbox`.
         public var stream: String
         /// The consumer group. Created (with the stream, if missing) on connect.
@@ -237,9 +249,20 @@ extension RedisStreamSource {
         /// small batches; after a crash, unacknowledged entries come again (as duplicates).
         public var ackBatchSize: Int
 
-        /// A configuration with the defaults documented on each property.
+        /// A configuration with the defaults documented on each property; `url` is parsed here,
+        /// so a typo fails at once.
+        /// - Throws: ``RedisStreamError`` with code ``RedisStreamError/Code/invalidURL``.
         public init(
             url: String, stream: String = Configuration.defaultStream, group: String, consumerName: String? = nil,
+            startPosition: StartPosition = .beginning
+        ) throws(RedisStreamError) {
+            self.init(
+                url: try RedisURL(url), stream: stream, group: group, consumerName: consumerName, startPosition: startPosition)
+        }
+
+        /// A configuration with the defaults documented on each property.
+        public init(
+            url: RedisURL, stream: String = Configuration.defaultStream, group: String, consumerName: String? = nil,
             startPosition: StartPosition = .beginning
         ) {
             self.url = url
@@ -290,13 +313,9 @@ struct ReaderSettings: Sendable {
     let ackBatchSize: Int
 
     init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int, maxBatchBytes: Int = .max) throws(RedisStreamError) {
-        do {
-            endpoint = try RedisEndpoint(url: configuration.url)
-        } catch {
-            throw RedisStreamError(error)
-        }
+        endpoint = configuration.url.endpoint
         func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(RedisStreamError) {
-            if !condition { throw RedisStreamError("invalid Redis source configuration: \(message())") }
+            if !condition { throw RedisStreamError(.invalidConfiguration, "invalid Redis source configuration: \(message())") }
         }
         try require(!configuration.stream.isEmpty, "the stream key is empty")
         try require(!configuration.group.isEmpty, "the group name is empty")
@@ -348,7 +367,7 @@ struct ReaderSettings: Sendable {
 // at startup, and `dump`, `print` and string interpolation go through these.
 extension RedisStreamSource.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The URL with `***` in place of its password, as every description shows it.
-    public var redactedURL: String { RedisEndpoint.redacted(url) }
+    public var redactedURL: String { url.description }
 
     public var description: String {
         "Configuration(url: \"\(redactedURL)\", stream: \"\(stream)\", group: \"\(group)\", consumerName: \"\(consumerName)\", "

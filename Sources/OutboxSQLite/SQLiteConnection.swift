@@ -42,7 +42,7 @@ package final class SQLiteConnection {
         guard code == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             sqlite3_close_v2(db)
-            throw SQLiteError(code: SQLiteResultCode(rawValue: code), message: "cannot open \(path): \(message)")
+            throw SQLiteError(code: SQLiteCode(rawValue: code), message: "cannot open \(path): \(message)")
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
@@ -63,20 +63,8 @@ package final class SQLiteConnection {
         if code != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
             sqlite3_free(errorMessage)
-            throw SQLiteError(code: SQLiteResultCode(rawValue: sqlite3_extended_errcode(handle)), message: message, sql: sql)
+            throw SQLiteError(code: SQLiteCode(rawValue: sqlite3_extended_errcode(handle)), message: message, sql: sql)
         }
-    }
-
-    /// Runs one statement with arguments and returns nothing.
-    package func execute(_ sql: String, _ arguments: [SQLiteValue]) throws(SQLiteError) {
-        try statement(sql).run(arguments)
-    }
-
-    /// Rows of one query, mapped by `row`.
-    package func query<T>(
-        _ sql: String, _ arguments: [SQLiteValue] = [], row: (SQLiteStatement) throws(SQLiteError) -> T
-    ) throws(SQLiteError) -> [T] {
-        try statement(sql).query(arguments, row: row)
     }
 
     /// A cached prepared statement for `sql`; reset and ready to bind.
@@ -84,17 +72,26 @@ package final class SQLiteConnection {
         if let cached = statementCache[sql] {
             return cached
         }
-        let statement = try prepareUncached(sql)
+        let statement = try prepare(sql, persistent: true)
         statementCache[sql] = statement
         return statement
     }
 
-    /// A statement that is not cached: for SQL built at run time (a user's own queries).
+    /// A statement that is not cached, finalized when the last reference to it goes: for SQL
+    /// built at run time and users' statements that did not ask for the cache.
     package func prepareUncached(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        try prepare(sql, persistent: false)
+    }
+
+    /// The number of statements in the cache (``statement(_:)``).
+    package var cachedStatementCount: Int { statementCache.count }
+
+    private func prepare(_ sql: String, persistent: Bool) throws(SQLiteError) -> SQLiteStatement {
         var raw: OpaquePointer?
-        let code = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
+        let code = sqlite3_prepare_v3(handle, sql, -1, flags, &raw, nil)
         guard code == SQLITE_OK, let raw else {
-            throw SQLiteError(code: SQLiteResultCode(rawValue: code), message: lastErrorMessage, sql: sql)
+            throw SQLiteError(code: SQLiteCode(rawValue: code), message: lastErrorMessage, sql: sql)
         }
         return SQLiteStatement(raw, connection: self, sql: sql)
     }
@@ -185,20 +182,12 @@ package final class SQLiteStatement {
         bind(bytes: bytes[...], at: index)
     }
 
-    package func bind(_ value: SQLiteValue, at index: Int32) {
-        switch value {
-        case .null: sqlite3_bind_null(handle, index)
-        case .integer(let int): bind(int, at: index)
-        case .real(let double): sqlite3_bind_double(handle, index, double)
-        case .text(let text): bind(text, at: index)
-        case .blob(let bytes): bind(bytes: bytes, at: index)
-        }
+    package func bind(_ value: Double, at index: Int32) {
+        sqlite3_bind_double(handle, index, value)
     }
 
-    package func bind(_ values: [SQLiteValue]) {
-        for (offset, value) in values.enumerated() {
-            bind(value, at: Int32(offset + 1))
-        }
+    package func bindNull(at index: Int32) {
+        sqlite3_bind_null(handle, index)
     }
 
     /// Advances one row: true when a row is available, false when the statement is done.
@@ -208,7 +197,7 @@ package final class SQLiteStatement {
         case SQLITE_DONE: return false
         default:
             let error = SQLiteError(
-                code: SQLiteResultCode(rawValue: connection.lastErrorCode), message: connection.lastErrorMessage, sql: sql)
+                code: SQLiteCode(rawValue: connection.lastErrorCode), message: connection.lastErrorMessage, sql: sql)
             sqlite3_reset(handle)
             throw error
         }
@@ -218,24 +207,6 @@ package final class SQLiteStatement {
     package func reset() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
-    }
-
-    /// Binds, runs to completion and resets.
-    package func run(_ arguments: [SQLiteValue] = []) throws(SQLiteError) {
-        bind(arguments)
-        defer { reset() }
-        while try step() {}
-    }
-
-    /// Binds, maps every row and resets.
-    package func query<T>(_ arguments: [SQLiteValue] = [], row: (SQLiteStatement) throws(SQLiteError) -> T) throws(SQLiteError) -> [T] {
-        bind(arguments)
-        defer { reset() }
-        var rows: [T] = []
-        while try step() {
-            rows.append(try row(self))
-        }
-        return rows
     }
 
     // MARK: Columns of the current row (0-based, as in SQLite)
@@ -258,13 +229,19 @@ package final class SQLiteStatement {
         return Array(UnsafeRawBufferPointer(start: blob, count: count))
     }
 
-    package func value(_ index: Int32) -> SQLiteValue {
+    /// The storage class of a column of the current row.
+    package func columnType(_ index: Int32) -> SQLiteColumnType {
         switch sqlite3_column_type(handle, index) {
-        case SQLITE_INTEGER: .integer(int64(index))
-        case SQLITE_FLOAT: .real(double(index))
-        case SQLITE_TEXT: .text(string(index) ?? "")
-        case SQLITE_BLOB: .blob(bytes(index))
+        case SQLITE_INTEGER: .integer
+        case SQLITE_FLOAT: .real
+        case SQLITE_TEXT: .text
+        case SQLITE_BLOB: .blob
         default: .null
         }
     }
+}
+
+/// SQLite's storage classes, as `sqlite3_column_type` reports them.
+package enum SQLiteColumnType: Sendable {
+    case integer, real, text, blob, null
 }

@@ -2,27 +2,27 @@
 ///
 /// Kept as a plain integer wrapper so callers can compare against the constants they care about
 /// without the C module being visible to them.
-package struct SQLiteResultCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct SQLiteCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     package var rawValue: Int32
     package init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// The primary code: extended codes carry it in their low byte.
-    package var primary: SQLiteResultCode { SQLiteResultCode(rawValue: rawValue & 0xFF) }
+    package var primary: SQLiteCode { SQLiteCode(rawValue: rawValue & 0xFF) }
 
-    package static let ok = SQLiteResultCode(rawValue: 0)
-    package static let error = SQLiteResultCode(rawValue: 1)
-    package static let permission = SQLiteResultCode(rawValue: 3)
-    package static let busy = SQLiteResultCode(rawValue: 5)
-    package static let locked = SQLiteResultCode(rawValue: 6)
-    package static let readOnly = SQLiteResultCode(rawValue: 8)
-    package static let ioError = SQLiteResultCode(rawValue: 10)
-    package static let corrupt = SQLiteResultCode(rawValue: 11)
-    package static let full = SQLiteResultCode(rawValue: 13)
-    package static let cannotOpen = SQLiteResultCode(rawValue: 14)
-    package static let constraint = SQLiteResultCode(rawValue: 19)
-    package static let notADatabase = SQLiteResultCode(rawValue: 26)
-    package static let row = SQLiteResultCode(rawValue: 100)
-    package static let done = SQLiteResultCode(rawValue: 101)
+    package static let ok = SQLiteCode(rawValue: 0)
+    package static let error = SQLiteCode(rawValue: 1)
+    package static let permission = SQLiteCode(rawValue: 3)
+    package static let busy = SQLiteCode(rawValue: 5)
+    package static let locked = SQLiteCode(rawValue: 6)
+    package static let readOnly = SQLiteCode(rawValue: 8)
+    package static let ioError = SQLiteCode(rawValue: 10)
+    package static let corrupt = SQLiteCode(rawValue: 11)
+    package static let full = SQLiteCode(rawValue: 13)
+    package static let cannotOpen = SQLiteCode(rawValue: 14)
+    package static let constraint = SQLiteCode(rawValue: 19)
+    package static let notADatabase = SQLiteCode(rawValue: 26)
+    package static let row = SQLiteCode(rawValue: 100)
+    package static let done = SQLiteCode(rawValue: 101)
 
     package var description: String { "SQLite error \(rawValue)" }
 }
@@ -30,11 +30,11 @@ package struct SQLiteResultCode: RawRepresentable, Hashable, Sendable, CustomStr
 /// An error reported by SQLite, with what a person needs to act on it: the code, SQLite's own
 /// message, and the statement that failed.
 package struct SQLiteError: Error, Sendable, CustomStringConvertible {
-    package var code: SQLiteResultCode
+    package var code: SQLiteCode
     package var message: String
     package var sql: String?
 
-    package init(code: SQLiteResultCode, message: String, sql: String? = nil) {
+    package init(code: SQLiteCode, message: String, sql: String? = nil) {
         self.code = code
         self.message = message
         self.sql = sql

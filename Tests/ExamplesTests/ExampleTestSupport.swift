@@ -102,8 +102,8 @@ func observedLedger(_ path: String) async throws -> SQLiteLedger {
 /// Counts rows of a table (0 while the table does not exist).
 func rowCount(_ table: String, in ledger: SQLiteLedger) async throws -> Int {
     try await ledger.read { db in
-        let exists = try db.scalar("SELECT count(*) FROM sqlite_master WHERE name = ?", .text(table))?.int ?? 0
+        let exists = try db.scalar("SELECT count(*) FROM sqlite_master WHERE name = ?", table, as: Int.self) ?? 0
         guard exists > 0 else { return 0 }
-        return try db.scalar("SELECT count(*) FROM \(table)")?.int ?? 0
+        return try db.scalar("SELECT count(*) FROM \(table)", as: Int.self) ?? 0
     }
 }

@@ -117,7 +117,12 @@ import Testing
             "--redis", "redis://h:6380/2", "--group", "g", "--consumer-name", "c1", "--start", "$", "--idle-exit", "2",
         ])
         let source = try redis.redis.makeSource(stopAfterIdle: .seconds(2))
-        #expect(source.configuration.url == "redis://h:6380/2")
+        #expect(source.configuration.url == (try RedisURL("redis://h:6380/2")))
+        #expect(source.configuration.url.address == .tcp(host: "h", port: 6380) && source.configuration.url.database == 2)
+        // A typo in the URL fails when the source is made, before anything runs.
+        let typo = try SourceArguments.parse(["--redis", "redis//h:6380", "--group", "g"])
+        let error = #expect(throws: RedisStreamError.self) { try typo.redis.makeSource(stopAfterIdle: nil) }
+        #expect(error?.code == .invalidURL)
         #expect(source.configuration.stream == "redmine:outbox")
         #expect(source.configuration.group == "g")
         #expect(source.configuration.consumerName == "c1")

@@ -15,36 +15,45 @@ import Darwin
 @Suite struct RedisConfigurationTests {
     let directory = TemporaryDirectory()
 
+    @Test func aMistypedURLFailsWhenTheConfigurationIsMade() throws {
+        for url in ["http://example.com", "redis//localhost", "redis://:secret@host:notaport", "rediss://host", ""] {
+            let error = #expect(throws: RedisStreamError.self, "\(url)") {
+                _ = try RedisStreamSource.Configuration(url: url, group: "g", consumerName: "c")
+            }
+            #expect(error?.code == .invalidURL, "\(url)")
+            #expect(error?.description.contains("secret") == false, "passwords never reach messages")
+            #expect(#expect(throws: RedisStreamError.self) { _ = try RedisURL(url) }?.code == .invalidURL)
+            #expect(#expect(throws: RedisStreamError.self) { _ = try RedisStreamSource.redisStream(url: url, group: "g") }?.code == .invalidURL)
+        }
+        let url = try RedisURL("redis://alice:p%40ss@[::1]:6380/3")
+        #expect(url.address == .tcp(host: "::1", port: 6380) && url.username == "alice" && url.hasPassword && url.database == 3)
+        #expect(url.description == "redis://alice:***@[::1]:6380/3")
+        #expect(try RedisURL("/run/redis.sock").address == .unix(path: "/run/redis.sock"))
+    }
+
     @Test func invalidConfigurationsAreRefusedBeforeConnecting() async throws {
         var configurations: [RedisStreamSource.Configuration] = []
-        func variant(_ change: (inout RedisStreamSource.Configuration) -> Void) {
-            var configuration = RedisStreamSource.Configuration(url: "redis://127.0.0.1:1", group: "g", consumerName: "c")
+        func variant(_ change: (inout RedisStreamSource.Configuration) -> Void) throws {
+            var configuration = try RedisStreamSource.Configuration(url: "redis://127.0.0.1:1", group: "g", consumerName: "c")
             change(&configuration)
             configurations.append(configuration)
         }
-        variant { $0.url = "http://example.com" }
-        variant { $0.url = "redis://:secret@host:notaport" }
-        variant { $0.blockTimeout = .seconds(10); $0.commandTimeout = .seconds(10) }
-        variant { $0.maxDeliveries = 0 }
-        variant { $0.deadLetterStream = $0.stream }
-        variant { $0.group = "" }
-        variant { $0.count = 0 }
-        variant { $0.ackBatchSize = 0 }
+        try variant { $0.blockTimeout = .seconds(10); $0.commandTimeout = .seconds(10) }
+        try variant { $0.maxDeliveries = 0 }
+        try variant { $0.deadLetterStream = $0.stream }
+        try variant { $0.group = "" }
+        try variant { $0.count = 0 }
+        try variant { $0.ackBatchSize = 0 }
         for configuration in configurations {
-            await #expect(throws: RedisStreamError.self) {
+            let error = await #expect(throws: RedisStreamError.self) {
                 _ = try await openReader(RedisStreamSource(configuration: configuration), maxBatchSize: 100)
             }
+            #expect(error?.code == .invalidConfiguration)
         }
-        let error = await #expect(throws: RedisStreamError.self) {
-            var configuration = RedisStreamSource.Configuration(url: "redis://:secret@host:notaport", group: "g")
-            configuration.consumerName = "c"
-            _ = try await openReader(RedisStreamSource(configuration: configuration), maxBatchSize: 100)
-        }
-        #expect(error?.description.contains("secret") == false, "passwords never reach messages")
     }
 
-    @Test func defaults() {
-        let configuration = RedisStreamSource.Configuration(url: "redis://localhost", group: "g")
+    @Test func defaults() throws {
+        let configuration = try RedisStreamSource.Configuration(url: "redis://localhost", group: "g")
         #expect(configuration.stream == "redmine:outbox")
         #expect(configuration.deadLetterStreamKey == "redmine:outbox:dead")
         #expect(configuration.startPosition == .beginning)
@@ -62,7 +71,7 @@ import Darwin
     @Test func anUnreachableServerIsRetriedUntilCancelled() async throws {
         let port = try freeLoopbackPort()
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"))
-        var configuration = testConfiguration(url: "redis://127.0.0.1:\(port)", stream: uniqueStream("down"))
+        var configuration = try testConfiguration(url: "redis://127.0.0.1:\(port)", stream: uniqueStream("down"))
         configuration.stopAfterIdle = .milliseconds(100)  // never reached: being disconnected is not idleness
         let source = RedisStreamSource(configuration: configuration)
         let run = Task { try await consumer.run(source) }
@@ -75,7 +84,7 @@ import Darwin
     @Test func aServerThatDropsEveryConnectionGetsBackoffNotABusyLoop() async throws {
         let server = try DroppingServer()
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"))
-        var configuration = testConfiguration(url: "redis://127.0.0.1:\(server.port)", stream: uniqueStream("flapping"))
+        var configuration = try testConfiguration(url: "redis://127.0.0.1:\(server.port)", stream: uniqueStream("flapping"))
         configuration.reconnectBackoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200), jitter: 0)
         let source = RedisStreamSource(configuration: configuration)
         let run = Task { try await consumer.run(source) }

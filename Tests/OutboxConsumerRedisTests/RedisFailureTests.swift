@@ -19,7 +19,7 @@ import Testing
         let ledgerPath = directory.path("ledger.sqlite")
         let consumer = try makeConsumer(ledgerPath: ledgerPath)
         consumer.onEvery { event in if event.metadata.eventID == 3 { throw Failing() } }
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
 
         #expect(report.delivered == 4 && report.failed == 1)
@@ -45,7 +45,7 @@ import Testing
 
         let ledgerPath = directory.path("ledger.sqlite")
         let consumer = try makeConsumer(ledgerPath: ledgerPath)
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream, consumerName: "reader"))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream, consumerName: "reader"))
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
 
         #expect(report.delivered == 2 && report.failed == 2, "decode errors never stop the loop")
@@ -91,7 +91,7 @@ import Testing
         let consumer = try makeConsumer(ledgerPath: ledgerPath)
         let handled = EffectCounter()
         consumer.onEvery { event in handled.record(event.metadata.eventID) }
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "rescuer", stopAfterIdle: .seconds(2))
+        var configuration = try testConfiguration(url: url, stream: stream, consumerName: "rescuer", stopAfterIdle: .seconds(2))
         configuration.maxDeliveries = 3
         configuration.reclaimMinIdle = .seconds(1)
         configuration.reclaimInterval = .milliseconds(100)
@@ -131,7 +131,7 @@ import Testing
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"))
         let handled = EffectCounter()
         consumer.onEvery { event in handled.record(event.metadata.eventID) }
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "me", stopAfterIdle: .seconds(2))
+        var configuration = try testConfiguration(url: url, stream: stream, consumerName: "me", stopAfterIdle: .seconds(2))
         configuration.reclaimMinIdle = .seconds(1)
         configuration.reclaimInterval = .milliseconds(100)
         let source = RedisStreamSource(configuration: configuration)
@@ -157,7 +157,7 @@ import Testing
         _ = try await probe.connection.command("XTRIM", RedisArgument(stream), "MAXLEN", "0")
 
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"), batchSize: 4)
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "me", stopAfterIdle: .seconds(2))
+        var configuration = try testConfiguration(url: url, stream: stream, consumerName: "me", stopAfterIdle: .seconds(2))
         configuration.reclaimMinIdle = .seconds(1)
         configuration.reclaimInterval = .milliseconds(100)
         let source = RedisStreamSource(configuration: configuration)
@@ -232,7 +232,7 @@ import Testing
             effects.record(event.metadata.eventID)
             try await Task.sleep(for: .milliseconds(2))
         }
-        var configuration = testConfiguration(url: server.url, stream: stream, stopAfterIdle: .seconds(1))
+        var configuration = try testConfiguration(url: server.url, stream: stream, stopAfterIdle: .seconds(1))
         configuration.commandTimeout = .seconds(2)
         let source = RedisStreamSource(configuration: configuration)
         let run = Task { try await consumer.run(source) }

@@ -35,11 +35,12 @@ import Testing
         let stopped = try makeConsumer(ledgerPath: ledgerPath)
         let recorder = RecordingHandler()
         stopped.onEvery(recorder.handle)
-        let failing = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let failing = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         let error = await #expect(throws: RedisStreamError.self) {
             try await withDeadline(.seconds(20)) { try await stopped.run(failing) }
         }
-        #expect(error?.description.contains("1500 entries") == true, "\(String(describing: error))")
+        #expect(error?.code == .entriesLost, "\(String(describing: error))")
+        #expect(error?.description.contains("1500 entries") == true, "the message says how many")
         #expect(recorder.eventIDs.isEmpty)
         #expect(failing.statistics.snapshot.lost == 1500)
         let groups = try await probe.connection.groups(stream: stream)
@@ -69,7 +70,7 @@ import Testing
 
         try await probe.publish(ids: 3001...3010, to: stream)
         let after = try makeConsumer(ledgerPath: ledgerPath)
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         let report = try await withDeadline(.seconds(20)) { try await after.run(source) }
         #expect(report.delivered == 10 && source.statistics.snapshot.lost == 0, "the same gap is not reported again")
         await probe.close()
@@ -82,11 +83,11 @@ import Testing
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...300, to: stream)
         let ledgerPath = directory.path("ledger.sqlite")
-        let first = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
+        let first = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
         #expect(try await makeConsumer(ledgerPath: ledgerPath).run(first).delivered == 300)
         _ = try await probe.connection.command("XTRIM", RedisArgument(stream), "MAXLEN", "10")
         try await probe.publish(ids: 301...320, to: stream)
-        let second = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
+        let second = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
         #expect(try await makeConsumer(ledgerPath: ledgerPath).run(second).delivered == 20)
         #expect(second.statistics.snapshot.lost == 0)
         await probe.close()
@@ -99,7 +100,7 @@ import Testing
         let stream = uniqueStream("ack-ids")
         let probe = try await RedisProbe.connect(url)
         let ids = try await probe.publish(ids: 1...20, to: stream)
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         var reader = try await openReader(source, maxBatchSize: 10)
         let first = try #require(try await reader.next(maxRecords: 10))
         let second = try #require(try await reader.next(maxRecords: 10))
@@ -126,7 +127,7 @@ import Testing
             TestEvent.line(eventID: id, type: "contact.created", occurredAt: "2026-04-21T08:00:00Z", payload: ["x": String(repeating: "y", count: 300_000)])
         }
         try await probe.publish([big(1)], to: stream)
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         var reader = try await openReader(source, maxBatchSize: 50, maxBatchBytes: 1 << 20)
         #expect(try await reader.next(maxRecords: 50)?.records.count == 1)
         try await probe.publish((2...31).map(big), to: stream)
@@ -153,7 +154,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(1100))
             }
         }
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream, consumerName: "zombie"))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream, consumerName: "zombie"))
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
         #expect(report.delivered == 8)
         #expect(source.statistics.snapshot.takenOver == 4)
@@ -172,7 +173,7 @@ import Testing
         let huge = TestEvent.line(eventID: 1, type: "contact.created", occurredAt: "2026-04-21T08:00:00Z", payload: payload)
         try await probe.publish([huge, eventLine(2)], to: stream)
         let ledgerPath = directory.path("ledger.sqlite")
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         let report = try await withDeadline(.seconds(30)) { try await makeConsumer(ledgerPath: ledgerPath).run(source) }
         #expect(report.delivered == 1 && report.failed == 1)
         let failures = try await SQLiteLedger(path: ledgerPath).failures()
@@ -188,11 +189,16 @@ import Testing
     @Test func thePasswordNeverAppearsAndCanComeFromAFileOrTheEnvironment() async throws {
         let server = try await PrivateRedisServer.start(extraArguments: ["--requirepass", "s3cret-pw"])
         let url = "redis://:s3cret-pw@127.0.0.1:\(server.port)"
-        let configuration = RedisStreamSource.Configuration(url: url, group: "g")
+        let configuration = try RedisStreamSource.Configuration(url: url, group: "g")
         let source = RedisStreamSource(configuration: configuration)
         var dumped = ""
         dump(source, to: &dumped)
-        for text in [String(describing: configuration), String(reflecting: configuration), "\(source)", String(reflecting: source), dumped] {
+        var dumpedURL = ""
+        dump(configuration.url, to: &dumpedURL)
+        for text in [
+            String(describing: configuration), String(reflecting: configuration), "\(source)", String(reflecting: source), dumped,
+            "\(configuration.url)", dumpedURL,
+        ] {
             #expect(!text.contains("s3cret-pw") && text.contains("***"), "\(text)")
         }
 
@@ -220,6 +226,15 @@ import Testing
 
         let missing = try await cli(["consume", "--redis-url-file", directory.path("nope"), "--group", "g", "--ledger", ledger])
         #expect(missing.status == 1 && missing.stderr.contains("cannot read the Redis URL file"), "\(missing.stderr)")
+
+        // A refused login is the server's answer, with Redis's own error code to act on.
+        let wrongPassword = RedisStreamSource(
+            configuration: try testConfiguration(url: "redis://:not-it@127.0.0.1:\(server.port)", stream: stream))
+        let refused = await #expect(throws: RedisStreamError.self) {
+            try await withDeadline(.seconds(10)) { try await makeConsumer(ledgerPath: ledger).run(wrongPassword) }
+        }
+        #expect(refused?.code == .server && refused?.serverErrorPrefix == "WRONGPASS", "\(String(describing: refused))")
+        #expect(refused?.description.contains("not-it") == false)
         server.kill()
     }
 
@@ -230,7 +245,7 @@ import Testing
         let probe = try await RedisProbe.connect(server.url)
         try await probe.publish(ids: 1...5, to: stream)
         await probe.close()
-        var configuration = testConfiguration(url: server.url, stream: stream, stopAfterIdle: nil)
+        var configuration = try testConfiguration(url: server.url, stream: stream, stopAfterIdle: nil)
         configuration.ackBatchSize = 1000
         let ledgerPath = directory.path("ledger.sqlite")
         let consumer = try makeConsumer(ledgerPath: ledgerPath)
@@ -254,7 +269,7 @@ import Testing
         let interval = try await cli(["consume", "--redis", url, "--group", "g", "--reclaim-interval", "0"])
         #expect(interval.status == 64, "\(interval.stderr)")
 
-        var configuration = testConfiguration(url: url, stream: uniqueStream("floor"))
+        var configuration = try testConfiguration(url: url, stream: uniqueStream("floor"))
         configuration.reclaimMinIdle = .milliseconds(10)
         let source = RedisStreamSource(configuration: configuration)
         await #expect(throws: RedisStreamError.self) {

@@ -29,7 +29,7 @@ import Testing
                 pendingDuringHandlers.withLock { $0 = pending }
             }
         }
-        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
 
         #expect(report.read == 121)
@@ -58,7 +58,7 @@ import Testing
         let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"), batchSize: 5)
         let order = Mutex<[Int64]>([])
         consumer.onEvery { event in order.withLock { $0.append(event.metadata.eventID) } }
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "worker")
+        var configuration = try testConfiguration(url: url, stream: stream, consumerName: "worker")
         configuration.reclaimMinIdle = .seconds(300)  // no reclaiming: the drain alone must find them
         let source = RedisStreamSource(configuration: configuration)
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
@@ -87,7 +87,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(1))
             }
             let source = RedisStreamSource(
-                configuration: testConfiguration(url: url, stream: stream, consumerName: name, stopAfterIdle: .seconds(1)))
+                configuration: try testConfiguration(url: url, stream: stream, consumerName: name, stopAfterIdle: .seconds(1)))
             consumers.append((consumer, source))
         }
         let runs = consumers.map { consumer, source in
@@ -132,7 +132,7 @@ import Testing
             effects.record(event.metadata.eventID)
             try await Task.sleep(for: .milliseconds(2))
         }
-        var configuration = testConfiguration(url: url, stream: stream, consumerName: "leaving", stopAfterIdle: nil)
+        var configuration = try testConfiguration(url: url, stream: stream, consumerName: "leaving", stopAfterIdle: nil)
         configuration.ackBatchSize = 50  // acknowledgements still waiting at shutdown are flushed by close()
         let source = RedisStreamSource(configuration: configuration)
         let run = Task { try await consumer.run(source) }
@@ -164,7 +164,7 @@ import Testing
                 pendingSeen.withLock { $0.append(pending) }
             }
         }
-        var configuration = testConfiguration(url: url, stream: stream)
+        var configuration = try testConfiguration(url: url, stream: stream)
         configuration.ackBatchSize = 40
         let source = RedisStreamSource(configuration: configuration)
         let report = try await withDeadline(.seconds(20)) { try await consumer.run(source) }
@@ -186,7 +186,7 @@ import Testing
         let effects = EffectCounter()
         consumer.onEvery { event in effects.record(event.metadata.eventID) }
         let source = RedisStreamSource(
-            configuration: testConfiguration(url: url, stream: stream, stopAfterIdle: .seconds(1)))
+            configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .seconds(1)))
         let run = Task { try await consumer.run(source) }
         #expect(try await eventually { effects.total == 40 })
         _ = try await probe.connection.command("XGROUP", "DESTROY", RedisArgument(stream), "group")

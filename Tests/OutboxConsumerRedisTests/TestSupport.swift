@@ -32,8 +32,8 @@ func makeConsumer(_ name: String = "test", ledgerPath: String, batchSize: Int = 
 func testConfiguration(
     url: String, stream: String, group: String = "group", consumerName: String = "consumer",
     stopAfterIdle: Duration? = .milliseconds(800)
-) -> RedisStreamSource.Configuration {
-    var configuration = RedisStreamSource.Configuration(url: url, stream: stream, group: group, consumerName: consumerName)
+) throws -> RedisStreamSource.Configuration {
+    var configuration = try RedisStreamSource.Configuration(url: url, stream: stream, group: group, consumerName: consumerName)
     configuration.blockTimeout = .milliseconds(100)
     configuration.commandTimeout = .seconds(5)
     configuration.connectTimeout = .seconds(1)
@@ -129,7 +129,7 @@ func transactionalEffects(ledgerPath: String) async throws -> [Int64: Int] {
 func addTransactionalEffect(to consumer: TestConsumer) async throws {
     try await consumer.ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
     consumer.onEveryTransactional(name: "effect") { event, db in
-        try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
+        try db.execute("INSERT INTO effects (event_id) VALUES (?)", event.metadata.eventID)
     }
 }
 

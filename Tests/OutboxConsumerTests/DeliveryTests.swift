@@ -203,7 +203,7 @@ import Testing
         consumer.onEvery(name: "every") { event in calls.withLock { $0.append("every \(event.metadata.eventID)") } }
         consumer.onEveryTransactional(name: "seen") { event, db in
             ledgerThread.withLock { $0 = UInt(pthread_self()) }
-            try db.execute("INSERT INTO seen (id) VALUES (?)", .integer(event.metadata.eventID))
+            try db.execute("INSERT INTO seen (id) VALUES (?)", event.metadata.eventID)
         }
         let report = try await consumer.run(InMemorySource(lines: lines(1...5)))
         #expect(report.delivered == 4)
@@ -248,7 +248,7 @@ import Testing
         consumer.onTransactional(IssueCreated.self, name: "projection") { event, db in
             try db.execute(
                 "INSERT INTO issues (id, subject, events) VALUES (?, ?, 1) ON CONFLICT (id) DO UPDATE SET events = events + 1",
-                .integer(Int64(event.eventID)), .text(event.subject))
+                event.eventID, event.subject)
             if event.eventID == 3 {
                 throw PermanentFailure(CocoaError(.featureUnsupported))
             }

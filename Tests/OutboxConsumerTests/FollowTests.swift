@@ -128,3 +128,33 @@ import Testing
         #expect(clock.now - start < .seconds(3))
     }
 }
+
+/// The JSONL source's errors carry a code, the path and the system's reason.
+@Suite struct JSONLSourceErrorTests {
+    let directory = TemporaryDirectory()
+
+    @Test func unreadableInputsFailWithACode() async throws {
+        let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
+        let consumer = makeConsumer(ledger: ledger)
+        let readable = directory.path("ok.jsonl")
+        try "".write(toFile: readable, atomically: true, encoding: .utf8)
+        let missingPath = directory.path("missing.jsonl")
+
+        let missing = await #expect(throws: JSONLSourceError.self) { try await consumer.run(.jsonl(paths: [readable, missingPath])) }
+        #expect(missing?.code == .cannotOpen && missing?.path == missingPath && missing?.reason == "No such file or directory")
+        #expect(missing?.description == "cannot open \(missingPath): No such file or directory", "the CLI prints this")
+
+        let folder = await #expect(throws: JSONLSourceError.self) { try await consumer.run(.jsonl(paths: [directory.url.path])) }
+        #expect(folder?.code == .notARegularFile)
+
+        let neverAppeared = await #expect(throws: JSONLSourceError.self) {
+            try await consumer.run(.jsonl(following: missingPath, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
+        }
+        #expect(neverAppeared?.code == .fileMissing && neverAppeared?.path == missingPath)
+
+        let followedFolder = await #expect(throws: JSONLSourceError.self) {
+            try await consumer.run(.jsonl(following: directory.url.path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
+        }
+        #expect(followedFolder?.code == .notARegularFile, "the follower's own errors are the source's too")
+    }
+}

@@ -11,26 +11,27 @@ import Testing
 
     @Test func clearErrorsForBadLedgerFiles() async throws {
         let missingDirectory = try SQLiteLedger(path: directory.path("no/such/dir/ledger.sqlite"))
-        await #expect { try await missingDirectory.prepare() } throws: { error in
-            "\(error)".contains("does not exist")
-        }
+        let missing = await #expect(throws: LedgerError.self) { try await missingDirectory.prepare() }
+        #expect(missing?.code == .cannotOpen && missing?.reason?.contains("does not exist") == true)
 
         let notADatabase = directory.path("text.sqlite")
         try "hello, I am not a database, but I am long enough to look like a header...".write(
             toFile: notADatabase, atomically: true, encoding: .utf8)
-        await #expect { try await SQLiteLedger(path: notADatabase).prepare() } throws: { error in
-            "\(error)".contains("is not a SQLite database")
-        }
+        let notADB = await #expect(throws: LedgerError.self) { try await SQLiteLedger(path: notADatabase).prepare() }
+        #expect(notADB?.code == .notADatabase && notADB?.path == notADatabase)
 
-        #expect(throws: LedgerError.self) { try SQLiteLedger(path: directory.url.path) }
+        let directoryError = #expect(throws: LedgerError.self) { try SQLiteLedger(path: directory.url.path) }
+        #expect(directoryError?.code == .cannotOpen)
 
         let newer = directory.path("newer.sqlite")
         let ledger = try SQLiteLedger(path: newer)
         try await ledger.prepare()
         try await ledger.write { db in try db.execute("UPDATE outbox_schema SET version = 99") }
-        await #expect { try await SQLiteLedger(path: newer).prepare() } throws: { error in
-            "\(error)".contains("schema version 99") && "\(error)".contains("supports up to 2")
-        }
+        let incompatible = await #expect(throws: LedgerError.self) { try await SQLiteLedger(path: newer).prepare() }
+        #expect(incompatible?.code == .incompatibleSchema)
+        #expect(incompatible?.foundSchemaVersion == "99" && incompatible?.supportedSchemaVersion == 2)
+        // The message is what the CLI prints: its wording stays.
+        #expect(incompatible?.description.contains("schema version 99, but this build of OutboxConsumer supports up to 2") == true)
     }
 
     @Test func manyConnectionsCreatingOneNewLedgerTogetherAllSucceed() async throws {
@@ -60,7 +61,8 @@ import Testing
                 """)
         }
 
-        await #expect(throws: LedgerError.self) { try await ledger.purge(olderThan: .seconds(86_400)) }
+        let tooShort = await #expect(throws: LedgerError.self) { try await ledger.purge(olderThan: .seconds(86_400)) }
+        #expect(tooShort?.code == .retentionTooShort && tooShort?.requestedDays == 1)
 
         let dryRun = try await ledger.purge(olderThan: .seconds(30 * 86_400))
         #expect(dryRun.dryRun && dryRun.matched == 20 && dryRun.deleted == 0)
@@ -137,9 +139,11 @@ import Testing
                 name: "audit-log", ledger: ledger, configuration: .init(retry: quickRetry, owner: owner), logger: quietLogger)
         }
         #expect(try await consumer(owner: "audit-log").run(InMemorySource(lines: line)).delivered == 1)
-        await #expect { try await consumer(owner: "customer-timeline").run(InMemorySource(lines: line)) } throws: { error in
-            "\(error)".contains("audit-log") && "\(error)".contains("customer-timeline")
+        let owned = await #expect(throws: LedgerError.self) {
+            try await consumer(owner: "customer-timeline").run(InMemorySource(lines: line))
         }
+        #expect(owned?.code == .consumerOwnedByAnother)
+        #expect(owned?.consumer == "audit-log" && owned?.owner == "audit-log" && owned?.requestedBy == "customer-timeline")
         #expect(try await consumer(owner: "audit-log").run(InMemorySource(lines: line)).duplicates == 1)
         #expect(try await consumer(owner: nil).run(InMemorySource(lines: line)).duplicates == 1, "no owner: not checked")
         #expect(try await ledger.stats().consumers.first?.owner == "audit-log")

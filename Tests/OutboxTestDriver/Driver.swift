@@ -67,7 +67,7 @@ struct OutboxTestDriver {
             if let handlerDelay { try await Task.sleep(for: handlerDelay) }
         }
         handlers.onEveryTransactional(name: "projection") { event, db in
-            try db.execute("INSERT INTO effects (event_id) VALUES (?)", .integer(event.metadata.eventID))
+            try db.execute("INSERT INTO effects (event_id) VALUES (?)", event.metadata.eventID)
             crashIfDue(event.metadata.eventID, "transactional")
         }
         let consumer = try EventConsumer(
@@ -78,7 +78,7 @@ struct OutboxTestDriver {
             logger: logger)
         let report: ConsumerReport
         if let url = options["redis"] {
-            var configuration = RedisStreamSource.Configuration(
+            var configuration = try RedisStreamSource.Configuration(
                 url: url, stream: options["stream"] ?? RedisStreamSource.Configuration.defaultStream,
                 group: options["group"] ?? "driver", consumerName: options["consumer-name"])
             configuration.stopAfterIdle = .seconds(Double(options["idle-exit"] ?? "") ?? 1)

@@ -41,7 +41,7 @@ public final class EventConsumer: Service, Sendable {
         public var maxBatchBytes: Int
         /// The program this consumer belongs to (say `"audit-log"`). The ledger records it for the
         /// consumer name on first use and refuses the name to a consumer with another owner
-        /// (``LedgerError/consumerOwnedByAnother(path:consumer:owner:requestedBy:)``): another
+        /// (``LedgerError/Code/consumerOwnedByAnother``): another
         /// program's handlers never ran for the events recorded under it. Default nil: no claim
         /// and no check, as before owners existed.
         public var owner: String?
@@ -144,7 +144,7 @@ public final class EventConsumer: Service, Sendable {
         let processor: BatchProcessor
         do {
             processor = try await makeProcessor(checkpointKey: source.checkpointKey)
-        } catch LedgerError.lockWaitCancelled(_) {
+        } catch let error as LedgerError where error.code == .lockWaitCancelled {
             return ConsumerReport()  // asked to stop while waiting for the write lock: nothing done
         }
         let checkpoint: String?
@@ -221,7 +221,7 @@ public final class EventConsumer: Service, Sendable {
                         } onCancel: {
                             processor.lockWaitStop.set()
                         }
-                    } catch LedgerError.lockWaitCancelled(_) {
+                    } catch let error as LedgerError where error.code == .lockWaitCancelled {
                         // It holds no claim (at most the part it committed before a retry
                         // backoff), nor do the batches behind it: unacknowledged, the source
                         // delivers them again (the committed part as duplicates); the run ends

@@ -45,7 +45,7 @@ public struct JSONLSource: EventSource {
                 do {
                     try LineFileReader.checkReadable(path: path)
                 } catch {
-                    throw JSONLSourceError(description: error.description)
+                    throw JSONLSourceError(error)
                 }
             }
             return JSONLReader(
@@ -75,9 +75,61 @@ public struct JSONLSource: EventSource {
     }
 }
 
-/// A file that cannot be read.
+/// A file that cannot be read, with a ``code`` a program can act on.
+///
+/// A struct with an extensible ``Code`` (as postgres-nio's `PSQLError`), so new kinds of error do
+/// not break a `switch`: `catch let error as JSONLSourceError where error.code == .cannotOpen`.
 public struct JSONLSourceError: Error, Sendable, CustomStringConvertible {
-    public var description: String
+    /// What kind of problem this is.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case cannotOpen, readFailed, notARegularFile, fileMissing
+        }
+
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The file could not be opened (no such file, no permission): ``JSONLSourceError/reason``
+        /// is the system's text.
+        public static let cannotOpen = Code(.cannotOpen)
+        /// Reading an open file failed: ``JSONLSourceError/reason`` is the system's text.
+        public static let readFailed = Code(.readFailed)
+        /// The path names something that is not a file of lines (a directory; for a follower,
+        /// anything but a regular file).
+        public static let notARegularFile = Code(.notARegularFile)
+        /// A followed file with an idle limit did not appear before the limit.
+        public static let fileMissing = Code(.fileMissing)
+
+        /// The code's name, e.g. `cannotOpen`.
+        public var description: String { base.rawValue }
+    }
+
+    /// What kind of problem this is.
+    public let code: Code
+    /// The file (`-` for stdin).
+    public let path: String
+    /// The system's explanation (``Code/cannotOpen``, ``Code/readFailed``), e.g. `No such file or directory`.
+    public let reason: String?
+    /// For a person, e.g. `cannot open /x.jsonl: No such file or directory`.
+    public let description: String
+
+    init(_ code: Code, path: String, reason: String? = nil, description: String) {
+        self.code = code
+        self.path = path
+        self.reason = reason
+        self.description = description
+    }
+
+    init(_ error: FileLinesError) {
+        switch error {
+        case .cannotOpen(let path, let reason):
+            self.init(.cannotOpen, path: path, reason: reason, description: error.description)
+        case .readFailed(let path, let reason):
+            self.init(.readFailed, path: path, reason: reason, description: error.description)
+        case .notARegularFile(let path):
+            self.init(.notARegularFile, path: path, description: error.description)
+        }
+    }
 }
 
 extension EventSource where Self == JSONLSource {
@@ -134,7 +186,7 @@ public struct JSONLReader: EventSourceReader {
                     do {
                         current = try LineFileReader(path: path, options: options)
                     } catch {
-                        throw JSONLSourceError(description: error.description)
+                        throw JSONLSourceError(error)
                     }
                 }
                 guard let reader = current else { break }
@@ -142,7 +194,7 @@ public struct JSONLReader: EventSourceReader {
                 do {
                     items = try await reader.next(maxLines: maxRecords, maxBytes: maxBatchBytes)
                 } catch {
-                    throw JSONLSourceError(description: error.description)
+                    throw JSONLSourceError(error)
                 }
                 if !items.isEmpty {
                     state = .replay(current: reader, waiting: waiting, options: options)
@@ -158,7 +210,12 @@ public struct JSONLReader: EventSourceReader {
             // Come back at least once a second (and sooner for a short idle limit) so the
             // consumer can notice shutdown and the idle limit without waiting for data.
             let wait = min(.seconds(1), follow.stopAfterIdle.map { max($0 / 4, .milliseconds(10)) } ?? .seconds(1))
-            let batch = try await follow.follower.next(maxLines: maxRecords, maxBytes: maxBatchBytes, waitAtMost: wait)
+            let batch: FollowBatch
+            do {
+                batch = try await follow.follower.next(maxLines: maxRecords, maxBytes: maxBatchBytes, waitAtMost: wait)
+            } catch let error as FileLinesError {
+                throw JSONLSourceError(error)
+            }
             for notice in batch.notices {
                 switch notice {
                 case .replacedWhileStopped:
@@ -183,6 +240,7 @@ public struct JSONLReader: EventSourceReader {
                     // to report, not a quiet success.
                     if follow.pathMissing {
                         throw JSONLSourceError(
+                            .fileMissing, path: follow.path,
                             description: "\(follow.path) does not exist (waited \(stopAfterIdle) for it to appear)")
                     }
                     return nil

@@ -96,7 +96,7 @@ actor LedgerConnection {
             }
             return .cannotOpen(path: path, reason: reason)
         default:
-            return .sqlite(error.description)
+            return .database(DatabaseError(error), path: path)
         }
     }
 
@@ -148,13 +148,13 @@ actor LedgerConnection {
                             "UPDATE outbox_consumers SET owner = ? WHERE name = ? AND owner IS NULL", [.text(owner), .text(name)])
                     }
                     guard let registered = try db.query(select, [.text(name)], row: row).first else {
-                        throw LedgerError.sqlite("consumer \(name) is not registered in \(path) after inserting it")
+                        throw LedgerError.database("consumer \(name) is not registered in \(path) after inserting it", path: path)
                     }
                     return registered
                 }
             }
         }
-        guard let registered else { throw LedgerError.sqlite("consumer \(name) is not registered") }
+        guard let registered else { throw LedgerError.database("consumer \(name) is not registered", path: path) }
         if let owner, let recorded = registered.owner, recorded != owner {
             throw LedgerError.consumerOwnedByAnother(path: path, consumer: name, owner: recorded, requestedBy: owner)
         }
@@ -198,7 +198,7 @@ actor LedgerConnection {
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(250))
             } catch {
-                throw LedgerError.sqlite(error.description)
+                throw LedgerError.database(DatabaseError(error), path: path)
             }
         }
     }
@@ -229,7 +229,7 @@ actor LedgerConnection {
     /// committed here; `commitBatch` keeps the claims of events whose handlers all succeeded.
     /// Consumers sharing this ledger object take turns: a batch waits for the open one to end.
     /// The write lock is waited for as ``beginImmediate(_:forBatch:stop:)`` says; `stop` ends
-    /// that wait (the run was asked to stop) with ``LedgerError/lockWaitCancelled(path:)``.
+    /// that wait (the run was asked to stop) with ``LedgerError/Code/lockWaitCancelled``.
     func beginBatch(consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop? = nil) async throws(LedgerError) -> BatchClaim {
         let db = try await preparedDB()
         try await beginImmediate(db, forBatch: true, stop: stop)
@@ -332,7 +332,7 @@ actor LedgerConnection {
             return result
         } catch {
             rollbackBatch()
-            throw Self.ledgerError(error)
+            throw ledgerError(error)
         }
     }
 
@@ -465,18 +465,21 @@ actor LedgerConnection {
     }
 
     private func wrap<T>(_ body: () throws -> T) throws(LedgerError) -> T {
-        do { return try body() } catch { throw Self.ledgerError(error) }
+        do { return try body() } catch { throw ledgerError(error) }
     }
 
     private func wrapAsync<T>(_ body: () async throws -> T) async throws(LedgerError) -> T {
-        do { return try await body() } catch { throw Self.ledgerError(error) }
+        do { return try await body() } catch { throw ledgerError(error) }
     }
 
-    private static func ledgerError(_ error: any Error) -> LedgerError {
+    /// `error` as a ``LedgerError``: SQLite's errors (and any other) become ``LedgerError/Code/database``
+    /// errors that carry them.
+    private func ledgerError(_ error: any Error) -> LedgerError {
         switch error {
         case let error as LedgerError: error
-        case let error as SQLiteError: .sqlite(error.description)
-        default: .sqlite("\(error)")
+        case let error as SQLiteError: .database(DatabaseError(error), path: path)
+        case let error as DatabaseError: .database(error, path: path)
+        default: .database(error, path: path)
         }
     }
 

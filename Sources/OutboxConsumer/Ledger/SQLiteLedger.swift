@@ -28,7 +28,7 @@ public final class SQLiteLedger: EventLedger {
         /// Default `.normal`: a crashed process loses nothing committed.
         public var synchronous: Synchronous
         /// How long a writer waits in total for another process's write lock before failing with
-        /// ``LedgerError/lockWaitExceeded(path:waited:)``. Default nil: as long as it takes (the
+        /// ``LedgerError/Code/lockWaitExceeded``. Default nil: as long as it takes (the
         /// normal case for processes sharing a file), logging a notice every 10 s; cancelling
         /// the waiting task (a run asked to stop) ends the wait. Readers never need the lock.
         public var lockWait: Duration?
@@ -132,7 +132,7 @@ public final class SQLiteLedger: EventLedger {
                 """
                 SELECT count(*) FROM outbox_processed p JOIN outbox_consumers c ON c.id = p.consumer_id
                 WHERE c.name = ? AND p.event_id = ?
-                """, .text(consumer), .integer(eventID))?.int64 ?? 0 > 0
+                """, consumer, eventID, as: Int.self) ?? 0 > 0
         }
     }
 
@@ -154,24 +154,22 @@ public final class SQLiteLedger: EventLedger {
         }
         sql += " ORDER BY f.id"
         if let limit { sql += " LIMIT \(max(0, limit))" }
-        return try db.query(sql, arguments: [DatabaseValue(consumer)]).map { row in
-            let raw: [UInt8]
-            if case .blob(let bytes) = row[14] { raw = bytes } else { raw = Array((row[14].string ?? "").utf8) }
-            return KeptFailure(
-                id: row[0].int64 ?? 0,
-                consumer: row[1].string ?? "",
-                kind: FailureKind(rawValue: row[2].string ?? ""),
-                eventID: row[3].int64,
-                eventType: row[4].string,
-                handlers: row[5].string.map { $0.split(separator: ",").map(String.init) } ?? [],
-                reason: row[6].string ?? "",
-                attempts: row[7].int ?? 0,
-                firstFailedAt: Date(timeIntervalSince1970: Double(row[8].int64 ?? 0) / 1000),
-                lastFailedAt: Date(timeIntervalSince1970: Double(row[9].int64 ?? 0) / 1000),
+        return try db.query(sql, consumer).map { row in
+            try KeptFailure(
+                id: row[0, as: Int64.self],
+                consumer: row[1, as: String.self],
+                kind: FailureKind(rawValue: row[2, as: String.self]),
+                eventID: row[3, as: Int64?.self],
+                eventType: row[4, as: String?.self],
+                handlers: row[5, as: String?.self].map { $0.split(separator: ",").map(String.init) } ?? [],
+                reason: row[6, as: String.self],
+                attempts: row[7, as: Int.self],
+                firstFailedAt: Date(timeIntervalSince1970: Double(row[8, as: Int64.self]) / 1000),
+                lastFailedAt: Date(timeIntervalSince1970: Double(row[9, as: Int64.self]) / 1000),
                 origin: RecordOrigin(
-                    source: row[10].string ?? "", position: row[11].string ?? "",
-                    line: row[12].int, byteOffset: row[13].int64),
-                raw: raw)
+                    source: row[10, as: String.self], position: row[11, as: String.self],
+                    line: row[12, as: Int?.self], byteOffset: row[13, as: Int64?.self]),
+                raw: row[14, as: [UInt8].self])
         }
     }
 
@@ -181,7 +179,7 @@ public final class SQLiteLedger: EventLedger {
         try await write { db in
             var deleted = 0
             for id in ids {
-                try db.execute("DELETE FROM outbox_failures WHERE id = ?", .integer(id))
+                try db.execute("DELETE FROM outbox_failures WHERE id = ?", id)
                 deleted += db.changes
             }
             return deleted
@@ -195,7 +193,7 @@ public final class SQLiteLedger: EventLedger {
                 """
                 SELECT k.position FROM outbox_checkpoints k JOIN outbox_consumers c ON c.id = k.consumer_id
                 WHERE c.name = ? AND k.source = ?
-                """, .text(consumer), .text(source))?.string
+                """, consumer, source, as: String.self)
         }
     }
 
@@ -203,29 +201,29 @@ public final class SQLiteLedger: EventLedger {
     public func stats() async throws -> LedgerStats {
         let path = self.path
         return try await read { db in
-            let version = try db.scalar("SELECT version FROM outbox_schema WHERE id = 1")?.int64 ?? 0
-            let pageCount = try db.scalar("PRAGMA page_count")?.int64 ?? 0
-            let pageSize = try db.scalar("PRAGMA page_size")?.int64 ?? 0
+            let version = try db.scalar("SELECT version FROM outbox_schema WHERE id = 1", as: Int64.self) ?? 0
+            let pageCount = try db.scalar("PRAGMA page_count", as: Int64.self) ?? 0
+            let pageSize = try db.scalar("PRAGMA page_size", as: Int64.self) ?? 0
             var consumers: [ConsumerLedgerStats] = []
             for row in try db.query("SELECT id, name, owner FROM outbox_consumers ORDER BY name") {
-                let id = row[0]
+                let id = try row[0, as: Int64.self]
                 let processed = try db.query(
                     "SELECT count(*), min(processed_at), max(processed_at) FROM outbox_processed WHERE consumer_id = ?",
                     id)[0]
                 var failures: [FailureKind: Int] = [:]
                 for failure in try db.query("SELECT kind, count(*) FROM outbox_failures WHERE consumer_id = ? GROUP BY kind", id) {
-                    failures[FailureKind(rawValue: failure[0].string ?? "")] = failure[1].int ?? 0
+                    failures[FailureKind(rawValue: try failure[0, as: String.self])] = try failure[1, as: Int.self]
                 }
                 var checkpoints: [String: String] = [:]
                 for checkpoint in try db.query("SELECT source, position FROM outbox_checkpoints WHERE consumer_id = ?", id) {
-                    checkpoints[checkpoint[0].string ?? ""] = checkpoint[1].string ?? ""
+                    checkpoints[try checkpoint[0, as: String.self]] = try checkpoint[1, as: String.self]
                 }
                 consumers.append(
                     ConsumerLedgerStats(
-                        consumer: row[1].string ?? "", owner: row[2].string,
-                        processed: processed[0].int ?? 0,
-                        oldestProcessedAt: processed[1].int64.map { Date(timeIntervalSince1970: Double($0)) },
-                        newestProcessedAt: processed[2].int64.map { Date(timeIntervalSince1970: Double($0)) },
+                        consumer: try row[1, as: String.self], owner: try row[2, as: String?.self],
+                        processed: try processed[0, as: Int.self],
+                        oldestProcessedAt: try processed[1, as: Date?.self],
+                        newestProcessedAt: try processed[2, as: Date?.self],
                         failures: failures,
                         checkpoints: checkpoints))
             }
@@ -252,14 +250,14 @@ public final class SQLiteLedger: EventLedger {
         }
         let cutoffDate = Date(timeIntervalSinceNow: -requestedSeconds)
         let cutoff = Int64(cutoffDate.timeIntervalSince1970)
-        let consumerFilter = DatabaseValue(consumer)
+        let consumerFilter = consumer
         let matched = try await read { db in
             try db.scalar(
                 """
                 SELECT count(*) FROM outbox_processed
                 WHERE processed_at < ?1
                   AND (?2 IS NULL OR consumer_id = (SELECT id FROM outbox_consumers WHERE name = ?2))
-                """, .integer(cutoff), consumerFilter)?.int ?? 0
+                """, cutoff, consumerFilter, as: Int.self) ?? 0
         }
         guard apply, matched > 0 else {
             return PurgeReport(matched: matched, deleted: 0, cutoff: cutoffDate, dryRun: !apply)
@@ -277,7 +275,7 @@ public final class SQLiteLedger: EventLedger {
                     WHERE (consumer_id, event_id) > (?1, ?2) AND processed_at < ?3
                       AND (?4 IS NULL OR consumer_id = (SELECT id FROM outbox_consumers WHERE name = ?4))
                     ORDER BY consumer_id, event_id LIMIT ?5
-                    """, .integer(start.0), .integer(start.1), .integer(cutoff), consumerFilter, .integer(Int64(limit)))
+                    """, start.0, start.1, cutoff, consumerFilter, limit)
                 guard let first = keys.first, let lastKey = keys.last else { return (0, nil) }
                 try db.execute(
                     """
@@ -285,8 +283,8 @@ public final class SQLiteLedger: EventLedger {
                     WHERE (consumer_id, event_id) >= (?1, ?2) AND (consumer_id, event_id) <= (?3, ?4)
                       AND processed_at < ?5
                       AND (?6 IS NULL OR consumer_id = (SELECT id FROM outbox_consumers WHERE name = ?6))
-                    """, first[0], first[1], lastKey[0], lastKey[1], .integer(cutoff), consumerFilter)
-                return (db.changes, (lastKey[0].int64 ?? 0, lastKey[1].int64 ?? 0))
+                    """, first[0], first[1], lastKey[0], lastKey[1], cutoff, consumerFilter)
+                return (db.changes, (try lastKey[0, as: Int64.self], try lastKey[1, as: Int64.self]))
             }
             deleted += count
             guard let last else { break }

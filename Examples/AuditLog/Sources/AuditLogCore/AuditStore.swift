@@ -41,7 +41,7 @@ public enum AuditStore {
     /// ledger's write lock from a running consumer.
     public static func requireTable(in ledger: SQLiteLedger) async throws {
         let exists = try await ledger.read { db in
-            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_trail'")?.int ?? 0
+            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_trail'", as: Int.self) ?? 0
         }
         guard exists > 0 else {
             throw AuditLogError("no audit trail in \(ledger.path); record one with `audit-log consume`")
@@ -67,10 +67,10 @@ public enum AuditStore {
                                      journal_id, actor_id, actor_name, actor_search, record)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            .text(consumer), .integer(record.eventID), .integer(AuditTimestamp.milliseconds(occurredAt)),
-            .text(record.eventType), DatabaseValue(record.issueID), DatabaseValue(record.contactID),
-            DatabaseValue(record.journalID), DatabaseValue(record.actor?.id), DatabaseValue(record.actor?.name),
-            .text(SearchFolding.fold(actorSearch)), .text(record.jsonLine))
+            consumer, record.eventID, AuditTimestamp.milliseconds(occurredAt),
+            record.eventType, record.issueID, record.contactID,
+            record.journalID, record.actor?.id, record.actor?.name,
+            SearchFolding.fold(actorSearch), record.jsonLine, cached: true)
     }
 
     /// Who wrote journal `journalID`, from its `journal.created` row.
@@ -79,10 +79,10 @@ public enum AuditStore {
             """
             SELECT actor_id, actor_name FROM audit_trail
             WHERE consumer = ? AND journal_id = ? AND event_type = ? ORDER BY seq LIMIT 1
-            """, .text(consumer), .integer(Int64(journalID)), .text(JournalCreated.eventType)
+            """, consumer, journalID, JournalCreated.eventType
         ).first
-        guard let row, let name = row["actor_name"].string else { return nil }
-        return AuditActor(id: row["actor_id"].int, name: name)
+        guard let row, let name = try row["actor_name", as: String?.self] else { return nil }
+        return AuditActor(id: try row["actor_id", as: Int?.self], name: name)
     }
 
     /// Records matching `query`, by time (then event id).
@@ -90,21 +90,21 @@ public enum AuditStore {
         matching query: AuditQuery, consumer: String, in ledger: SQLiteLedger
     ) async throws -> [AuditRecord] {
         var conditions = ["consumer = ?"]
-        var arguments: [DatabaseValue] = [.text(consumer)]
+        var arguments: [(any DatabaseValueConvertible)?] = [consumer]
         func anyOf(_ column: String, _ values: [Int]) {
             guard !values.isEmpty else { return }
             conditions.append("\(column) IN (\(values.map { _ in "?" }.joined(separator: ", ")))")
-            arguments += values.map { .integer(Int64($0)) }
+            arguments += values as [(any DatabaseValueConvertible)?]
         }
         anyOf("issue_id", query.issueIDs)
         anyOf("contact_id", query.contactIDs)
         if let user = query.user {
             if let id = Int(user) {
                 conditions.append("actor_id = ?")
-                arguments.append(.integer(Int64(id)))
+                arguments.append(id)
             } else {
                 conditions.append("instr(actor_search, ?) > 0")
-                arguments.append(.text(SearchFolding.fold(user)))
+                arguments.append(SearchFolding.fold(user))
             }
         }
         if !query.eventTypes.isEmpty {
@@ -113,21 +113,21 @@ public enum AuditStore {
                 if type.hasSuffix("*") {
                     alternatives.append("substr(event_type, 1, ?) = ?")
                     let prefix = String(type.dropLast())
-                    arguments += [.integer(Int64(prefix.utf8.count)), .text(prefix)]
+                    arguments += [prefix.utf8.count, prefix]
                 } else {
                     alternatives.append("event_type = ?")
-                    arguments.append(.text(type))
+                    arguments.append(type)
                 }
             }
             conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
         }
         if let since = query.since {
             conditions.append("occurred_at_ms >= ?")
-            arguments.append(.integer(AuditTimestamp.milliseconds(since)))
+            arguments.append(AuditTimestamp.milliseconds(since))
         }
         if let until = query.until {
             conditions.append("occurred_at_ms < ?")
-            arguments.append(.integer(AuditTimestamp.milliseconds(until)))
+            arguments.append(AuditTimestamp.milliseconds(until))
         }
         var sql = "SELECT record, occurred_at_ms, event_id FROM audit_trail WHERE " + conditions.joined(separator: " AND ")
         // The newest N, still shown oldest first.
@@ -136,7 +136,7 @@ public enum AuditStore {
         }
         sql += " ORDER BY occurred_at_ms, event_id"
         let lines = try await ledger.read { [sql, arguments] db in
-            try db.query(sql, arguments: arguments).map { $0[0].string ?? "" }
+            try db.query(sql, arguments: arguments).map { try $0[0, as: String.self] }
         }
         return try lines.map { try AuditRecord(jsonLine: $0) }
     }
@@ -144,7 +144,7 @@ public enum AuditStore {
     /// How many rows the trail has for `consumer`.
     public static func count(consumer: String, in ledger: SQLiteLedger) async throws -> Int {
         try await ledger.read { db in
-            try db.scalar("SELECT count(*) FROM audit_trail WHERE consumer = ?", .text(consumer))?.int ?? 0
+            try db.scalar("SELECT count(*) FROM audit_trail WHERE consumer = ?", consumer, as: Int.self) ?? 0
         }
     }
 }

@@ -49,8 +49,8 @@ public struct TrailFile: Sendable {
             let rows = try await ledger.read { [consumer, afterSeq] db in
                 try db.query(
                     "SELECT seq, record FROM audit_trail WHERE consumer = ? AND seq > ? ORDER BY seq LIMIT 1000",
-                    .text(consumer), .integer(afterSeq)
-                ).map { (seq: $0[0].int64 ?? 0, line: $0[1].string ?? "") }
+                    consumer, afterSeq
+                ).map { (seq: try $0["seq", as: Int64.self], line: try $0["record", as: String.self]) }
             }
             guard let last = rows.last else { break }
             var bytes: [UInt8] = []
@@ -75,15 +75,15 @@ public struct TrailFile: Sendable {
         let row = try await ledger.read { [consumer] db in
             try db.query(
                 "SELECT seq, record FROM audit_trail WHERE consumer = ? AND event_id = ?",
-                .text(consumer), .integer(record.eventID)
+                consumer, record.eventID
             ).first
         }
-        guard let row, row["record"].string == line, let seq = row["seq"].int64 else {
+        guard let row, try row["record", as: String.self] == line else {
             throw TrailFileError(
                 "\(path) does not match the ledger \(ledger.path) (consumer \(consumer)): its last line, event "
                     + "\(record.eventID), is not in that trail; use the ledger it was written from, or another --trail file")
         }
-        return seq
+        return try row["seq", as: Int64.self]
     }
 
     /// Waits for the advisory lock without blocking a thread of the cooperative pool.

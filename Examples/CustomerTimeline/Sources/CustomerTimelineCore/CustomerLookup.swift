@@ -65,7 +65,7 @@ struct CustomerLookup {
             FROM timeline_contact_search s JOIN timeline_contact_versions v ON v.event_id = s.rowid
             WHERE timeline_contact_search MATCH ?1 AND v.at_ms <= ?2
             ORDER BY score, s.contact_id
-            """, .text(ftsQuery), .integer(nowMS))
+            """, ftsQuery, nowMS)
         var current: [Int] = []
         var former: [Int] = []
         for row in rows {
@@ -93,7 +93,7 @@ struct CustomerLookup {
             SELECT contact_id FROM latest
             WHERE rn = 1 AND contact_id IS NOT NULL AND \(condition)
             GROUP BY contact_id ORDER BY count(*) DESC, contact_id
-            """, .integer(nowMS), .text(value)
+            """, nowMS, value
         ).compactMap { $0[0].int }
     }
 
@@ -103,7 +103,7 @@ struct CustomerLookup {
             """
             SELECT EXISTS (SELECT 1 FROM timeline_contact_versions WHERE contact_id = ?1 AND at_ms <= ?2)
                 OR EXISTS (SELECT 1 FROM timeline_message_versions WHERE contact_id = ?1 AND at_ms <= ?2)
-            """, DatabaseValue(contactID), .integer(nowMS))?.bool ?? false
+            """, contactID, nowMS, as: Bool.self) ?? false
     }
 
     func summary(of contactID: Int) throws -> ContactSummary? {
@@ -112,10 +112,11 @@ struct CustomerLookup {
             """
             SELECT name, company, is_company FROM timeline_contact_versions
             WHERE contact_id = ? AND at_ms <= ? ORDER BY at_ms, event_id
-            """, DatabaseValue(contactID), .integer(nowMS))
-        let labels = versions.map {
+            """, contactID, nowMS)
+        let labels = try versions.map {
             ContactSummary.label(
-                name: $0["name"].string ?? "", company: $0["company"].string, isCompany: $0["is_company"].bool ?? false)
+                name: try $0["name", as: String.self], company: try $0["company", as: String?.self],
+                isCompany: try $0["is_company", as: Bool.self])
         }
         var formerly: [String] = []
         for label in labels.dropLast() where label != labels.last && !formerly.contains(label) {
@@ -129,7 +130,7 @@ struct CustomerLookup {
                 FROM timeline_message_versions WHERE at_ms <= ?
             )
             SELECT DISTINCT address FROM latest WHERE rn = 1 AND contact_id = ? AND address IS NOT NULL ORDER BY address
-            """, .integer(nowMS), DatabaseValue(contactID)
+            """, nowMS, contactID
         ).compactMap { $0[0].string }
         let latest = versions.last
         return ContactSummary(

@@ -93,7 +93,7 @@ struct TimelineBuilder {
                 FROM timeline_message_versions WHERE at_ms <= ?
             )
             SELECT * FROM latest WHERE rn = 1 AND contact_id IN (\(contactList)) ORDER BY sent_ms, event_id
-            """, .integer(nowMS))
+            """, nowMS)
     }
 
     func linkedIssueIDs(_ messages: [DatabaseRow]) -> [Int] {
@@ -115,12 +115,12 @@ struct TimelineBuilder {
                 FROM timeline_issue_versions WHERE issue_id IN (\(list)) AND at_ms <= ?
             )
             SELECT * FROM ranked WHERE rn = 1
-            """, .integer(nowMS))
+            """, nowMS)
         var byIssue: [Int: DatabaseRow] = [:]
         for row in latest { if let id = row["issue_id"].int { byIssue[id] = row } }
         let journalActivity = try db.query(
             "SELECT issue_id, max(at_ms) FROM timeline_journals WHERE issue_id IN (\(list)) AND at_ms <= ? GROUP BY issue_id",
-            .integer(nowMS))
+            nowMS)
         var lastActivity: [Int: Int64] = [:]
         for row in journalActivity { if let id = row[0].int, let at = row[1].int64 { lastActivity[id] = at } }
 
@@ -158,7 +158,7 @@ struct TimelineBuilder {
         let journalAuthors = try self.journalAuthors(messages)
         var entries: [TimelineEntry] = []
         entries += try contactEntries()
-        entries += emailEntries(messages, subjects: subjects, journalAuthors: journalAuthors)
+        entries += try emailEntries(messages, subjects: subjects, journalAuthors: journalAuthors)
         entries += try correctionEntries(subjects: subjects)
         entries += try issueEntries(issueIDs)
         entries += try journalEntries(issueIDs, subjects: subjects)
@@ -173,17 +173,17 @@ struct TimelineBuilder {
                    lag(event_id) OVER w AS previous_event
             FROM timeline_contact_versions WHERE contact_id IN (\(contactList)) AND at_ms <= ?
             WINDOW w AS (PARTITION BY contact_id ORDER BY at_ms, event_id)
-            """, .integer(nowMS))
-        return rows.map { row in
-            let name = row["name"].string ?? ""
+            """, nowMS)
+        return try rows.map { row in
+            let name = try row["name", as: String.self]
             let company = row["company"].string
-            let isCompany = row["is_company"].bool ?? false
+            let isCompany = try row["is_company", as: Bool.self]
             let label = ContactSummary.label(name: name, company: company, isCompany: isCompany)
             let actor = row["actor_name"].string
             let by = actor.map { " by \($0)" } ?? ""
             let kind: TimelineEntry.Kind
             let summary: String
-            let contactID = row["contact_id"].int ?? 0
+            let contactID = try row["contact_id", as: Int.self]
             if row["is_created"].bool == true || row["previous_event"].isNull {
                 kind = .contactCreated
                 summary = "\(isCompany ? "company" : "contact") '\(label)' (#\(contactID)) added" + by
@@ -201,16 +201,16 @@ struct TimelineBuilder {
                     : "\(previousName ?? name) (#\(contactID)): \(changes.joined(separator: ", "))\(by)"
             }
             return TimelineEntry(
-                at: date(row["at_ms"].int64 ?? 0), eventID: row["event_id"].int64 ?? 0, kind: kind,
+                at: date(try row["at_ms", as: Int64.self]), eventID: try row["event_id", as: Int64.self], kind: kind,
                 contactID: row["contact_id"].int, actor: actor, summary: summary)
         }
     }
 
     private func emailEntries(
         _ messages: [DatabaseRow], subjects: [Int: String], journalAuthors: [Int: String]
-    ) -> [TimelineEntry] {
-        messages.map { row in
-            let incoming = row["is_incoming"].bool ?? true
+    ) throws -> [TimelineEntry] {
+        try messages.map { row in
+            let incoming = try row["is_incoming", as: Bool.self]
             let issueID = row["issue_id"].int
             let subject = row["subject"].string ?? issueID.flatMap { subjects[$0] }
             let from = row["from_address"].string
@@ -225,7 +225,7 @@ struct TimelineBuilder {
             if row["message_kind"].string == MessageKind.helpdeskTicket && incoming { summary += ", opening the ticket" }
             if row["has_bcc"].bool == true { summary += " (with Bcc)" }
             return TimelineEntry(
-                at: date(row["sent_ms"].int64 ?? 0), eventID: row["event_id"].int64 ?? 0,
+                at: date(try row["sent_ms", as: Int64.self]), eventID: try row["event_id", as: Int64.self],
                 kind: incoming ? .emailReceived : .emailSent, issueID: issueID, issueSubject: subject,
                 contactID: row["contact_id"].int, actor: actor, summary: summary, fromAddress: from, toAddress: to)
         }
@@ -247,7 +247,7 @@ struct TimelineBuilder {
             )
             SELECT * FROM versions WHERE is_correction = 1
               AND (contact_id IN (\(contactList)) OR previous_contact IN (\(contactList)))
-            """, .integer(nowMS))
+            """, nowMS)
         let lookup = CustomerLookup(db: db, nowMS: nowMS)
         return try rows.map { row in
             let contactID = row["contact_id"].int
@@ -265,10 +265,10 @@ struct TimelineBuilder {
                 if row["previous_to"].string != row["to_address"].string { changes.append("recipient corrected") }
             }
             let kindName = row["message_kind"].string == MessageKind.helpdeskTicket ? "ticket email" : "email"
-            let sent = TableRenderer.minute(date(row["sent_ms"].int64 ?? 0))
+            let sent = TableRenderer.minute(date(try row["sent_ms", as: Int64.self]))
             let summary = "\(kindName) of \(sent) " + (changes.isEmpty ? "corrected" : changes.joined(separator: ", "))
             return TimelineEntry(
-                at: date(row["at_ms"].int64 ?? 0), eventID: row["event_id"].int64 ?? 0, kind: .emailCorrected,
+                at: date(try row["at_ms", as: Int64.self]), eventID: try row["event_id", as: Int64.self], kind: .emailCorrected,
                 issueID: issueID, issueSubject: issueID.flatMap { subjects[$0] }, contactID: contactID, summary: summary,
                 fromAddress: row["from_address"].string, toAddress: row["to_address"].string)
         }
@@ -288,16 +288,16 @@ struct TimelineBuilder {
                    lag(assigned_to_name) OVER w AS previous_assignee_name, lag(event_id) OVER w AS previous_event
             FROM timeline_issue_versions WHERE issue_id IN (\(issueIDs.map(String.init).joined(separator: ","))) AND at_ms <= ?
             WINDOW w AS (PARTITION BY issue_id ORDER BY at_ms, event_id)
-            """, .integer(nowMS))
+            """, nowMS)
         var entries: [TimelineEntry] = []
         for row in rows {
-            let at = date(row["at_ms"].int64 ?? 0)
-            let eventID = row["event_id"].int64 ?? 0
-            let issueID = row["issue_id"].int ?? 0
+            let at = date(try row["at_ms", as: Int64.self])
+            let eventID = try row["event_id", as: Int64.self]
+            let issueID = try row["issue_id", as: Int.self]
             let subject = row["subject"].string
             let actor = row["actor_name"].string
             let by = actor.map { " by \($0)" } ?? ""
-            let status = row["status_id"].int ?? 0
+            let status = try row["status_id", as: Int.self]
             let assignee = row["assigned_to_name"].string ?? row["assigned_to_id"].int.map { "user #\($0)" }
             if row["is_created"].bool == true {
                 var summary = "'\(subject ?? "")' opened\(by), \(statuses.name(status))"
@@ -340,13 +340,13 @@ struct TimelineBuilder {
             SELECT * FROM timeline_journals j
             WHERE j.issue_id IN (\(issueIDs.map(String.init).joined(separator: ","))) AND j.at_ms <= ?
               AND NOT EXISTS (SELECT 1 FROM timeline_message_versions m WHERE m.journal_id = j.journal_id)
-            """, .integer(nowMS))
-        return rows.compactMap { row in
-            let issueID = row["issue_id"].int ?? 0
+            """, nowMS)
+        return try rows.compactMap { row in
+            let issueID = try row["issue_id", as: Int.self]
             let user = row["user_name"].string
-            let fields = (row["changed_fields"].string ?? "").split(separator: ",").map(String.init)
+            let fields = try row["changed_fields", as: String.self].split(separator: ",").map(String.init)
                 .filter { $0 != "status_id" && $0 != "assigned_to_id" }
-            let hasNotes = row["has_notes"].bool ?? false
+            let hasNotes = try row["has_notes", as: Bool.self]
             guard hasNotes || !fields.isEmpty else { return nil }
             let who = user ?? "someone"
             let summary: String
@@ -357,7 +357,7 @@ struct TimelineBuilder {
                 summary = "\(who) changed \(fields.joined(separator: ", "))"
             }
             return TimelineEntry(
-                at: date(row["at_ms"].int64 ?? 0), eventID: row["event_id"].int64 ?? 0,
+                at: date(try row["at_ms", as: Int64.self]), eventID: try row["event_id", as: Int64.self],
                 kind: hasNotes ? .note : .issueChanged, issueID: issueID, issueSubject: subjects[issueID], actor: user,
                 summary: summary)
         }
@@ -373,7 +373,7 @@ struct TimelineBuilder {
                 FROM timeline_issue_versions WHERE issue_id IN (\(issueIDs.map(String.init).joined(separator: ","))) AND at_ms <= ?
             )
             SELECT issue_id, subject FROM ranked WHERE rn = 1
-            """, .integer(nowMS))
+            """, nowMS)
         var subjects: [Int: String] = [:]
         for row in rows { if let id = row[0].int, let subject = row[1].string { subjects[id] = subject } }
         return subjects

@@ -90,7 +90,7 @@ public enum TimelineProjection {
     /// ledger's write lock from a running consumer.
     public static func requireTables(in ledger: SQLiteLedger) async throws {
         let exists = try await ledger.read { db in
-            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'timeline_owner'")?.int ?? 0
+            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'timeline_owner'", as: Int.self) ?? 0
         }
         guard exists > 0 else {
             throw TimelineError("no customer timeline in \(ledger.path); build one with `customer-timeline consume`")
@@ -102,8 +102,8 @@ public enum TimelineProjection {
     public static func prepare(_ ledger: SQLiteLedger, owner consumer: String) async throws {
         try await ledger.write { db in
             try db.execute(schema)
-            try db.execute("INSERT OR IGNORE INTO timeline_owner (id, consumer) VALUES (1, ?)", .text(consumer))
-            let owner = try db.scalar("SELECT consumer FROM timeline_owner WHERE id = 1")?.string
+            try db.execute("INSERT OR IGNORE INTO timeline_owner (id, consumer) VALUES (1, ?)", consumer)
+            let owner = try db.scalar("SELECT consumer FROM timeline_owner WHERE id = 1", as: String.self)
             guard owner == consumer else {
                 throw TimelineError(
                     "the timeline in \(ledger.path) is kept by consumer '\(owner ?? "?")'; "
@@ -145,9 +145,9 @@ public enum TimelineProjection {
                                                private_notes, changed_fields)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                .integer(event.eventID), DatabaseValue(event.journalID), DatabaseValue(event.issueID),
-                .integer(milliseconds(event.occurredAt)), DatabaseValue(event.userName), DatabaseValue(event.hasNotes),
-                DatabaseValue(event.privateNotes), .text(event.changedFields.joined(separator: ",")))
+                event.eventID, event.journalID, event.issueID,
+                milliseconds(event.occurredAt), event.userName, event.hasNotes,
+                event.privateNotes, event.changedFields.joined(separator: ","), cached: true)
         }
         handlers.onTransactional(HelpdeskTicketCreated.self, name: "timeline-ticket-created") { event, db in
             try insert(MessageVersion(ticket: event.ticket, metadata: event.metadata, isCorrection: false), into: db)
@@ -183,15 +183,15 @@ public enum TimelineProjection {
                                                    is_company, actor_name)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            .integer(contact.eventID), DatabaseValue(contact.contactID), .integer(milliseconds(contact.at)),
-            DatabaseValue(contact.isCreated), .text(contact.name), DatabaseValue(contact.company),
-            DatabaseValue(contact.isCompany), DatabaseValue(contact.actorName))
+            contact.eventID, contact.contactID, milliseconds(contact.at),
+            contact.isCreated, contact.name, contact.company,
+            contact.isCompany, contact.actorName, cached: true)
         // One search row per version (rowid = event id): lookups match a name or company as of
         // any instant, and tell current names from former ones.
         let words = SearchText.indexed([contact.name, contact.company].compactMap { $0 }.joined(separator: " "))
         try db.execute(
             "INSERT INTO timeline_contact_search (rowid, words, contact_id) VALUES (?, ?, ?)",
-            .integer(contact.eventID), .text(words), DatabaseValue(contact.contactID))
+            contact.eventID, words, contact.contactID, cached: true)
     }
 
     static func insertIssueVersion(
@@ -204,9 +204,9 @@ public enum TimelineProjection {
                                                  status_id, assigned_to_id, assigned_to_name, actor_name)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            .integer(metadata.eventID), DatabaseValue(issueID), .integer(milliseconds(metadata.occurredAt)),
-            DatabaseValue(isCreated), DatabaseValue(projectID), .text(subject), DatabaseValue(statusID),
-            DatabaseValue(assignedToID), DatabaseValue(assignedToName), DatabaseValue(actorName))
+            metadata.eventID, issueID, milliseconds(metadata.occurredAt),
+            isCreated, projectID, subject, statusID,
+            assignedToID, assignedToName, actorName, cached: true)
     }
 
     /// One version of an email's metadata: a helpdesk ticket (the email that opened an issue) or
@@ -275,12 +275,12 @@ public enum TimelineProjection {
                 subject, sent_ms, customer_address)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            .integer(message.eventID), .text(message.kind), DatabaseValue(message.key),
-            .integer(milliseconds(message.at)), DatabaseValue(message.isCorrection), DatabaseValue(message.issueID),
-            DatabaseValue(message.contactID), DatabaseValue(message.journalID), DatabaseValue(message.isIncoming),
-            DatabaseValue(message.fromAddress), DatabaseValue(message.toAddress), DatabaseValue(message.ccAddress),
-            DatabaseValue(message.hasBCC), DatabaseValue(message.subject), .integer(milliseconds(message.sent)),
-            DatabaseValue(customerAddress))
+            message.eventID, message.kind, message.key,
+            milliseconds(message.at), message.isCorrection, message.issueID,
+            message.contactID, message.journalID, message.isIncoming,
+            message.fromAddress, message.toAddress, message.ccAddress,
+            message.hasBCC, message.subject, milliseconds(message.sent),
+            customerAddress, cached: true)
     }
 
     static func milliseconds(_ date: Date) -> Int64 {
