@@ -288,7 +288,7 @@ struct BatchProcessor: Sendable {
                             let event = progress.commit.decoded[position]
                             try await ledger.runInline { try body(event, origin) }
                         case .async(let body): try await body(progress.commit.decoded[position], origin)
-                        case .transactional: preconditionFailure("transactional handlers run at commit")
+                        case .transactional, .foreignTransactional: preconditionFailure("transactional handlers run at commit")
                         }
                         progress.commit.events[index].markDone(bit)
                         break

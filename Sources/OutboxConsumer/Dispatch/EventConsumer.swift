@@ -107,7 +107,7 @@ public final class EventConsumer: Service, Sendable {
         self.source = source
         self.configuration = configuration
         decoder = EventDecoder(registered: handlers.payloadTypes, maxDepth: configuration.maxNestingDepth)
-        table = try HandlerTable(handlers.handlers, typeNames: decoder.typeNames)
+        table = try HandlerTable(handlers.handlers, typeNames: decoder.typeNames, ledger: type(of: ledger))
         var logger = logger
         logger[metadataKey: "outbox.consumer"] = .string(name)
         self.logger = logger

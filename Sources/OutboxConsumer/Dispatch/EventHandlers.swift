@@ -128,6 +128,30 @@ public struct EventHandlers: Sendable {
         payloadTypes.append(type)
     }
 
+    /// Registers a handler whose body runs in another ledger's transaction (the ledger
+    /// products' `onTransactional` forms).
+    package mutating func registerForeignTransactional<Payload: EventPayload>(
+        _ type: Payload.Type, name: String?, ledger: any EventLedger.Type,
+        _ body: @escaping @Sendable (OutboxEvent<Payload>, any Sendable) async throws -> Void
+    ) {
+        register(
+            .eventType(Payload.eventType), name: name, payloadType: type,
+            body: .foreignTransactional(ledger: ObjectIdentifier(ledger)) { decoded, origin, connection in
+                try await body(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), connection)
+            })
+    }
+
+    /// ``registerForeignTransactional(_:name:ledger:_:)`` for every event, with its raw payload.
+    package mutating func registerForeignTransactionalForEvery(
+        name: String?, ledger: any EventLedger.Type, _ body: @escaping @Sendable (RawEvent, any Sendable) async throws -> Void
+    ) {
+        register(
+            .everyEvent, name: name, payloadType: nil,
+            body: .foreignTransactional(ledger: ObjectIdentifier(ledger)) { decoded, origin, connection in
+                try await body(Self.raw(decoded, origin), connection)
+            })
+    }
+
     private mutating func register(
         _ selector: RegisteredHandler.Selector, name: String?, payloadType: (any EventPayload.Type)?,
         body: RegisteredHandler.Body

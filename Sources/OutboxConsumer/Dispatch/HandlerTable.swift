@@ -13,7 +13,11 @@ package struct RegisteredHandler: Sendable {
         case async(@Sendable (DecodedEvent, RecordOrigin) async throws -> Void)
         /// Called directly inside the batch's visit to the ledger (``EventHandlers/onInline(_:name:_:)``).
         case inline(@Sendable (DecodedEvent, RecordOrigin) throws -> Void)
+        /// Runs in the SQLite ledger's transaction (``EventHandlers/onTransactional(_:name:_:)``).
         case transactional(@Sendable (DecodedEvent, RecordOrigin, LedgerTransaction) throws -> Void)
+        /// Runs in the transaction of another ledger, the one `ledger` names (its type), with that
+        /// ledger's connection (a PostgreSQL connection for the Postgres ledger).
+        case foreignTransactional(ledger: ObjectIdentifier, @Sendable (DecodedEvent, RecordOrigin, any Sendable) async throws -> Void)
     }
 
     /// Stable across restarts: recorded when it succeeded for an event whose other handlers failed.
@@ -22,8 +26,19 @@ package struct RegisteredHandler: Sendable {
     package var body: Body
 
     package var isTransactional: Bool {
-        if case .transactional = body { return true }
-        return false
+        switch body {
+        case .transactional, .foreignTransactional: true
+        case .inline, .async: false
+        }
+    }
+
+    /// The ledger type whose transaction the handler needs; nil when it needs none.
+    var transactionLedger: ObjectIdentifier? {
+        switch body {
+        case .transactional: ObjectIdentifier(SQLiteLedger.self)
+        case .foreignTransactional(let ledger, _): ledger
+        case .inline, .async: nil
+        }
     }
 
     var isInline: Bool {
@@ -52,10 +67,16 @@ struct HandlerTable: Sendable {
     /// True when some handler is inline: the first visit then starts the events and runs them.
     let hasInlineHandlers: Bool
 
-    init(_ handlers: [RegisteredHandler], typeNames: [String]) throws(ConsumerConfigurationError) {
+    /// - Parameter ledger: the type of the consumer's ledger: transactional handlers must be
+    ///   written for its transactions.
+    init(_ handlers: [RegisteredHandler], typeNames: [String], ledger: any EventLedger.Type) throws(ConsumerConfigurationError) {
         var seen = Set<String>()
         for handler in handlers {
             guard seen.insert(handler.name).inserted else { throw .duplicateHandlerName(handler.name) }
+            if let needed = handler.transactionLedger, needed != ObjectIdentifier(ledger) {
+                throw .invalidSetting(
+                    "handler \"\(handler.name)\" is transactional for another kind of ledger than this consumer's \(ledger); register it with the onTransactional form of \(ledger)'s product")
+            }
         }
         byTypeIndex = typeNames.map { type in
             handlers.filter { $0.selector == .eventType(type) || $0.selector == .everyEvent }

@@ -507,9 +507,18 @@ struct SQLiteTransactionalRunner: TransactionalRunner {
     let connection: SQLiteConnection
 
     nonisolated(nonsending) func run(_ handler: RegisteredHandler, event: DecodedEvent, origin: RecordOrigin) async throws {
-        guard case .transactional(let body) = handler.body else { return }
+        // EventConsumer.init refuses other ledgers' transactional handlers; should one get here,
+        // it fails (and its event is kept) rather than pass without running.
+        guard case .transactional(let body) = handler.body else { throw ForeignTransactionalHandler(name: handler.name) }
         try connection.savepoint("outbox_handler") { try body(event, origin, LedgerTransaction(connection: $0)) }
     }
 }
 
 extension LedgerConnection: LedgerStore {}
+
+/// A transactional handler written for another kind of ledger reached this one's transaction.
+package struct ForeignTransactionalHandler: Error, CustomStringConvertible {
+    package var name: String
+    package init(name: String) { self.name = name }
+    package var description: String { "handler \(name) is transactional for another kind of ledger and cannot run here" }
+}
