@@ -47,8 +47,13 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
     /// A consumer named `--consumer` (or `defaultName`) on `ledger` (default: ``makeLedger(logger:)``),
     /// with the handlers `handlers` returns for that ledger and consumer name (prepare your tables
     /// there, before any event runs).
-    /// - Parameter owner: your program's name: the ledger then refuses the consumer name to other
-    ///   programs, and this one a name another program owns (see `EventConsumer.Configuration.owner`).
+    /// - Parameters:
+    ///   - defaultName: the consumer name when `--consumer` is not given.
+    ///   - owner: your program's name: the ledger then refuses the consumer name to other
+    ///     programs, and this one a name another program owns (see `EventConsumer.Configuration.owner`).
+    ///   - ledger: the ledger to use; nil opens `--ledger`.
+    ///   - logger: for the consumer and the ledger.
+    ///   - handlers: your program's handlers, given the ledger and the consumer name.
     public func makeConsumer(
         defaultName: String, owner: String? = nil, ledger: SQLiteLedger? = nil, logger: Logger,
         handlers: (_ ledger: SQLiteLedger, _ consumerName: String) async throws -> EventHandlers
@@ -314,7 +319,7 @@ extension RedisURL {
     /// The URL from the option, the file (its first line, surrounding whitespace removed) or
     /// the environment, parsed; nil when none gives one.
     /// - Throws: ``CommandError`` when the file cannot be read or holds no URL;
-    ///   `RedisStreamError` (``RedisStreamError/Code/invalidURL``) when the URL is not one.
+    ///   `RedisStreamError` (code `invalidURL`) when the URL is not one.
     public static func resolve(option: String?, file: String?) throws -> RedisURL? {
         try resolvedText(option: option, file: file).map { try RedisURL($0) }
     }

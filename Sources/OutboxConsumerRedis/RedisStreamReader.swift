@@ -103,7 +103,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// failures at once; bad input and refused entries after their dead letter is written.
     /// Sends what is due; if Redis is unreachable, it is sent after reconnecting.
     ///
-    /// Entries are matched by the IDs their records carry (``RecordOrigin``), never by
+    /// Entries are matched by the IDs their records carry (`RecordOrigin`), never by
     /// position: an entry is acknowledged only if the committed batch holds its record.
     public mutating func didCommit(_ batch: SourceBatch, outcomes: [RecordOutcome]) async throws {
         guard outcomes.count == batch.records.count else {

@@ -45,7 +45,10 @@ public struct EventHandlers: Sendable {
     ///
     /// Throwing makes the event retry (``EventConsumer/Configuration/retry``), then be kept as a
     /// failure.
-    /// - Parameter name: identifies the handler across restarts; default `"<event type>#<n>"`.
+    /// - Parameters:
+    ///   - type: the payload type; its ``EventPayload/eventType`` selects the events.
+    ///   - name: identifies the handler across restarts; default `"<event type>#<n>"`.
+    ///   - handler: called with each event of the type.
     public mutating func on<Payload: EventPayload>(
         _ type: Payload.Type, name: String? = nil,
         _ handler: @escaping @Sendable (OutboxEvent<Payload>) async throws -> Void

@@ -2,7 +2,7 @@
 /// failure and the consumer moves on.
 ///
 /// The initialiser clamps its arguments into range. Values set afterwards are checked when a
-/// consumer starts (``OutboxConsumer/run(_:progress:)`` throws ``ConsumerConfigurationError``
+/// consumer starts (``EventConsumer/run(_:progress:)`` throws ``ConsumerConfigurationError``
 /// for one out of range, ``problems`` says which), and ``backoff(afterAttempt:)`` clamps them
 /// itself, so no value makes it trap.
 public struct RetryPolicy: Sendable, Hashable {

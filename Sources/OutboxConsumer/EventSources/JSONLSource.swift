@@ -134,13 +134,17 @@ public struct JSONLSourceError: Error, Sendable, CustomStringConvertible {
 
 extension EventSource where Self == JSONLSource {
     /// Replays JSON Lines files in order; `-` reads stdin.
-    /// - Parameter maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
+    /// - Parameters:
+    ///   - paths: the files, read one after the other.
+    ///   - maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
     public static func jsonl(paths: [String], maxLineLength: Int = SourceRecord.defaultMaxLength) -> JSONLSource {
         JSONLSource(mode: .replay(paths: paths), maxLineLength: maxLineLength)
     }
 
     /// Follows a JSON Lines file that a publisher appends to, until the task is cancelled.
     /// - Parameters:
+    ///   - path: the file.
+    ///   - maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
     ///   - pollInterval: how often the file is checked for growth, truncation and rotation. Default 200 ms.
     ///   - stopAfterIdle: end the run once the file has not grown for this long (batch jobs, tests).
     public static func jsonl(

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the DocC documentation of every library product and fails on any warning (a broken
+# symbol link, an undocumented parameter of a documented function). Output: .build/plugins/Swift-DocC/outputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+status=0
+for target in OutboxConsumer OutboxConsumerRedis OutboxConsumerPostgres OutboxConsumerTesting OutboxConsumerArguments; do
+    [ -d "Sources/$target" ] || continue
+    log=$(mktemp)
+    if ! swift package generate-documentation --target "$target" >"$log" 2>&1; then
+        cat "$log"; echo "docs: building $target's documentation failed" >&2; status=1
+    fi
+    # SwiftPM's own note about a flag in a C library's pkg-config file is not a documentation warning.
+    if grep -E "warning:|error:" "$log" | grep -v "prohibited flag" >/dev/null; then
+        grep -E -A8 "warning:|error:" "$log" | grep -v "prohibited flag"
+        echo "docs: $target's documentation has warnings" >&2; status=1
+    fi
+    rm -f "$log"
+done
+[ $status -eq 0 ] && echo "docs: every catalog builds without warnings"
+exit $status
