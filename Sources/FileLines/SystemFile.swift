@@ -79,11 +79,12 @@ enum SystemFile {
         path: String
     ) throws(FileLinesError) -> Int {
         while true {
-            let count = if let offset {
-                pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
-            } else {
-                systemRead(descriptor, buffer.baseAddress, buffer.count)
-            }
+            let count =
+                if let offset {
+                    pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
+                } else {
+                    systemRead(descriptor, buffer.baseAddress, buffer.count)
+                }
             if count >= 0 { return count }
             let code = errno
             if code == EINTR { continue }
@@ -137,5 +138,7 @@ extension SystemFile.Status {
 
 // The system functions under other names: inside `SystemFile` their own names are taken.
 private func systemOpen(_ path: String, _ flags: Int32) -> Int32 { open(path, flags) }
-private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(descriptor, buffer, count) }
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
 private func systemClose(_ descriptor: Int32) -> Int32 { close(descriptor) }

@@ -51,7 +51,10 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
 
 /// `--print` and `--json`.
 public struct OutputArguments: ParsableArguments, Sendable {
-    @Flag(help: "Write each delivered event to stdout as one normalized JSON line; stdout then holds nothing else but the --json summary.")
+    @Flag(
+        help:
+            "Write each delivered event to stdout as one normalized JSON line; stdout then holds nothing else but the --json summary."
+    )
     public var print = false
 
     @Flag(help: "End with a JSON summary object as the last line of stdout.")
@@ -162,17 +165,19 @@ public struct SourceRunResult: Sendable {
 /// with it.
 public struct RedisSourceArguments: ParsableArguments, Sendable {
     /// `--redis URL`: the server; nil when the program reads another kind of source.
-    @Option(help: ArgumentHelp(
-        "Read a Redis Stream through a consumer group.",
-        discussion: "redis://[user:password@]host[:port][/db], unix:///path/redis.sock[?db=N], or a socket path.",
-        valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "Read a Redis Stream through a consumer group.",
+            discussion: "redis://[user:password@]host[:port][/db], unix:///path/redis.sock[?db=N], or a socket path.",
+            valueName: "url"))
     public var redis: String?
 
     /// `--redis-url-file PATH`: the URL read from a file (first line), so a password never
     /// appears in `ps`; the other way is the `OUTBOX_REDIS_URL` environment variable.
-    @Option(help: ArgumentHelp(
-        "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.",
-        valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.",
+            valueName: "path"))
     public var redisUrlFile: String?
 
     /// `--stream KEY`, default `redmine:outbox`.
@@ -184,9 +189,10 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public var group: String?
 
     /// `--consumer-name NAME`; nil for `<hostname>-<pid>`.
-    @Option(help: ArgumentHelp(
-        "This process's name within the group; each process needs its own. (default: <hostname>-<pid>)",
-        valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "This process's name within the group; each process needs its own. (default: <hostname>-<pid>)",
+            valueName: "name"))
     public var consumerName: String?
 
     /// `--start 0|$`, default `0`.
@@ -198,9 +204,10 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public var maxDeliveries: Int = 5
 
     /// `--reclaim-min-idle SECONDS`, default 300.
-    @Option(help: ArgumentHelp(
-        "Take over entries other consumers left pending for this many seconds (longer than a batch can take).",
-        valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Take over entries other consumers left pending for this many seconds (longer than a batch can take).",
+            valueName: "seconds"))
     public var reclaimMinIdle: Double = 300
 
     /// `--reclaim-interval SECONDS`, default 30.
@@ -208,9 +215,10 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public var reclaimInterval: Double = 30
 
     /// `--on-gap fail|continue`, default `fail`.
-    @Option(help: ArgumentHelp(
-        "When entries were trimmed or deleted before the group read them: fail (stop; the group stays there) or continue (report them and read on).",
-        valueName: "fail|continue"))
+    @Option(
+        help: ArgumentHelp(
+            "When entries were trimmed or deleted before the group read them: fail (stop; the group stays there) or continue (report them and read on).",
+            valueName: "fail|continue"))
     public var onGap: RedisStreamSource.OnGap = .fail
 
     /// `--dead-letter-stream KEY`; nil for `<stream>:dead`.
@@ -242,7 +250,8 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
         let minimumIdle = RedisStreamSource.Configuration.minimumReclaimMinIdle / .seconds(1)
         guard reclaimMinIdle.isFinite, reclaimMinIdle >= minimumIdle else {
             throw ValidationError(
-                "--reclaim-min-idle must be at least \(minimumIdle) s (shorter takes entries from live consumers mid-batch), got \(reclaimMinIdle)")
+                "--reclaim-min-idle must be at least \(minimumIdle) s (shorter takes entries from live consumers mid-batch), got \(reclaimMinIdle)"
+            )
         }
         guard reclaimInterval.isFinite, reclaimInterval > 0 else {
             throw ValidationError("--reclaim-interval must be a positive number of seconds, got \(reclaimInterval)")

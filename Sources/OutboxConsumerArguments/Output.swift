@@ -101,7 +101,8 @@ final class ProgressLine: Sendable {
             return true
         }
         guard due else { return }
-        let line = "\r\u{1B}[K read \(report.read)  delivered \(report.delivered)  duplicates \(report.duplicates)  failed \(report.failed)  \(Int(report.recordsPerSecond)) records/s"
+        let line =
+            "\r\u{1B}[K read \(report.read)  delivered \(report.delivered)  duplicates \(report.duplicates)  failed \(report.failed)  \(Int(report.recordsPerSecond)) records/s"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

@@ -38,7 +38,8 @@ struct LedgerCommand: AsyncParsableCommand {
                 for consumer in stats.consumers {
                     let failures = consumer.failures.values.reduce(0, +)
                     let owner = consumer.owner.map { " (owned by \($0))" } ?? ""
-                    output.writeLine("consumer \(consumer.consumer)\(owner): \(consumer.processed) processed, \(failures) kept failure(s)")
+                    output.writeLine(
+                        "consumer \(consumer.consumer)\(owner): \(consumer.processed) processed, \(failures) kept failure(s)")
                     if let oldest = consumer.oldestProcessedAt, let newest = consumer.newestProcessedAt {
                         output.writeLine("  processed between \(iso.string(from: oldest)) and \(iso.string(from: newest))")
                     }
@@ -96,7 +97,8 @@ struct LedgerCommand: AsyncParsableCommand {
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 output.writeLine(String(decoding: data, as: UTF8.self))
             } else if report.dryRun {
-                output.writeLine("\(report.matched) row(s) processed before \(cutoff) would be purged; add --apply to delete them")
+                output.writeLine(
+                    "\(report.matched) row(s) processed before \(cutoff) would be purged; add --apply to delete them")
             } else {
                 output.writeLine("purged \(report.deleted) row(s) processed before \(cutoff)")
             }

@@ -20,7 +20,8 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
+        let consumer = try consumerOptions.makeConsumer(
+            defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let report = try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
         RunSummary.print(report, json: output.json)
@@ -50,7 +51,8 @@ struct FollowCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
+        let consumer = try consumerOptions.makeConsumer(
+            defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let source = JSONLSource.jsonl(
             following: file, pollInterval: .milliseconds(max(1, pollMs)),

@@ -46,7 +46,8 @@ package final class SQLiteConnection {
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
-        let milliseconds = options.busyTimeout.components.seconds * 1000
+        let milliseconds =
+            options.busyTimeout.components.seconds * 1000
             + options.busyTimeout.components.attoseconds / 1_000_000_000_000_000
         sqlite3_busy_timeout(db, Int32(clamping: milliseconds))
     }
@@ -228,7 +229,9 @@ package final class SQLiteStatement {
     }
 
     /// Binds, maps every row and resets.
-    package func query<T>(_ arguments: [SQLiteValue] = [], row: (SQLiteStatement) throws(SQLiteError) -> T) throws(SQLiteError) -> [T] {
+    package func query<T>(_ arguments: [SQLiteValue] = [], row: (SQLiteStatement) throws(SQLiteError) -> T) throws(SQLiteError)
+        -> [T]
+    {
         bind(arguments)
         defer { reset() }
         var rows: [T] = []

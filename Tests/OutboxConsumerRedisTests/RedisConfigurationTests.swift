@@ -24,7 +24,9 @@ import Darwin
         }
         variant { $0.url = "http://example.com" }
         variant { $0.url = "redis://:secret@host:notaport" }
-        variant { $0.blockTimeout = .seconds(10); $0.commandTimeout = .seconds(10) }
+        variant {
+            $0.blockTimeout = .seconds(10); $0.commandTimeout = .seconds(10)
+        }
         variant { $0.maxDeliveries = 0 }
         variant { $0.deadLetterStream = $0.stream }
         variant { $0.group = "" }
@@ -94,7 +96,8 @@ import Darwin
 
     @Test func statusOfAStreamThatDoesNotExist() async throws {
         let url = try testRedisURL()
-        let status = try await RedisStreamMonitor.status(url: url, stream: uniqueStream("missing"), group: "g", logger: quietLogger)
+        let status = try await RedisStreamMonitor.status(
+            url: url, stream: uniqueStream("missing"), group: "g", logger: quietLogger)
         #expect(!status.groupExists && status.length == 0 && status.consumers.isEmpty && status.deadLetterLength == 0)
     }
 

@@ -94,10 +94,11 @@ import Testing
             Task { try await consumer.run(source) }
         }
         // Both are blocked in XREADGROUP before anything is published, so both get entries.
-        #expect(try await eventually {
-            let names = try? await probe.connection.consumers(stream: stream, group: "group").map(\.name)
-            return Set(names ?? []) == ["a", "b"]
-        })
+        #expect(
+            try await eventually {
+                let names = try? await probe.connection.consumers(stream: stream, group: "group").map(\.name)
+                return Set(names ?? []) == ["a", "b"]
+            })
         try await probe.publish(ids: 1...300, to: stream)
         try await probe.publish(ids: 1...30, to: stream)  // duplicates
 
@@ -141,7 +142,8 @@ import Testing
         let report = try await withDeadline(.seconds(10)) { try await run.value }
 
         #expect(report.delivered >= 100 && report.delivered < 1000, "stopped mid-stream: \(report.delivered)")
-        #expect(try await probe.pending(stream, group: "group", consumer: "leaving").isEmpty, "all processed entries acknowledged")
+        #expect(
+            try await probe.pending(stream, group: "group", consumer: "leaving").isEmpty, "all processed entries acknowledged")
         #expect(source.statistics.snapshot.acked == report.read)
         let processed = try await SQLiteLedger(path: ledgerPath).stats().consumers.first?.processed
         #expect(processed == report.delivered, "what was read was processed and committed")

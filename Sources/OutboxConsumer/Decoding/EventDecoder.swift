@@ -1,9 +1,10 @@
+internal import OutboxJSON
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import OutboxJSON
 
 /// An event decoded from a record as far as the ledger needs: envelope and payload object.
 /// The typed payload is decoded afterwards, and only for events the ledger did not have.
@@ -180,7 +181,7 @@ package struct EventDecoder: Sendable {
             }
             do {
                 value = try JSONDocument(parsing: bytes, limits: limits).root
-            } catch where error.kind == .tooDeep {
+            } catch  where error.kind == .tooDeep {
                 throw InputRejection(
                     reason: "payload is a string holding JSON nested deeper than \(limits.maxDepth) levels "
                         + "(written inline, one level below the envelope, it would exceed \(limits.maxDepth + 1))")

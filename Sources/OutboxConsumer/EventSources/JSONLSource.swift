@@ -1,10 +1,11 @@
+internal import FileLines
+import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import FileLines
-import Logging
 
 /// Events from JSON Lines files: one event object per line, as the outbox publisher writes them.
 ///
