@@ -29,6 +29,15 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// Values out of range are usage errors (exit 64), like malformed ones.
+    public func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1, got \(maxAttempts)") }
+        if let lockWait, !(lockWait.isFinite && lockWait >= 0) {
+            throw ValidationError("--lock-wait must be 0 or more seconds, got \(lockWait)")
+        }
+    }
+
     /// A logger writing to stderr at `--log-level`.
     public func makeLogger(label: String) -> Logger {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
@@ -117,6 +126,7 @@ public struct SourceArguments: ParsableArguments, Sendable {
         if let idleExit, !(idleExit > 0) {
             throw ValidationError("--idle-exit must be a positive number of seconds")
         }
+        guard pollMs >= 1 else { throw ValidationError("--poll-ms must be at least 1, got \(pollMs)") }
     }
 
     /// Runs `consumer` over the chosen source until it ends or SIGINT/SIGTERM (which let the
@@ -317,6 +327,8 @@ public enum RedisURL {
     }
 }
 
+// swift-format-ignore: AvoidRetroactiveConformances
+// (swift-log does not depend on ArgumentParser, so this conformance cannot live there.)
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension RedisStreamSource.OnGap: ExpressibleByArgument {}
 

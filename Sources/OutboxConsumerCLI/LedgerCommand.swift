@@ -72,6 +72,18 @@ struct LedgerCommand: AsyncParsableCommand {
         @Option(help: "Refuse horizons shorter than this many days.")
         var minimumDays: Double = 7
 
+        /// A horizon shorter than the minimum retention is refused before the ledger is opened.
+        func validate() throws {
+            guard minimumDays.isFinite, minimumDays >= 0 else {
+                throw ValidationError("--minimum-days must be 0 or more, got \(minimumDays)")
+            }
+            guard olderThan.isFinite, olderThan >= minimumDays else {
+                throw ValidationError(
+                    "refusing to purge events younger than --minimum-days (\(minimumDays) days; asked for \(olderThan)): "
+                        + "late re-deliveries of purged events would be processed again")
+            }
+        }
+
         func run() async throws {
             guard FileManager.default.fileExists(atPath: ledgerOptions.ledger) else {
                 throw CommandError("no ledger at \(ledgerOptions.ledger) (use --ledger PATH)")

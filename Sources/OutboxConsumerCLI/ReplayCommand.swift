@@ -49,6 +49,11 @@ struct FollowCommand: AsyncParsableCommand {
     @Option(help: "Exit after the file has not grown for this many seconds.")
     var idleExit: Double?
 
+    func validate() throws {
+        if let idleExit, !(idleExit > 0) { throw ValidationError("--idle-exit must be a positive number of seconds") }
+        guard pollMs >= 1 else { throw ValidationError("--poll-ms must be at least 1, got \(pollMs)") }
+    }
+
     func run() async throws {
         let logger = consumerOptions.makeLogger(label: "outbox-consumer")
         let consumer = try consumerOptions.makeConsumer(

@@ -149,6 +149,25 @@ import Testing
         #expect(missing.stderr.hasPrefix("Error: "), "\(missing.stderr)")
     }
 
+    /// Values out of range are usage errors (64) like malformed ones, whichever command takes
+    /// them: `--batch-size 0` used to stop the run with exit 1 ("committed before it stopped..."),
+    /// `--max-attempts 0` and `--lock-wait -1` were silently clamped (exit 0), `follow` took any
+    /// `--idle-exit` and `--poll-ms`, and a purge shorter than `--minimum-days` exited 1.
+    @Test func outOfRangeValuesAreUsageErrors() async throws {
+        let ledger = directory.path("l.sqlite")
+        let archive = directory.path("a.jsonl")
+        try Data((TestEvent.sample("issue.created", eventID: 1)! + "\n").utf8).write(to: URL(fileURLWithPath: archive))
+        for usage in [
+            ["replay", archive, "--batch-size", "0"], ["replay", archive, "--max-attempts=0"],
+            ["replay", archive, "--lock-wait=-1"], ["follow", archive, "--idle-exit=0"],
+            ["follow", archive, "--poll-ms=0", "--idle-exit", "1"], ["ledger", "purge", "--older-than", "1"],
+        ] {
+            let result = try await cli(usage + ["--ledger", ledger])
+            #expect(result.status == 64, "\(usage): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains("Usage:"), "\(usage): \(result.stderr)")
+        }
+    }
+
     /// `follow` of a missing file with `--idle-exit` exited 0 and said nothing.
     @Test func followOfAFileThatNeverAppearsWithIdleExitFails() async throws {
         let path = directory.path("never.jsonl")
