@@ -33,6 +33,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // Flags > OUTBOX_* environment > --config file > defaults, in OutboxConsumerArguments (docs/cli.md).
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        // Spans per batch and per handler call; no cost while no tracer is bootstrapped (docs/architecture.md).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // MARK: C libraries (system packages, never exposed)
@@ -68,6 +72,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .target(
@@ -90,6 +95,7 @@ let package = Package(
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -167,8 +173,9 @@ let package = Package(
             name: "OutboxConsumerTests",
             dependencies: [
                 "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
-                "TestSupport",
+                "TestSupport", "OutboxConsumerArguments",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             resources: [.copy("Fixtures")]
         ),

@@ -1,60 +1,61 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Logging
 import OutboxConsumer
 import OutboxConsumerRedis
 import Synchronization
 
-/// The options every consuming command shares: `--ledger`, `--consumer`, `--batch-size`,
-/// `--max-attempts`, `--lock-wait`, `--log-level`. Use it with `@OptionGroup` in your own consumer's command,
-/// so it takes the same options as `outbox-consumer`.
+/// The options every consuming command shares: `--config`, `--ledger`, `--consumer`,
+/// `--batch-size`, `--max-attempts`, `--lock-wait`, `--log-level`. Use it with `@OptionGroup` in
+/// your own consumer's command, so it takes the same options as `outbox-consumer`, then call
+/// ``resolve(environment:)`` in `run()`: each setting comes from its flag, else its `OUTBOX_*`
+/// environment variable, else the `--config` JSON file, else its default (``ConsumerSettings``).
 public struct ConsumerArguments: ParsableArguments, Sendable {
-    @Option(help: "The SQLite ledger file.")
-    public var ledger: String = "./outbox-ledger.sqlite"
+    @Option(
+        help: ArgumentHelp(
+            "A JSON file of settings (keys as the long options: ledger, consumer, batch-size, ...); or set OUTBOX_CONFIG.",
+            valueName: "file"))
+    public var config: String?
 
-    @Option(help: "The consumer name: events are deduped per name. (default: the program's own)")
+    @Option(help: "The SQLite ledger file; or OUTBOX_LEDGER. (default: ./outbox-ledger.sqlite)")
+    public var ledger: String?
+
+    @Option(help: "The consumer name: events are deduped per name; or OUTBOX_CONSUMER. (default: the program's own)")
     public var consumer: String?
 
-    @Option(help: "Records per ledger transaction.")
-    public var batchSize: Int = 500
+    @Option(help: "Records per ledger transaction; or OUTBOX_BATCH_SIZE. (default: 500)")
+    public var batchSize: Int?
 
-    @Option(help: "Tries per handler before an event is kept as a failure.")
-    public var maxAttempts: Int = 4
+    @Option(help: "Tries per handler before an event is kept as a failure; or OUTBOX_MAX_ATTEMPTS. (default: 4)")
+    public var maxAttempts: Int?
 
-    @Option(help: "Seconds to wait for another process's write lock on the ledger before failing. (default: as long as it takes)")
+    @Option(
+        help:
+            "Seconds to wait for another process's write lock on the ledger before failing; or OUTBOX_LOCK_WAIT. (default: as long as it takes)"
+    )
     public var lockWait: Double?
 
-    @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
-    public var logLevel: Logger.Level = .error
+    @Option(
+        help: "Log level on stderr (trace, debug, info, notice, warning, error, critical); or OUTBOX_LOG_LEVEL. (default: error)")
+    public var logLevel: Logger.Level?
 
     public init() {}
 
-    /// Values out of range are usage errors (exit 64), like malformed ones.
+    /// Flag values out of range are usage errors (exit 64), like malformed ones; values from the
+    /// environment or the file are checked by ``resolve(environment:)``.
     public func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1, got \(maxAttempts)") }
-        if let lockWait, !(lockWait.isFinite && lockWait >= 0) {
-            throw ValidationError("--lock-wait must be 0 or more seconds, got \(lockWait)")
-        }
+        try ConsumerSettings.check(
+            batchSize: batchSize, maxAttempts: maxAttempts, lockWait: lockWait, names: ConsumerSettings.flagNames)
     }
 
-    /// A logger writing to stderr at `--log-level`.
-    public func makeLogger(label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = logLevel
-        return logger
-    }
-
-    /// The ledger at `--ledger` and a consumer named `--consumer` (or `defaultName`).
-    /// - Parameter owner: your program's name: the ledger then refuses the consumer name to other
-    ///   programs, and this one a name another program owns (see `OutboxConsumer.Configuration.owner`).
-    public func makeConsumer(defaultName: String, owner: String? = nil, logger: Logger) throws -> OutboxConsumer {
-        let ledger = try SQLiteLedger(
-            path: self.ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
-        return OutboxConsumer(
-            name: consumer ?? defaultName, ledger: ledger,
-            configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts), owner: owner),
-            logger: logger)
+    /// The settings after precedence: flags, then `OUTBOX_*` variables of `environment`, then the
+    /// `--config` (or `OUTBOX_CONFIG`) JSON file, then the defaults.
+    /// - Parameter environment: the variables to read; nil for the process's own.
+    /// - Throws: `ValidationError` (exit 64) naming the variable or file key whose value is not
+    ///   valid, or the config file that cannot be read.
+    public func resolve(environment: [String: String]? = nil) async throws -> ConsumerSettings {
+        try await ConsumerSettings(arguments: self, environment: environment ?? ProcessInfo.processInfo.environment)
     }
 }
 
@@ -303,9 +304,11 @@ public enum RedisURL {
     /// The environment variable that supplies the URL when no option does.
     public static let environmentVariable = "OUTBOX_REDIS_URL"
 
-    /// `OUTBOX_REDIS_URL`, when set and not empty.
-    public static func fromEnvironment() -> String? {
-        guard let value = ProcessInfo.processInfo.environment[environmentVariable], !value.isEmpty else { return nil }
+    /// `OUTBOX_REDIS_URL`, when set and not empty, read as the other `OUTBOX_*` settings are
+    /// (``ConsumerSettings``), as a secret.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        let reader = ConfigReader(provider: OutboxEnvironment.provider(environment))
+        guard let value = reader.string(forKey: "redis.url", isSecret: true), !value.isEmpty else { return nil }
         return value
     }
 

@@ -164,8 +164,9 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
         }
 
         public func run() async throws {
-            let logger = consumerOptions.makeLogger(label: Program.commandName)
-            let consumer = try consumerOptions.makeConsumer(
+            let settings = try await consumerOptions.resolve()
+            let logger = settings.makeLogger(label: Program.commandName)
+            let consumer = try settings.makeConsumer(
                 defaultName: Program.defaultConsumerName, owner: Program.owner, logger: logger)
             let ledger = consumer.ledger
             let chosen = try await ledger.failures(ids: ids.isEmpty ? nil : ids)

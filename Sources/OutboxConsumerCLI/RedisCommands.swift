@@ -182,8 +182,9 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let source = try redisOptions.makeSource(stopAfterIdle: idleExit.map(Duration.seconds))

@@ -19,8 +19,9 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let report = try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
@@ -55,8 +56,9 @@ struct FollowCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let source = JSONLSource.jsonl(

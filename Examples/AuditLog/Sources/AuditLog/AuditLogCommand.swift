@@ -72,8 +72,9 @@ struct Consume: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "audit-log")
-        let consumer = try consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "audit-log")
+        let consumer = try settings.makeConsumer(
             defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, logger: logger)
         try await AuditLogProgram.install(on: consumer)
         let trailFile = TrailFile(path: trail, ledger: consumer.ledger, consumer: consumer.name)

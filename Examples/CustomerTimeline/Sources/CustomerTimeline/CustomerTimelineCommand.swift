@@ -45,8 +45,9 @@ struct Consume: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "customer-timeline")
-        let consumer = try consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "customer-timeline")
+        let consumer = try settings.makeConsumer(
             defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger)
         try await CustomerTimelineProgram.install(on: consumer)
         let result = try await source.runForSummary(consumer, logger: logger)
