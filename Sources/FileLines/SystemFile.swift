@@ -142,3 +142,11 @@ private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?,
     read(descriptor, buffer, count)
 }
 private func systemClose(_ descriptor: Int32) -> Int32 { close(descriptor) }
+
+/// The size of a regular file; nil for stdin (`-`), a pipe, or a file that cannot be read.
+package func regularFileSize(_ path: String) -> Int64? {
+    guard path != "-" else { return nil }
+    var info = stat()
+    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+    return Int64(info.st_size)
+}

@@ -77,6 +77,13 @@ public struct OutputArguments: ParsableArguments, Sendable {
             """)
     public var countTypes = false
 
+    @Flag(
+        help: "Show the progress line on stderr even when it is not a terminal (percent done and time left, or how far behind).")
+    public var progress = false
+
+    /// `--progress` forces the progress line; without it, it shows only on a terminal.
+    public var progressDisplay: ProgressDisplay { progress ? .always : .whenTerminal }
+
     public init() {}
 
     /// Registers the `--print` and `--count-types` handlers when asked for.

@@ -188,7 +188,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
         let source = try redisOptions.makeSource(stopAfterIdle: idleExit.map(Duration.seconds))
-        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger, progress: output.progressDisplay)
         RunSummary.print(
             report, json: output.json, extra: RedisSourceArguments.summaryCounts(source.statistics.snapshot))
     }

@@ -24,7 +24,8 @@ struct ReplayCommand: AsyncParsableCommand {
         let consumer = try settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger)
         output.install(on: consumer)
-        let report = try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
+        let report = try await ConsumerRunner.run(
+            consumer, source: .jsonl(paths: files), logger: logger, progress: output.progressDisplay)
         RunSummary.print(report, json: output.json)
     }
 }
@@ -64,7 +65,7 @@ struct FollowCommand: AsyncParsableCommand {
         let source = JSONLSource.jsonl(
             following: file, pollInterval: .milliseconds(max(1, pollMs)),
             stopAfterIdle: idleExit.map { .milliseconds(Int64($0 * 1000)) })
-        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger, progress: output.progressDisplay)
         RunSummary.print(report, json: output.json)
     }
 }

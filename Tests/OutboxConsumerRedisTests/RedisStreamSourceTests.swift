@@ -43,6 +43,29 @@ import Testing
         await probe.close()
     }
 
+    /// The group's lag (XINFO GROUPS, read with every batch) is what the progress line shows.
+    @Test func theSourceReportsTheGroupsLagInEntries() async throws {
+        let url = try testRedisURL()
+        let stream = uniqueStream("lag")
+        let probe = try await RedisProbe.connect(url)
+        try await probe.publish(ids: 1...100, to: stream)
+        let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"), batchSize: 10)
+        let source = RedisStreamSource(configuration: testConfiguration(url: url, stream: stream))
+        let lags = Mutex<[Int]>([])
+        _ = try await withDeadline(.seconds(20)) {
+            try await consumer.run(
+                source,
+                progress: { _ in
+                    if let lag = source.progress.snapshot.lagEntries { lags.withLock { $0.append(lag) } }
+                })
+        }
+        let seen = lags.withLock { $0 }
+        #expect(seen.first.map { $0 >= 70 && $0 <= 90 } == true, "after the first batches: \(seen)")
+        #expect(seen == seen.sorted(by: >), "falls as the group reads: \(seen)")
+        #expect(source.progress.snapshot.lagEntries == 0)
+        await probe.close()
+    }
+
     @Test func aRestartedConsumerFirstDrainsItsOwnPendingEntries() async throws {
         let url = try testRedisURL()
         let stream = uniqueStream("own-pending")
