@@ -156,7 +156,11 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, child processes, ports).
         .target(
             name: "TestSupport",
-            dependencies: ["HiredisClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HiredisClient", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),
@@ -175,6 +179,7 @@ let package = Package(
                 "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
                 "TestSupport", "OutboxConsumerArguments",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             resources: [.copy("Fixtures")]
@@ -193,6 +198,8 @@ let package = Package(
             dependencies: [
                 "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
                 "TestSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 // Built for the tests that run them as processes.
                 "OutboxTestDriver", "OutboxConsumerCLI",
             ]

@@ -81,6 +81,22 @@ struct BatchProcessor: Sendable {
     /// ends the visit: its retries, with their back-off, and the rest of the batch continue
     /// here, off that thread, and commit after.
     func process(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
+        // Tracing (Tracing/EventTracing.swift): nil, and nothing else done, when no tracer is active.
+        let tracing = BatchTracing.start(
+            records: prepared.batch.records.count, source: prepared.batch.records.first?.origin.source, consumer: consumerName)
+        do {
+            let result = try await process(prepared, tracing: tracing)
+            tracing?.end()
+            return result
+        } catch {
+            tracing?.end(error: error)
+            throw error
+        }
+    }
+
+    private func process(
+        _ prepared: consuming PreparedBatch, tracing: BatchTracing?
+    ) async throws -> ([RecordOutcome], ConsumerReport) {
         let eventIDs = prepared.events.map { $0.metadata.eventID }
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
@@ -92,7 +108,7 @@ struct BatchProcessor: Sendable {
                 consumerID: consumerID, eventIDs: eventIDs, maxAttempts: retry.maxAttempts, stop: lockWaitStop,
                 progress: &progress
             ) { claim, progress in
-                guard handleDirectly(claim: claim, &progress) else { return nil }
+                guard handleDirectly(claim: claim, &progress, tracing: tracing) else { return nil }
                 keepUnclassifiedRecords(&progress)
                 return progress.commit
             }
@@ -102,7 +118,7 @@ struct BatchProcessor: Sendable {
             claim = try await ledger.beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop)
         }
         do {
-            try await handleAwaiting(claim: &claim, &progress)
+            try await handleAwaiting(claim: &claim, &progress, tracing: tracing)
             keepUnclassifiedRecords(&progress)
             var committed = try await ledger.commitBatch(consumerID: consumerID, progress.commit, maxAttempts: retry.maxAttempts)
             // Events committed while a handler backed off come first.
@@ -119,7 +135,7 @@ struct BatchProcessor: Sendable {
     /// Handles events from `progress.next` on, calling each handler (none awaits) once, on the
     /// caller's thread. Returns false when a handler threw: its event, the last one appended,
     /// waits for its retries (`progress.interrupted`).
-    private func handleDirectly(claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
+    private func handleDirectly(claim: BatchClaim, _ progress: inout BatchProgress, tracing: BatchTracing?) -> Bool {
         while let index = startNext(claim: claim, &progress) {
             let position = progress.commit.events[index].position
             let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
@@ -129,7 +145,13 @@ struct BatchProcessor: Sendable {
                     preconditionFailure("handleDirectly runs only handlers that do not await")
                 }
                 do {
-                    try body(progress.commit.decoded[position], origin)
+                    if let tracing {
+                        try tracing.handle(progress, event: index, handler: bit) {
+                            try body(progress.commit.decoded[position], origin)
+                        }
+                    } else {
+                        try body(progress.commit.decoded[position], origin)
+                    }
                     progress.commit.events[index].markDone(bit)
                 } catch {
                     progress.interrupted = (bit, HandlerFailure(error))
@@ -142,13 +164,17 @@ struct BatchProcessor: Sendable {
 
     /// Finishes the interrupted event, if any, then handles the events from `progress.next` on,
     /// each handler with its retries.
-    private func handleAwaiting(claim: inout BatchClaim, _ progress: inout BatchProgress) async throws {
+    private func handleAwaiting(
+        claim: inout BatchClaim, _ progress: inout BatchProgress, tracing: BatchTracing?
+    ) async throws {
         if let (handler, failure) = progress.interrupted {
             progress.interrupted = nil
-            try await runHandlers(for: progress.commit.events.count - 1, firstFailure: (handler, failure), claim: &claim, &progress)
+            try await runHandlers(
+                for: progress.commit.events.count - 1, firstFailure: (handler, failure), claim: &claim, &progress,
+                tracing: tracing)
         }
         while let index = startNext(claim: claim, &progress) {
-            try await runHandlers(for: index, firstFailure: nil, claim: &claim, &progress)
+            try await runHandlers(for: index, firstFailure: nil, claim: &claim, &progress, tracing: tracing)
         }
     }
 
@@ -263,7 +289,7 @@ struct BatchProcessor: Sendable {
     /// handler's first attempt.
     private func runHandlers(
         for index: Int, firstFailure: (handler: Int, failure: HandlerFailure)?, claim: inout BatchClaim,
-        _ progress: inout BatchProgress
+        _ progress: inout BatchProgress, tracing: BatchTracing?
     ) async throws {
         let handlers = progress.commit.events[index].handlers
         let position = progress.commit.events[index].position
@@ -278,8 +304,22 @@ struct BatchProcessor: Sendable {
                 } else {
                     do {
                         switch handlers[bit].body {
-                        case .sync(let body): try body(progress.commit.decoded[position], origin)
-                        case .async(let body): try await body(progress.commit.decoded[position], origin)
+                        case .sync(let body):
+                            if let tracing {
+                                try tracing.handle(progress, event: index, handler: bit) {
+                                    try body(progress.commit.decoded[position], origin)
+                                }
+                            } else {
+                                try body(progress.commit.decoded[position], origin)
+                            }
+                        case .async(let body):
+                            if let tracing {
+                                try await tracing.handle(progress, event: index, handler: bit) {
+                                    try await body(progress.commit.decoded[position], origin)
+                                }
+                            } else {
+                                try await body(progress.commit.decoded[position], origin)
+                            }
                         case .transactional: preconditionFailure("transactional handlers run at commit")
                         }
                         progress.commit.events[index].markDone(bit)
