@@ -33,6 +33,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // Flags > OUTBOX_* environment > --config file > defaults, in OutboxConsumerArguments (docs/cli.md).
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        // Spans per batch and per handler call; no cost while no tracer is bootstrapped (docs/architecture.md).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // `swift package generate-documentation` (the DocC catalogs under Sources/*/*.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
     ],
@@ -70,6 +74,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .target(
@@ -92,6 +97,7 @@ let package = Package(
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -152,7 +158,11 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, child processes, ports).
         .target(
             name: "TestSupport",
-            dependencies: ["HiredisClient", "OutboxConsumer", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HiredisClient", "OutboxConsumer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),
@@ -169,8 +179,10 @@ let package = Package(
             name: "OutboxConsumerTests",
             dependencies: [
                 "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
-                "TestSupport",
+                "TestSupport", "OutboxConsumerArguments",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Fixtures")]
@@ -189,6 +201,8 @@ let package = Package(
             dependencies: [
                 "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
                 "TestSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 // Built for the tests that run them as processes.
                 "OutboxTestDriver", "OutboxConsumerCLI",
             ]

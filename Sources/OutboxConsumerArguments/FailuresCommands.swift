@@ -22,7 +22,7 @@ public protocol ConsumerProgram: Sendable {
     /// The program's name, for messages.
     static var commandName: String { get }
     /// The owner recorded for the program's consumer names (`EventConsumer.Configuration.owner`);
-    /// pass the same to ``ConsumerArguments/makeConsumer(defaultName:owner:ledger:logger:handlers:)`` in the
+    /// pass the same to ``ConsumerSettings/makeConsumer(defaultName:owner:ledger:logger:handlers:)`` in the
     /// consuming command. Default: ``commandName``. Nil claims nothing (a generic tool), but a
     /// retry still refuses a consumer owned by another program.
     static var owner: String? { get }
@@ -163,9 +163,10 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
         }
 
         public func run() async throws {
-            let logger = consumerOptions.makeLogger(label: Program.commandName)
-            let ledger = try consumerOptions.makeLedger(logger: logger)
-            let consumerName = consumerOptions.consumerName(default: Program.defaultConsumerName)
+            let settings = try await consumerOptions.resolve()
+            let logger = settings.makeLogger(label: Program.commandName)
+            let ledger = try settings.makeLedger(logger: logger)
+            let consumerName = settings.consumerName(default: Program.defaultConsumerName)
             let chosen = try await ledger.failures(ids: ids.isEmpty ? nil : ids)
             try Self.check(ids: ids, found: chosen, consumer: consumerName)
             let mine = chosen.filter { $0.consumer == consumerName }
@@ -177,7 +178,7 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
                 return
             }
             let output = self.output
-            let consumer = try await consumerOptions.makeConsumer(
+            let consumer = try await settings.makeConsumer(
                 defaultName: Program.defaultConsumerName, owner: Program.owner, ledger: ledger, logger: logger
             ) { ledger, name in
                 var handlers = try await Program.handlers(ledger: ledger, consumerName: name)

@@ -179,11 +179,12 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try await settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger, handlers: output.handlers)
         let source = try redisOptions.makeSource(stopAfterIdle: idleExit.map(Duration.seconds))
-        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger, progress: output.progressDisplay)
         RunSummary.print(
             report, json: output.json, extra: RedisSourceArguments.summaryCounts(source.statistics.snapshot))
     }

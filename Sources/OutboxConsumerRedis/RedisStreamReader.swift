@@ -25,6 +25,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
 
     private let settings: ReaderSettings
     private let logger: Logger
+    private let progress: SourceProgress
     private let tally: RedisStreamTally
 
     private var connection: RedisConnection?
@@ -59,8 +60,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// Committed entries to dead-letter, then acknowledge.
     private var pendingDeadLetters: [DeadLetter] = []
 
-    init(settings: ReaderSettings, statistics: RedisStreamStatistics, logger: Logger) {
+    init(settings: ReaderSettings, statistics: RedisStreamStatistics, progress: SourceProgress, logger: Logger) {
         self.settings = settings
+        self.progress = progress
         self.logger = logger
         self.tally = RedisStreamTally(statistics: statistics, stream: settings.stream, group: settings.group)
         // The first reclaim round runs right after the start-up drain of own pending entries.
@@ -273,6 +275,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             stream: settings.stream, group: settings.group, consumer: settings.consumerName, count: count)
         reconnectDelay = nil
         if let stop = try await noteGap(checked, on: connection) { return .stoppedAtGap(stop) }
+        // The group's lag was read just before these entries, in the same atomic step.
+        let lag = checked.group.lag.map { max(0, $0 - checked.entries.count) }
+        progress.update { $0.lagEntries = lag }
         var entries = checked.entries
         if entries.isEmpty {
             entries = try await connection.readGroup(

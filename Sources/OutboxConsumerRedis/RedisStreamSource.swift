@@ -39,6 +39,9 @@ public struct RedisStreamSource: EventSource {
     /// Totals of what readers of this source did (acknowledged, dead-lettered, ...), summed over
     /// every run of this value and its copies.
     public let statistics: RedisStreamStatistics
+    /// The group's lag (entries of the stream it has not read yet, from `XINFO GROUPS`, Redis 7+),
+    /// updated with every read.
+    public let progress = SourceProgress()
 
     /// A source with the given configuration. Nothing connects until the consumer runs it.
     public init(configuration: Configuration) {
@@ -59,7 +62,7 @@ public struct RedisStreamSource: EventSource {
         logger[metadataKey: "redis.stream"] = .string(configuration.stream)
         logger[metadataKey: "redis.group"] = .string(configuration.group)
         logger[metadataKey: "redis.consumer"] = .string(configuration.consumerName)
-        return RedisStreamReader(settings: settings, statistics: statistics, logger: logger)
+        return RedisStreamReader(settings: settings, statistics: statistics, progress: progress, logger: logger)
     }
 
     /// The default ``Configuration/consumerName``: `<hostname>-<pid>`, unique per process.
@@ -397,3 +400,5 @@ extension RedisStreamSource: CustomStringConvertible, CustomDebugStringConvertib
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["configuration": configuration], displayStyle: .struct) }
 }
+
+extension RedisStreamSource: ProgressReportingSource {}

@@ -74,9 +74,10 @@ struct Consume: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "audit-log")
-        let ledger = try consumerOptions.makeLedger(logger: logger)
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "audit-log")
+        let ledger = try settings.makeLedger(logger: logger)
+        let consumer = try await settings.makeConsumer(
             defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, ledger: ledger,
             logger: logger, handlers: AuditLogProgram.handlers)
         let trailFile = TrailFile(path: trail, ledger: ledger, consumer: consumer.name)

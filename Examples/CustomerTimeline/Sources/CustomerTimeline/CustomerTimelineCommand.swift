@@ -47,8 +47,9 @@ struct Consume: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "customer-timeline")
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "customer-timeline")
+        let consumer = try await settings.makeConsumer(
             defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger,
             handlers: CustomerTimelineProgram.handlers)
         let result = try await source.runForSummary(consumer, logger: logger)
