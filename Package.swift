@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
+
 import class Foundation.ProcessInfo
 
 // Benchmarks pull in ordo-one/benchmark and jemalloc; library users must never build them,

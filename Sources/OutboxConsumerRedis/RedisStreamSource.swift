@@ -1,3 +1,6 @@
+internal import HiredisClient
+import OutboxConsumer
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-internal import HiredisClient
-import OutboxConsumer
 
 /// Events from a Redis Stream, read through a consumer group, so that several processes on
 /// several machines share the work: each entry goes to one consumer of the group.
@@ -315,7 +316,8 @@ struct ReaderSettings: Sendable {
     let stopAfterIdle: Duration?
     let ackBatchSize: Int
 
-    init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int, maxBatchBytes: Int = .max) throws(RedisStreamError) {
+    init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int, maxBatchBytes: Int = .max) throws(RedisStreamError)
+    {
         endpoint = configuration.url.endpoint
         func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(RedisStreamError) {
             if !condition { throw RedisStreamError(.invalidConfiguration, "invalid Redis source configuration: \(message())") }
@@ -338,7 +340,8 @@ struct ReaderSettings: Sendable {
         try require(configuration.reclaimInterval > .zero, "reclaimInterval must be positive")
         try require(
             configuration.reclaimMinIdle >= RedisStreamSource.Configuration.minimumReclaimMinIdle,
-            "reclaimMinIdle (\(configuration.reclaimMinIdle)) must be at least \(RedisStreamSource.Configuration.minimumReclaimMinIdle): shorter takes entries from live consumers mid-batch")
+            "reclaimMinIdle (\(configuration.reclaimMinIdle)) must be at least \(RedisStreamSource.Configuration.minimumReclaimMinIdle): shorter takes entries from live consumers mid-batch"
+        )
         try require(
             configuration.reconnectBackoff.initial > .zero
                 && configuration.reconnectBackoff.maximum >= configuration.reconnectBackoff.initial,

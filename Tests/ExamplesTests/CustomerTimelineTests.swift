@@ -116,7 +116,8 @@ func projectTimeline(_ lines: [String], ledger path: String, batchSize: Int = 50
     try await TimelineProjection.prepare(ledger, owner: TimelineProjection.defaultConsumerName)
     var handlers = EventHandlers()
     TimelineProjection.install(into: &handlers)
-    let consumer = try makeConsumer(TimelineProjection.defaultConsumerName, handlers: handlers, ledger: ledger, batchSize: batchSize)
+    let consumer = try makeConsumer(
+        TimelineProjection.defaultConsumerName, handlers: handlers, ledger: ledger, batchSize: batchSize)
     return try await consumer.run(InMemorySource(lines: lines))
 }
 

@@ -145,7 +145,9 @@ import Testing
         try "".write(toFile: readable, atomically: true, encoding: .utf8)
         let missingPath = directory.path("missing.jsonl")
 
-        let missing = await #expect(throws: JSONLSourceError.self) { try await consumer.run(.jsonl(paths: [readable, missingPath])) }
+        let missing = await #expect(throws: JSONLSourceError.self) {
+            try await consumer.run(.jsonl(paths: [readable, missingPath]))
+        }
         #expect(missing?.code == .cannotOpen && missing?.path == missingPath && missing?.reason == "No such file or directory")
         #expect(missing?.description == "cannot open \(missingPath): No such file or directory", "the CLI prints this")
 
@@ -153,12 +155,14 @@ import Testing
         #expect(folder?.code == .notARegularFile)
 
         let neverAppeared = await #expect(throws: JSONLSourceError.self) {
-            try await consumer.run(.jsonl(following: missingPath, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
+            try await consumer.run(
+                .jsonl(following: missingPath, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
         }
         #expect(neverAppeared?.code == .fileMissing && neverAppeared?.path == missingPath)
 
         let followedFolder = await #expect(throws: JSONLSourceError.self) {
-            try await consumer.run(.jsonl(following: directory.url.path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
+            try await consumer.run(
+                .jsonl(following: directory.url.path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
         }
         #expect(followedFolder?.code == .notARegularFile, "the follower's own errors are the source's too")
     }

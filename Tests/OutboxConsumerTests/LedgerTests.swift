@@ -31,7 +31,8 @@ import Testing
         #expect(incompatible?.code == .incompatibleSchema)
         #expect(incompatible?.foundSchemaVersion == "99" && incompatible?.supportedSchemaVersion == 2)
         // The message is what the CLI prints: its wording stays.
-        #expect(incompatible?.description.contains("schema version 99, but this build of OutboxConsumer supports up to 2") == true)
+        #expect(
+            incompatible?.description.contains("schema version 99, but this build of OutboxConsumer supports up to 2") == true)
     }
 
     @Test func manyConnectionsCreatingOneNewLedgerTogetherAllSucceed() async throws {

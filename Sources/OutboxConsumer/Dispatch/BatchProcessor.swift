@@ -109,7 +109,8 @@ struct BatchProcessor: Sendable {
         let visit = try await ledger.runBatch(
             consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop, progress: &progress,
             handle: { claim, progress in
-                guard startsOnLedger, runInlineHandlers(claim: claim, &progress, tracing: tracing), !handlers.hasAsyncHandlers else {
+                guard startsOnLedger, runInlineHandlers(claim: claim, &progress, tracing: tracing), !handlers.hasAsyncHandlers
+                else {
                     return false
                 }
                 keepUnclassifiedRecords(&progress)
@@ -194,7 +195,9 @@ struct BatchProcessor: Sendable {
             guard claim.claimed[position] else {
                 progress.outcomes[recordIndex] = .duplicate
                 progress.report.duplicates += 1
-                if let id = progress.commit.records[recordIndex].retriedFailureID { progress.commit.resolvedFailureIDs.append(id) }
+                if let id = progress.commit.records[recordIndex].retriedFailureID {
+                    progress.commit.resolvedFailureIDs.append(id)
+                }
                 continue
             }
             progress.commit.events.append(
@@ -241,7 +244,8 @@ struct BatchProcessor: Sendable {
             progress.outcomes[index] = .kept(kind: .internalError, reason: Self.unclassified)
             progress.report.failed += 1
             kept += 1
-            logger.critical("internal error: a record was left unclassified; kept as a failure", metadata: ["origin": "\(record.origin)"])
+            logger.critical(
+                "internal error: a record was left unclassified; kept as a failure", metadata: ["origin": "\(record.origin)"])
         }
         return kept
     }
@@ -316,7 +320,9 @@ struct BatchProcessor: Sendable {
                                 let name = handlers[bit].name
                                 let headers = progress.traceHeaders(ofEvent: index)
                                 try await ledger.runInline {
-                                    try tracing.handle(event.metadata, handler: name, headers: headers) { try body(event, origin) }
+                                    try tracing.handle(event.metadata, handler: name, headers: headers) {
+                                        try body(event, origin)
+                                    }
                                 }
                             } else {
                                 try await ledger.runInline { try body(event, origin) }
@@ -371,7 +377,10 @@ extension BatchProcessor {
     ) async throws -> Bool {
         let position = progress.commit.events[index].position
         let started = progress.commit.events[index...].map { event in
-            (eventID: event.eventID, completed: event.handlers.indices.filter { event.isDone($0) }.map { event.handlers[$0].name })
+            (
+                eventID: event.eventID,
+                completed: event.handlers.indices.filter { event.isDone($0) }.map { event.handlers[$0].name }
+            )
         }
         let remaining = position..<progress.commit.decoded.count
         let released = remaining.filter { claim.claimed[$0] }.map { progress.commit.decoded[$0].metadata.eventID }

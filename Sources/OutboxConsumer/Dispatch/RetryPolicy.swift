@@ -40,7 +40,9 @@ public struct RetryPolicy: Sendable, Hashable {
         var problems: [String] = []
         if maxAttempts < 1 { problems.append("maxAttempts = \(maxAttempts) (at least 1)") }
         if initialBackoff < .zero { problems.append("initialBackoff = \(initialBackoff) (not negative)") }
-        if !(multiplier.isFinite && multiplier >= 1) { problems.append("multiplier = \(multiplier) (a finite number, at least 1)") }
+        if !(multiplier.isFinite && multiplier >= 1) {
+            problems.append("multiplier = \(multiplier) (a finite number, at least 1)")
+        }
         if maxBackoff < .zero { problems.append("maxBackoff = \(maxBackoff) (not negative)") }
         if !(jitter.isFinite && jitter >= 0 && jitter <= 1) { problems.append("jitter = \(jitter) (from 0 to 1)") }
         return problems

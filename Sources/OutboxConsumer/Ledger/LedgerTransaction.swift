@@ -52,7 +52,9 @@ public struct LedgerTransaction {
     ///   - arguments: the values of the placeholders, in order (`nil` binds NULL).
     ///   - cached: as for ``execute(_:_:cached:)``.
     /// - Throws: ``DatabaseError``.
-    public func query(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws -> [DatabaseRow] {
+    public func query(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws
+        -> [DatabaseRow]
+    {
         try query(sql, arguments: arguments, cached: cached)
     }
 
@@ -71,7 +73,9 @@ public struct LedgerTransaction {
 
     /// The first column of the first row, or nil when there is no row.
     /// - Throws: ``DatabaseError``.
-    public func scalar(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws -> DatabaseValue? {
+    public func scalar(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws
+        -> DatabaseValue?
+    {
         try query(sql, arguments: arguments, cached: cached).first?.values.first
     }
 

@@ -214,7 +214,8 @@ public final class SQLiteLedger: EventLedger {
                     "SELECT count(*), min(processed_at), max(processed_at) FROM outbox_processed WHERE consumer_id = ?",
                     id)[0]
                 var failures: [FailureKind: Int] = [:]
-                for failure in try db.query("SELECT kind, count(*) FROM outbox_failures WHERE consumer_id = ? GROUP BY kind", id) {
+                for failure in try db.query("SELECT kind, count(*) FROM outbox_failures WHERE consumer_id = ? GROUP BY kind", id)
+                {
                     failures[FailureKind(rawValue: try failure[0, as: String.self])] = try failure[1, as: Int.self]
                 }
                 var checkpoints: [String: String] = [:]

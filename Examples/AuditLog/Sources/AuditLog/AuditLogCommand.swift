@@ -168,10 +168,11 @@ struct Query: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let now = try now.map { text in
-            guard let date = TimeArgument.timestamp(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
-            return date
-        } ?? Date()
+        let now =
+            try now.map { text in
+                guard let date = TimeArgument.timestamp(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
+                return date
+            } ?? Date()
         func instant(_ text: String?, _ option: String) throws -> Date? {
             guard let text else { return nil }
             guard let date = TimeArgument.parse(text, now: now) else {

@@ -202,10 +202,11 @@ struct Find: AsyncParsableCommand {
 
     func run() async throws {
         let ledger = try await QueryOptions.openProjection(self.ledger)
-        let now = try self.now.map { text in
-            guard let date = Timestamp.parse(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
-            return date
-        } ?? Date()
+        let now =
+            try self.now.map { text in
+                guard let date = Timestamp.parse(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
+                return date
+            } ?? Date()
         guard let match = try await CustomerTimeline.find(customer, now: now, in: ledger) else {
             throw CommandError("no customer matches '\(customer)'")
         }
