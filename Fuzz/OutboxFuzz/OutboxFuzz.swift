@@ -119,7 +119,6 @@ func fuzzJSON(_ bytes: [UInt8]) {
 
 func fuzzEnvelope(_ bytes: [UInt8]) {
     _ = decoder.decode(bytes[...])
-    _ = EventEnvelopeCheck(bytes[...])
 }
 
 // MARK: Line splitter
