@@ -4,12 +4,7 @@ import Testing
 /// The shared server started by scripts/with-postgres.sh (`postgres://user:password@127.0.0.1:port/db`).
 /// A missing variable fails the test: skipping would let CI pass without ever talking to PostgreSQL.
 package func testPostgresURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    guard let url = ProcessInfo.processInfo.environment["OUTBOX_TEST_POSTGRES_URL"], !url.isEmpty else {
-        let message = "OUTBOX_TEST_POSTGRES_URL is not set: run the tests via scripts/with-postgres.sh swift test"
-        Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
-        throw TestSetupError(description: message)
-    }
-    return url
+    try requiredEnvironment("OUTBOX_TEST_POSTGRES_URL", setBy: "scripts/with-postgres.sh", sourceLocation: sourceLocation)
 }
 
 /// A PostgreSQL server of the test's own, for tests that stop or restart the server. Its cluster
@@ -26,6 +21,7 @@ package final class PrivatePostgresServer: @unchecked Sendable {
     private let binDirectory: String
     private let runAs: String?
     private var running = false
+    private var process: Process?
 
     /// `postgres://outbox_test:<password>@127.0.0.1:<port>/postgres` (the role is the cluster's superuser).
     package var url: String { "postgres://\(user):\(password)@127.0.0.1:\(port)/postgres" }
@@ -50,13 +46,9 @@ package final class PrivatePostgresServer: @unchecked Sendable {
 
     /// Creates a cluster and starts it, waiting until it accepts connections.
     package static func start(sourceLocation: SourceLocation = #_sourceLocation) async throws -> PrivatePostgresServer {
-        let environment = ProcessInfo.processInfo.environment
-        guard let binDirectory = environment["OUTBOX_POSTGRES_BINDIR"], !binDirectory.isEmpty else {
-            let message = "OUTBOX_POSTGRES_BINDIR is not set: run the tests via scripts/with-postgres.sh swift test"
-            Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
-            throw TestSetupError(description: message)
-        }
-        let runAs = environment["OUTBOX_POSTGRES_RUN_AS"].flatMap { $0.isEmpty ? nil : $0 }
+        let binDirectory = try requiredEnvironment(
+            "OUTBOX_POSTGRES_BINDIR", setBy: "scripts/with-postgres.sh", sourceLocation: sourceLocation)
+        let runAs = ProcessInfo.processInfo.environment["OUTBOX_POSTGRES_RUN_AS"].flatMap { $0.isEmpty ? nil : $0 }
         // Short, so the socket path stays under the 108-byte sun_path limit.
         let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -78,21 +70,36 @@ package final class PrivatePostgresServer: @unchecked Sendable {
             ])
         try? FileManager.default.removeItem(at: passwordFile)
         guard initdb.status == 0 else {
-            throw TestSetupError(description: "initdb failed: \(initdb.stdout.suffix(1000)) \(initdb.stderr.suffix(2000))")
+            throw TestSetupError(description: "initdb failed: \(initdb.output.suffix(2000))")
         }
         try await server.start()
         return server
     }
 
-    /// Starts the server (again, after ``stop(immediately:)``) on the same port and data directory.
+    /// Starts the server (again, after ``stop(immediately:)``) on the same port and data directory,
+    /// and waits until it accepts connections (at most 30 s).
+    ///
+    /// `postgres` runs as a child of this process rather than through `pg_ctl start`: Foundation's
+    /// `Process` learns that a program ended when every holder of a descriptor it inherited has
+    /// closed it, and the server `pg_ctl` leaves behind would hold it for ever.
     package func start() async throws {
-        let options = "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-        let result = try await run("pg_ctl", ["-D", dataDirectory, "-l", logPath, "-o", options, "-w", "-t", "30", "start"])
-        guard result.status == 0 else {
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw TestSetupError(description: "postgres on port \(port) did not start: \(result.stderr) \(log.suffix(2000))")
-        }
+        let (path, arguments) = command(
+            "postgres",
+            [
+                "-D", dataDirectory, "-p", "\(port)", "-k", directory.path, "-c", "listen_addresses=127.0.0.1",
+                "-c", "fsync=off", "-c", "max_connections=50",
+            ])
+        let process = try launch(path, arguments, output: URL(fileURLWithPath: logPath), append: true)
+        self.process = process
         running = true
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline && process.isRunning {
+            if try await run("pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"]).status == 0 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        try? await stop(immediately: true)
+        throw TestSetupError(description: "postgres on port \(port) did not start: \(text.suffix(2000))")
     }
 
     /// Stops the server. `immediately`: as after a crash (connections cut, no checkpoint, recovery
@@ -101,15 +108,54 @@ package final class PrivatePostgresServer: @unchecked Sendable {
         guard running else { return }
         let result = try await run(
             "pg_ctl", ["-D", dataDirectory, "-m", immediately ? "immediate" : "fast", "-w", "-t", "30", "stop"])
-        guard result.status == 0 else {
-            throw TestSetupError(description: "pg_ctl stop failed: \(result.stderr)")
+        if let process {
+            await Self.waitForExit(process)
+            self.process = nil
         }
         running = false
+        guard result.status == 0 else {
+            throw TestSetupError(description: "pg_ctl stop failed: \(result.output)")
+        }
     }
 
-    private func run(_ program: String, _ arguments: [String]) async throws -> ProcessResult {
+    /// Starts `path` in the server's directory, stdout and stderr going to the file at `output`.
+    private func launch(_ path: String, _ arguments: [String], output: URL, append: Bool) throws -> Process {
+        if !append || !FileManager.default.fileExists(atPath: output.path) {
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: output)
+        handle.seekToEndOfFile()
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    private static func waitForExit(_ process: Process) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Runs a PostgreSQL program to completion, its output going to a file rather than a pipe:
+    /// `pg_ctl start` leaves the server running with the descriptors it inherited, so a pipe
+    /// would never reach its end. The waiting happens on a thread of its own.
+    private func run(_ program: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         let (path, arguments) = command(program, arguments)
-        return try await runProcess(path, arguments, currentDirectory: directory.path, timeout: .seconds(60))
+        let outputURL = directory.appendingPathComponent("\(program).out")
+        let process = try launch(path, arguments, output: outputURL, append: false)
+        await Self.waitForExit(process)
+        let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, text)
     }
 
     private func pgCtl(_ arguments: [String]) -> (String, [String]) { command("pg_ctl", arguments) }
