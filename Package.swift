@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "OutboxConsumer", targets: ["OutboxConsumer"]),
         /// The Redis Streams source (consumer groups over hiredis).
         .library(name: "OutboxConsumerRedis", targets: ["OutboxConsumerRedis"]),
+        /// The shared PostgreSQL ledger (over vapor/postgres-nio): consumers on many machines dedupe as one.
+        .library(name: "OutboxConsumerPostgres", targets: ["OutboxConsumerPostgres"]),
         /// Helpers for testing handlers without files: an in-memory source and a recording handler.
         .library(name: "OutboxConsumerTesting", targets: ["OutboxConsumerTesting"]),
         /// ArgumentParser option groups and a signal-aware runner, so your consumer's command takes
@@ -40,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // `swift package generate-documentation` (the DocC catalogs under Sources/*/*.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
+        // Only OutboxConsumerPostgres depends on it; the core product never does.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         // MARK: C libraries (system packages, never exposed)
@@ -85,6 +89,16 @@ let package = Package(
                 "HiredisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "OutboxConsumerPostgres",
+            dependencies: [
+                "OutboxConsumer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Its ConnectionPoolError: a pool that cannot reach the server fails leases with it.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -198,6 +212,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "OutboxConsumerPostgresTests",
+            dependencies: [
+                "OutboxConsumerPostgres", "OutboxConsumer", "OutboxConsumerTesting", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "OutboxConsumerRedisTests",
             dependencies: [
                 "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
@@ -220,8 +242,10 @@ if includeBenchmarks {
             name: "OutboxBenchmarks",
             dependencies: [
                 "OutboxConsumer",
+                "OutboxConsumerPostgres",
                 "ArchiveGenerator",
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/OutboxBenchmarks",

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what OutboxConsumer needs on a Debian/Ubuntu machine: the C libraries it links
-# (SQLite, hiredis), pkg-config to find them, and redis-server for the Redis tests and examples.
+# (SQLite, hiredis), pkg-config to find them, redis-server for the Redis tests and examples, and
+# PostgreSQL for the Postgres ledger's tests (scripts/with-postgres.sh starts a throw-away server).
 # Idempotent: does nothing when everything is already there. The Swift toolchain itself is
 # expected on PATH (https://www.swift.org/install/).
 set -euo pipefail
 
-packages=(pkg-config libsqlite3-dev sqlite3 libhiredis-dev redis-server)
+packages=(pkg-config libsqlite3-dev sqlite3 libhiredis-dev redis-server postgresql)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -8,6 +8,8 @@ import Benchmark
 import Foundation
 import Logging
 import OutboxConsumer
+import OutboxConsumerPostgres
+import PostgresNIO
 
 let benchmarks: @Sendable () -> Void = {
     // Figures are per iteration; events/s = events per iteration / wall clock.
@@ -71,6 +73,67 @@ let benchmarks: @Sendable () -> Void = {
             next += 1000
         }
         benchmark.stopMeasurement()
+    }
+
+    // MARK: Postgres claims: the shared ledger's dedupe path alone, batches of 500, on the server
+    // scripts/with-postgres.sh starts (run the benchmarks under it; without it these are left out).
+
+    if let url = ProcessInfo.processInfo.environment["OUTBOX_TEST_POSTGRES_URL"] {
+        // Each benchmark in a fresh schema, dropped at its end.
+        func postgresLedger() throws -> (PostgresLedger, String) {
+            let schema = "bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+            return (
+                try PostgresLedger(
+                    url: url + "?schema=\(schema)", logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }), schema
+            )
+        }
+        // The measured part: 200 batches of 500 new ids from `first` on.
+        func claimNew(_ ledger: PostgresLedger, from first: Int64, _ benchmark: Benchmark) async throws {
+            benchmark.startMeasurement()
+            for start in stride(from: first, to: first + 100_000, by: 500) {
+                blackHole(try await ledger.recordProcessed(consumer: "bench", eventIDs: Array(start..<start + 500)))
+            }
+            benchmark.stopMeasurement()
+        }
+        func drop(_ ledger: PostgresLedger, _ schema: String) async throws {
+            try await ledger.client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"))
+            await ledger.shutdown()
+        }
+
+        Benchmark("Postgres claims, 100k new ids in batches of 500", configuration: throughput) { benchmark in
+            let (ledger, schema) = try postgresLedger()
+            _ = try await ledger.recordProcessed(consumer: "bench", eventIDs: [0])
+            try await claimNew(ledger, from: 1, benchmark)
+            try await drop(ledger, schema)
+        }
+
+        Benchmark("Postgres claims, 100k duplicates in batches of 500", configuration: throughput) { benchmark in
+            let (ledger, schema) = try postgresLedger()
+            for start in stride(from: Int64(1), to: 100_001, by: 500) {
+                _ = try await ledger.recordProcessed(consumer: "bench", eventIDs: Array(start..<start + 500))
+            }
+            benchmark.startMeasurement()
+            for start in stride(from: Int64(1), to: 100_001, by: 500) {
+                blackHole(try await ledger.recordProcessed(consumer: "bench", eventIDs: Array(start..<start + 500)))
+            }
+            benchmark.stopMeasurement()
+            try await drop(ledger, schema)
+        }
+
+        Benchmark("Postgres claims, 100k new ids, 10M rows already in the ledger", configuration: throughput) { benchmark in
+            let (ledger, schema) = try postgresLedger()
+            _ = try await ledger.recordProcessed(consumer: "bench", eventIDs: [1])
+            try await ledger.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).processed (consumer_id, event_id, processed_at)
+                        SELECT (SELECT id FROM \(schema).consumers WHERE name = 'bench'), id, now()
+                        FROM generate_series(2, 10000000) AS id
+                        """))
+            try await ledger.client.query(PostgresQuery(unsafeSQL: "VACUUM ANALYZE \(schema).processed"))
+            try await claimNew(ledger, from: 10_000_001, benchmark)
+            try await drop(ledger, schema)
+        }
     }
 
     // MARK: Decoding, per event type: envelope and typed payload, 1,000 lines of one type.

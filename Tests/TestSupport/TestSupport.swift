@@ -43,12 +43,20 @@ package let quietLogger: Logger = {
 /// The shared server started by scripts/with-redis.sh. A missing variable fails the test:
 /// skipping would let CI pass without ever talking to Redis.
 package func testRedisURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    guard let url = ProcessInfo.processInfo.environment["OUTBOX_REDIS_TEST_URL"], !url.isEmpty else {
-        let message = "OUTBOX_REDIS_TEST_URL is not set: run the tests via scripts/with-redis.sh swift test"
+    try requiredEnvironment("OUTBOX_REDIS_TEST_URL", setBy: "scripts/with-redis.sh", sourceLocation: sourceLocation)
+}
+
+/// The value of environment variable `name`, which the test script `setBy` exports. Missing or
+/// empty, it records an issue and throws: a test that needs a server fails rather than skips.
+package func requiredEnvironment(
+    _ name: String, setBy script: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> String {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+        let message = "\(name) is not set: run the tests via \(script) swift test"
         Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
         throw TestSetupError(description: message)
     }
-    return url
+    return value
 }
 
 // MARK: - Programs

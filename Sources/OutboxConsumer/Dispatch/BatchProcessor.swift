@@ -75,6 +75,28 @@ struct BatchProcessor: Sendable {
         return prepared
     }
 
+    /// ``process(_:)``, redoing the batch after a transient ledger failure (a lost connection,
+    /// a lock timeout, a deadlock: ``LedgerStore/isTransient(_:)``), which rolled it back whole:
+    /// nothing of it was recorded or acknowledged, and its handlers run again (their effects are
+    /// at least once; transactional writes rolled back with it). Waits 100 ms doubling to 5 s
+    /// between tries, for as long as the failures are transient, until the run is asked to stop.
+    func processRedoingTransientFailures(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
+        guard ledger.failsTransiently else { return try await process(prepared) }
+        var pause = Duration.milliseconds(100)
+        let kept = copy prepared
+        while true {
+            do {
+                return try await process(copy kept)
+            } catch  where ledger.isTransient(error) && !lockWaitStop.isSet {
+                logger.warning(
+                    "ledger failure; the batch rolled back and is redone",
+                    metadata: ["error": "\(error)", "retry_in_ms": "\(Int(pause / .milliseconds(1)))"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
+        }
+    }
+
     /// Claims, dispatches and commits a prepared batch.
     ///
     /// The claim and the inline handlers (``EventHandlers/onInline(_:name:_:)``) are one visit to

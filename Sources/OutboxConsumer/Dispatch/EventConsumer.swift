@@ -205,7 +205,7 @@ public final class EventConsumer: Service, Sendable {
                         if let previous { _ = try await previous.value }
                         // Marks the batch's handlers, so a `SQLiteLedger.write` from one of them fails clearly.
                         return try await LedgerBatchScope.$isInsideBatch.withValue(true) {
-                            try await processor.process(handOver.withLock { $0.take()! })
+                            try await processor.processRedoingTransientFailures(handOver.withLock { $0.take()! })
                         }
                     }
                     inFlight.append((batch, task))

@@ -55,6 +55,19 @@ package struct FailureRecord: Sendable {
     package var attempts: Int
     package var record: SourceRecord
 
+    package init(
+        kind: FailureKind, eventID: Int64? = nil, eventType: String? = nil, handlers: [String], reason: String, attempts: Int,
+        record: SourceRecord
+    ) {
+        self.kind = kind
+        self.eventID = eventID
+        self.eventType = eventType
+        self.handlers = handlers
+        self.reason = reason
+        self.attempts = attempts
+        self.record = record
+    }
+
     /// Identity of a failure across deliveries: the event id when known, else a hash of the bytes,
     /// so replaying an archive twice updates one row instead of keeping two.
     package var fingerprint: String {
@@ -71,6 +84,12 @@ package struct BatchClaim: Sendable {
     package var completedHandlers: [Int64: Set<String>]
     /// True when the consumer has kept failures or progress rows (so successes may clear some).
     package var hasHistory: Bool
+
+    package init(claimed: [Bool], completedHandlers: [Int64: Set<String>], hasHistory: Bool) {
+        self.claimed = claimed
+        self.completedHandlers = completedHandlers
+        self.hasHistory = hasHistory
+    }
 }
 
 /// Outcome of committing a batch, per claimed event (same order as `BatchCommit.events`).

@@ -267,6 +267,9 @@ actor LedgerConnection {
     /// the caller's progress, then, when `handle` returns true, the commit with the writes
     /// `plan` returns (run here too: its transactional handlers are calls on this thread). When
     /// `handle` returns false the batch stays open, for the caller to commit or roll back later.
+    /// The same steps as the protocol's default `runBatch`, but isolated to this actor: all three
+    /// run on the ledger's thread in one visit, which the default (for ledgers without a
+    /// thread) cannot promise.
     func runBatch<Progress: Sendable, Result: Sendable>(
         consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop?, progress: inout Progress,
         handle: @Sendable (BatchClaim, inout Progress) -> Bool,

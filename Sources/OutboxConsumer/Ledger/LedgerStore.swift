@@ -37,6 +37,33 @@ package protocol LedgerStore: Sendable {
 
     /// Runs an inline handler's retry where inline handlers run (the ledger's thread, for SQLite).
     func runInline(_ body: @Sendable () throws -> Void) async throws
+
+    /// Whether `error`, thrown by a batch, rolled it back for a reason that passes (a lost
+    /// connection, a lock timeout, a deadlock): the dispatcher then redoes the batch. Default:
+    /// never (SQLite waits for its lock instead).
+    func isTransient(_ error: any Error) -> Bool
+
+    /// Whether ``isTransient(_:)`` can ever be true: only then does the dispatcher keep a copy
+    /// of each batch to redo it (a copy the in-place handling then pays for).
+    var failsTransiently: Bool { get }
+}
+
+extension LedgerStore {
+    /// ``beginBatch(consumerID:eventIDs:stop:)``, `handle`, then ``commitBatch(plan:)``, one call
+    /// after the other: for a ledger without a thread of its own to keep them on.
+    package func runBatch<Progress: Sendable, Result: Sendable>(
+        consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop?, progress: inout Progress,
+        handle: @Sendable (BatchClaim, inout Progress) -> Bool,
+        plan: nonisolated(nonsending) @Sendable (any TransactionalRunner, Progress) async throws -> (LedgerWrites, Result)
+    ) async throws -> (claim: BatchClaim, committed: Result?) {
+        let claim = try await beginBatch(consumerID: consumerID, eventIDs: eventIDs, stop: stop)
+        guard handle(claim, &progress) else { return (claim, nil) }
+        let decided = progress
+        return (claim, try await commitBatch { runner in try await plan(runner, decided) })
+    }
+
+    package func isTransient(_ error: any Error) -> Bool { false }
+    package var failsTransiently: Bool { false }
 }
 
 /// Runs a transactional handler inside the batch's transaction, in a savepoint of its own, so
@@ -64,5 +91,16 @@ package struct LedgerWrites: Sendable {
     /// The source position after the batch.
     package var checkpoint: (source: String, position: String)?
 
-    package init() {}
+    package init(
+        clearedHistories: [Int64] = [], deletedFailures: [Int64] = [], unclaimed: [Int64] = [],
+        progress: [(eventID: Int64, handlers: [String])] = [], keptFailures: [FailureRecord] = [],
+        checkpoint: (source: String, position: String)? = nil
+    ) {
+        self.clearedHistories = clearedHistories
+        self.deletedFailures = deletedFailures
+        self.unclaimed = unclaimed
+        self.progress = progress
+        self.keptFailures = keptFailures
+        self.checkpoint = checkpoint
+    }
 }

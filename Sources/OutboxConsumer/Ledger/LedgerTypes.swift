@@ -52,6 +52,25 @@ public struct KeptFailure: Sendable, Identifiable, Hashable {
 
     /// `raw` as text, with invalid UTF-8 replaced, for display.
     public var rawText: String { String(decoding: raw, as: UTF8.self) }
+
+    /// For the other ledger modules (OutboxConsumerPostgres), which build these from their rows.
+    package init(
+        id: Int64, consumer: String, kind: FailureKind, eventID: Int64?, eventType: String?, handlers: [String],
+        reason: String, attempts: Int, firstFailedAt: Date, lastFailedAt: Date, origin: RecordOrigin, raw: [UInt8]
+    ) {
+        self.id = id
+        self.consumer = consumer
+        self.kind = kind
+        self.eventID = eventID
+        self.eventType = eventType
+        self.handlers = handlers
+        self.reason = reason
+        self.attempts = attempts
+        self.firstFailedAt = firstFailedAt
+        self.lastFailedAt = lastFailedAt
+        self.origin = origin
+        self.raw = raw
+    }
 }
 
 /// Counts kept by the ledger for one consumer.
@@ -67,6 +86,20 @@ public struct ConsumerLedgerStats: Sendable, Hashable {
     public var failures: [FailureKind: Int]
     /// Saved source positions, by source key.
     public var checkpoints: [String: String]
+
+    /// For the other ledger modules (OutboxConsumerPostgres), which build these from their rows.
+    package init(
+        consumer: String, owner: String?, processed: Int, oldestProcessedAt: Date?, newestProcessedAt: Date?,
+        failures: [FailureKind: Int], checkpoints: [String: String]
+    ) {
+        self.consumer = consumer
+        self.owner = owner
+        self.processed = processed
+        self.oldestProcessedAt = oldestProcessedAt
+        self.newestProcessedAt = newestProcessedAt
+        self.failures = failures
+        self.checkpoints = checkpoints
+    }
 }
 
 /// A summary of the whole ledger file.
@@ -76,6 +109,14 @@ public struct LedgerStats: Sendable, Hashable {
     /// Size of the database file (without its WAL), in bytes.
     public var fileSizeBytes: Int64
     public var consumers: [ConsumerLedgerStats]
+
+    /// For the other ledger modules (OutboxConsumerPostgres), which build these from their rows.
+    package init(path: String, schemaVersion: Int64, fileSizeBytes: Int64, consumers: [ConsumerLedgerStats]) {
+        self.path = path
+        self.schemaVersion = schemaVersion
+        self.fileSizeBytes = fileSizeBytes
+        self.consumers = consumers
+    }
 }
 
 /// What a purge did, or would do (dry run).
@@ -87,4 +128,12 @@ public struct PurgeReport: Sendable, Hashable {
     /// Rows recorded before this instant were (or would be) purged.
     public var cutoff: Date
     public var dryRun: Bool
+
+    /// For the other ledger modules (OutboxConsumerPostgres), which build these from their rows.
+    package init(matched: Int, deleted: Int, cutoff: Date, dryRun: Bool) {
+        self.matched = matched
+        self.deleted = deleted
+        self.cutoff = cutoff
+        self.dryRun = dryRun
+    }
 }
