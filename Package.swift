@@ -187,7 +187,10 @@ let package = Package(
         // A consumer process that crash tests SIGKILL mid-batch.
         .executableTarget(
             name: "OutboxTestDriver",
-            dependencies: ["OutboxConsumer", "OutboxConsumerRedis", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "OutboxConsumer", "OutboxConsumerRedis", "OutboxConsumerPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/OutboxTestDriver"
         ),
         .testTarget(
@@ -214,7 +217,9 @@ let package = Package(
         .testTarget(
             name: "OutboxConsumerPostgresTests",
             dependencies: [
-                "OutboxConsumerPostgres", "OutboxConsumer", "OutboxConsumerTesting", "TestSupport",
+                "OutboxConsumerPostgres", "OutboxConsumer", "OutboxConsumerTesting", "TestSupport", "HiredisClient",
+                // Run as processes by the scale-out test.
+                "OutboxTestDriver",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

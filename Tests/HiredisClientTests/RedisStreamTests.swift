@@ -236,7 +236,8 @@ struct RedisStreamTests {
         let elapsed = ContinuousClock.now - start
         #expect(entries == [])
         #expect(elapsed >= .milliseconds(190), "returned after \(elapsed)")
-        #expect(elapsed < .milliseconds(1500), "returned after \(elapsed)")
+        // Far from a read that never returns; loose enough for a loaded 2-core machine (1.55 s seen).
+        #expect(elapsed < .seconds(10), "returned after \(elapsed)")
         #expect(await connection.isClosed == false)
         _ = try await connection.command("DEL", RedisArgument(stream))
         await connection.close()
@@ -269,14 +270,15 @@ struct RedisStreamTests {
 
         let start = ContinuousClock.now
         async let received = reader.readGroup(
-            stream: stream, group: "g", consumer: "c", count: 10, block: .seconds(5), id: ">")
+            stream: stream, group: "g", consumer: "c", count: 10, block: .seconds(30), id: ">")
         try await Task.sleep(for: .milliseconds(150))
         let id = try await writer.add(stream: stream, fields: [StreamField("hello", "world")])
         let entries = try await received
         let elapsed = ContinuousClock.now - start
         #expect(entries.map(\.id) == [id])
         #expect(entries.first?.field("hello") == Array("world".utf8))
-        #expect(elapsed < .seconds(3), "reader was not woken: \(elapsed)")
+        // Woken, not timed out (the block is 30 s); loose enough for a loaded machine.
+        #expect(elapsed < .seconds(10), "reader was not woken: \(elapsed)")
 
         _ = try await writer.command("DEL", RedisArgument(stream))
         await reader.close()

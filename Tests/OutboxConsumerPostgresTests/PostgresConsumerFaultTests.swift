@@ -25,13 +25,22 @@ import Testing
         handlers.onEvery(name: "observe") { event in
             seen.withLock { $0.append(event.metadata.eventID) }
             // The server dies while event 23's batch holds its transaction, and comes back 1 s later.
-            if event.metadata.eventID == 23, restarted.withLock({ let first = !$0; $0 = true; return first }) {
+            if event.metadata.eventID == 23,
+                restarted.withLock({
+                    let first = !$0; $0 = true; return first
+                })
+            {
                 try await server.stop(immediately: true)
-                restart.withLock { $0 = Task { try await Task.sleep(for: .seconds(1)); try await server.start() } }
+                restart.withLock {
+                    $0 = Task {
+                        try await Task.sleep(for: .seconds(1)); try await server.start()
+                    }
+                }
             }
         }
         handlers.onEveryPostgresTransaction(name: "effect") { event, connection in
-            try await connection.query("INSERT INTO restart_effects (event_id) VALUES (\(event.metadata.eventID))", logger: quietLogger)
+            try await connection.query(
+                "INSERT INTO restart_effects (event_id) VALUES (\(event.metadata.eventID))", logger: quietLogger)
         }
         let consumer = try EventConsumer(
             name: "c", handlers: handlers, ledger: ledger, configuration: .init(batchSize: 10), logger: quietLogger)

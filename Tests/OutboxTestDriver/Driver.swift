@@ -6,15 +6,20 @@
 //            [--reclaim-min-idle-ms MS] [--reclaim-interval-ms MS])
 //          [--crash-at EVENT_ID --crash-in async|transactional] [--batch-size N] [--handler-delay-ms MS]
 //          [--consumer NAME] [--fail-event EVENT_ID --fail-times N --backoff-ms MS]
+//          [--postgres URL --effects-table NAME]
 // Effects: the async handler appends each event id to --effects (a line each); the transactional
 // handler inserts it into the ledger database's `effects` table. --crash-at kills the process
 // once, right after that event's effect, before the batch commits (a marker file makes it once).
 // --fail-event makes the async handler throw, after its effect, on that event's first N tries;
-// retries wait --backoff-ms (no jitter).
+// retries wait --backoff-ms (no jitter). With --postgres, the ledger is that PostgreSQL
+// database (--ledger is not used) and the transactional handler inserts into --effects-table
+// there, which the test made.
 import Foundation
 import Logging
 import OutboxConsumer
+import OutboxConsumerPostgres
 import OutboxConsumerRedis
+import PostgresNIO
 import Synchronization
 
 struct DriverFailure: Error, CustomStringConvertible {
@@ -31,7 +36,7 @@ struct OutboxTestDriver {
             options[String(key.dropFirst(2))] = arguments.first ?? ""
             arguments = arguments.dropFirst()
         }
-        guard let ledgerPath = options["ledger"], let effectsPath = options["effects"],
+        guard let ledgerPath = options["ledger"] ?? options["postgres"], let effectsPath = options["effects"],
             options["input"] != nil || options["redis"] != nil
         else {
             FileHandle.standardError.write(Data("missing --ledger, --effects, or --input/--redis\n".utf8))
@@ -54,9 +59,26 @@ struct OutboxTestDriver {
 
         let effects: Int32 = open(effectsPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         let logger = Logger(label: "driver") { _ in SwiftLogNoOpLogHandler() }
-        let ledger = try SQLiteLedger(path: ledgerPath)
-        try await ledger.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
+        let ledger: any EventLedger
         var handlers = EventHandlers()
+        if let url = options["postgres"] {
+            ledger = try PostgresLedger(url: url, logger: logger)
+            let table = options["effects-table"] ?? "effects"
+            handlers.onEveryPostgresTransaction(name: "projection") { event, connection in
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "INSERT INTO \(table) (event_id) VALUES (\(event.metadata.eventID))"), logger: logger
+                )
+                crashIfDue(event.metadata.eventID, "transactional")
+            }
+        } else {
+            let sqlite = try SQLiteLedger(path: ledgerPath)
+            try await sqlite.write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
+            handlers.onEveryTransactional(name: "projection") { event, db in
+                try db.execute("INSERT INTO effects (event_id) VALUES (?)", event.metadata.eventID)
+                crashIfDue(event.metadata.eventID, "transactional")
+            }
+            ledger = sqlite
+        }
         handlers.onEvery(name: "log") { event in
             let line = Array("\(event.metadata.eventID)\n".utf8)
             _ = line.withUnsafeBytes { write(effects, $0.baseAddress, $0.count) }
@@ -69,10 +91,6 @@ struct OutboxTestDriver {
                 throw DriverFailure()
             }
             if let handlerDelay { try await Task.sleep(for: handlerDelay) }
-        }
-        handlers.onEveryTransactional(name: "projection") { event, db in
-            try db.execute("INSERT INTO effects (event_id) VALUES (?)", event.metadata.eventID)
-            crashIfDue(event.metadata.eventID, "transactional")
         }
         let consumer = try EventConsumer(
             name: options["consumer"] ?? "driver", handlers: handlers, ledger: ledger,
@@ -101,5 +119,6 @@ struct OutboxTestDriver {
             report = try await consumer.run(.jsonl(paths: [options["input"]!]))
         }
         print("read=\(report.read) delivered=\(report.delivered) duplicates=\(report.duplicates) failed=\(report.failed)")
+        await (ledger as? PostgresLedger)?.shutdown()
     }
 }
