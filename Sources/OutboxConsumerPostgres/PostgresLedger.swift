@@ -7,7 +7,7 @@ import Synchronization
 /// The shared dedupe ledger on PostgreSQL: consumers on many machines that use one database
 /// (and one schema) dedupe as one.
 ///
-/// The same model as ``SQLiteLedger``: per consumer name, which events were fully processed, the
+/// The same model as `SQLiteLedger`: per consumer name, which events were fully processed, the
 /// failures kept for a person to look at, the handlers that already succeeded for an event
 /// whose others failed, and source checkpoints. Every batch claims its events with one
 /// `INSERT ... ON CONFLICT DO NOTHING` inside its own transaction; an event another machine
@@ -87,8 +87,12 @@ public final class PostgresLedger: Sendable, CustomStringConvertible {
     /// ``PostgresLedgerError/Code/invalidURL`` at once; the server is first contacted by
     /// ``prepare()`` or the first use. Without a password in the URL, `PGPASSWORD` is used.
     /// Port 5432, database = user name, schema `outbox` and `sslmode=prefer` are the defaults.
-    /// - Parameter maximumConnections: the client's pool size; one connection per batch in
-    ///   flight, plus one for admin calls.
+    /// - Parameters:
+    ///   - url: where the ledger is; its password, if any, never shows in logs or errors.
+    ///   - configuration: lock timeout and retention (see ``Configuration``).
+    ///   - maximumConnections: the client's pool size; one connection per batch in
+    ///     flight, plus one for admin calls.
+    ///   - logger: for the ledger and its client.
     public init(
         url: String, configuration: Configuration = .init(), maximumConnections: Int = 8, logger: Logger
     ) throws {
