@@ -280,6 +280,43 @@ extension JSONScannedMembers {
         }
     }
 
+    /// An array whose elements are all strings, unescaped; nil for anything else (so the
+    /// caller's general path words the error).
+    package func strings(_ slot: Int) -> [String]? {
+        arrayElements(slot) { node, input in
+            guard node.kindCode == Tape.string else { return nil }
+            let content = UnsafeBufferPointer(rebasing: input[node.start &+ 1..<node.end &- 1])
+            guard node.hasEscapes else { return String(decoding: content, as: UTF8.self) }
+            return String(unsafeUninitializedCapacity: content.count) { unescape(content, into: $0) }
+        }
+    }
+
+    /// An array whose elements are all exact integers (as `int64(_:)`); nil for anything else.
+    package func ints(_ slot: Int) -> [Int]? {
+        arrayElements(slot) { node, _ in
+            node.meta & (Tape.kindMask | Tape.exactInt) == Tape.number | Tape.exactInt ? node.aux : nil
+        }
+    }
+
+    /// For an array value: each element as `element` reads it, or nil as soon as one gives nil
+    /// (so containers, whose subtrees `element` never sees, are refused by their own node).
+    @inline(__always)
+    private func arrayElements<T>(_ slot: Int, _ element: (TapeNode, UnsafeBufferPointer<UInt8>) -> T?) -> [T]? {
+        let index = Int(node(at: slot))
+        guard index >= 0, let array = tapeNode(slot), array.kindCode == Tape.array else { return nil }
+        return storage.withTape { nodes, input -> [T]? in
+            var result: [T] = []
+            result.reserveCapacity(array.elementCount)
+            var i = index &+ 1
+            while i < array.aux {
+                guard let value = element(nodes[i], input) else { return nil }
+                result.append(value)
+                i &+= 1
+            }
+            return result
+        }
+    }
+
     /// For a string value: the index in `candidates` of the string it equals (as
     /// `JSONValue.stringIndex(in:)`); nil for anything else.
     package func stringIndex(_ slot: Int, in candidates: JSONKeySet) -> Int? {
