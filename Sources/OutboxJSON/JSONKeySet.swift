@@ -36,6 +36,8 @@ package struct JSONKeySet: Sendable {
     struct Entry {
         /// The key's first 8 bytes (fewer, zero-padded, for a shorter key), little-endian.
         var head: UInt64
+        /// For a key longer than 8 bytes, its last 8 (overlapping `head` below 16 bytes).
+        var tail: UInt64
         var length: Int
         var slot: Int
         /// Where the key's bytes start in `Table.bytes`.
@@ -62,7 +64,11 @@ package struct JSONKeySet: Sendable {
                 let utf8 = Array(key.utf8)
                 var head: UInt64 = 0
                 for (k, byte) in utf8.prefix(8).enumerated() { head |= UInt64(byte) << (8 * k) }
-                bySlot.append(Entry(head: head, length: utf8.count, slot: slot, start: bytes.count))
+                var tail: UInt64 = 0
+                if utf8.count > 8 {
+                    for (k, byte) in utf8.suffix(8).enumerated() { tail |= UInt64(byte) << (8 * k) }
+                }
+                bySlot.append(Entry(head: head, tail: tail, length: utf8.count, slot: slot, start: bytes.count))
                 bytes.append(contentsOf: utf8)
             }
             let bucket = { (entry: Entry) in min(entry.length, JSONKeySet.longKeyBucket) }
@@ -103,11 +109,13 @@ package struct JSONKeySet: Sendable {
             guard i < end else { return nil }
             guard let base = content.baseAddress else { return entries[i].slot }  // empty: bucket 0
             let head = leadingWord(base, length)
+            // Past 8 bytes, the last 8 as one word too; only keys over 16 bytes compare the middle.
+            let tail = length > 8 ? UInt64(littleEndian: UnsafeRawPointer(base + (length &- 8)).loadUnaligned(as: UInt64.self)) : 0
             while i < end {
                 let entry = entries[i]
                 // Keys in one bucket below 64 all have this length; the long bucket mixes lengths.
-                if entry.head == head, entry.length == length,
-                    length <= 8 || bytesEqual(base + 8, UnsafePointer(bytes.baseAddress! + (entry.start &+ 8)), length &- 8)
+                if entry.head == head, entry.tail == tail, entry.length == length,
+                    length <= 16 || bytesEqual(base + 8, UnsafePointer(bytes.baseAddress! + (entry.start &+ 8)), length &- 16)
                 {
                     return entry.slot
                 }
