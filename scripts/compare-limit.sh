@@ -10,7 +10,7 @@
 #           EVENTS --seed 23 --payload-as-string 0.1)
 # env: RUNS (default 5), WORK (default a directory in /dev/shm, tmpfs; kept for reuse),
 #      BATCH (the probe's commit interval, default 1000), PROBE_ONLY_PARSE=1 adds a run of the
-#      probe with --no-ledger.
+#      probe with --no-ledger, BEFORE=path/to/an/older/outbox-consumer adds that build (A/B).
 # Needs g++, libsimdjson-dev and libsqlite3-dev (installed with apt-get when missing and root),
 # python3 with orjson, /usr/bin/time.
 set -euo pipefail
@@ -74,11 +74,14 @@ measure() {
     echo "$out" | awk '{ printf "%s %.2f %s\n", $2, $3 + $4, $5 }'
 }
 
-ours=(); probes=(); pythons=(); parse_only=()
+ours=(); probes=(); pythons=(); parse_only=(); befores=()
 for ((i = 1; i <= runs; i++)); do
     ours+=("$(measure "$bin" replay "$archive" --ledger "$work/ledger.sqlite" --count-types)")
     probes+=("$(measure "$probe" "$archive" "$work/ledger.sqlite" "$batch")")
     pythons+=("$(measure python3 "$bench/baseline_consumer.py" "$archive" "$work/ledger.sqlite")")
+    if [ -n "${BEFORE:-}" ]; then
+        befores+=("$(measure "$BEFORE" replay "$archive" --ledger "$work/ledger.sqlite" --count-types)")
+    fi
     if [ -n "${PROBE_ONLY_PARSE:-}" ]; then
         parse_only+=("$(measure "$probe" "$archive" "$work/ledger.sqlite" "$batch" --no-ledger)")
     fi
@@ -95,6 +98,11 @@ row "outbox-consumer replay" ours
 row "limit_probe (batch $batch)" probes
 row "baseline_consumer.py" pythons
 if [ -n "${PROBE_ONLY_PARSE:-}" ]; then row "limit_probe --no-ledger" parse_only; fi
+if [ -n "${BEFORE:-}" ]; then
+    row "BEFORE build" befores
+    awk -v ow="$(column ours 1)" -v oc="$(column ours 2)" -v bw="$(column befores 1)" -v bc="$(column befores 2)" \
+        'BEGIN { printf "ours/BEFORE: wall %.2fx, CPU %.2fx\n", ow / bw, oc / bc }'
+fi
 awk -v ow="$(column ours 1)" -v oc="$(column ours 2)" -v pw="$(column probes 1)" -v pc="$(column probes 2)" \
     -v yw="$(column pythons 1)" -v yc="$(column pythons 2)" 'BEGIN {
     printf "ours/probe:  wall %.2fx, CPU %.2fx   (targets: <= 1.0x, <= 1.5x)\n", ow / pw, oc / pc
