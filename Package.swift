@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
+
 import class Foundation.ProcessInfo
 
 // Benchmarks pull in ordo-one/benchmark and jemalloc; library users must never build them,
@@ -33,6 +34,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // Flags > OUTBOX_* environment > --config file > defaults, in OutboxConsumerArguments (docs/cli.md).
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        // Spans per batch and per handler call; no cost while no tracer is bootstrapped (docs/architecture.md).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // `swift package generate-documentation` (the DocC catalogs under Sources/*/*.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.4.0"),
     ],
     targets: [
         // MARK: C libraries (system packages, never exposed)
@@ -68,6 +75,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .target(
@@ -90,6 +98,7 @@ let package = Package(
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -150,7 +159,11 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, child processes, ports).
         .target(
             name: "TestSupport",
-            dependencies: ["HiredisClient", "OutboxConsumer", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HiredisClient", "OutboxConsumer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),
@@ -167,8 +180,10 @@ let package = Package(
             name: "OutboxConsumerTests",
             dependencies: [
                 "OutboxConsumer", "OutboxConsumerTesting", "OutboxTestDriver", "OutboxConsumerCLI", "ArchiveGenerator",
-                "TestSupport",
+                "TestSupport", "OutboxConsumerArguments",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Fixtures")]
@@ -187,6 +202,8 @@ let package = Package(
             dependencies: [
                 "OutboxConsumerRedis", "OutboxConsumer", "OutboxConsumerArguments", "OutboxConsumerTesting", "HiredisClient",
                 "TestSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 // Built for the tests that run them as processes.
                 "OutboxTestDriver", "OutboxConsumerCLI",
             ]

@@ -23,4 +23,4 @@ if ((${#missing[@]} > 0)); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-command -v swift >/dev/null || { echo "setup: swift is not on PATH; install a Swift 6.1+ toolchain" >&2; exit 1; }
+command -v swift >/dev/null || { echo "setup: swift is not on PATH; install a Swift 6.2+ toolchain" >&2; exit 1; }

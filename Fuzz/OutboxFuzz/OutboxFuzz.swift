@@ -119,7 +119,6 @@ func fuzzJSON(_ bytes: [UInt8]) {
 
 func fuzzEnvelope(_ bytes: [UInt8]) {
     _ = decoder.decode(bytes[...])
-    _ = EventEnvelopeCheck(bytes[...])
 }
 
 // MARK: Line splitter
@@ -160,7 +159,8 @@ func split(_ input: [UInt8], _ options: LineReaderOptions, chunk: (Int) -> Int) 
             items.append(SplitItem(number: line.number, offset: line.offset, endOffset: line.endOffset, bytes: Array(line.bytes)))
         case .oversized(let number, let offset, let endOffset, let length, let prefix):
             check(prefix.count <= options.keptPrefix, "prefix over keptPrefix")
-            items.append(SplitItem(number: number, offset: offset, endOffset: endOffset, bytes: Array(prefix), oversizedLength: length))
+            items.append(
+                SplitItem(number: number, offset: offset, endOffset: endOffset, bytes: Array(prefix), oversizedLength: length))
         }
     }
     while true {

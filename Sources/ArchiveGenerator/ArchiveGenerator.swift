@@ -19,7 +19,10 @@ package struct ArchiveGenerator {
         /// Share of lines replaced by something that is not an event (for failure paths).
         package var invalidRate: Double = 0.0
 
-        package init(count: Int, seed: UInt64 = 7, duplicateRate: Double = 0.05, payloadAsStringRate: Double = 0.0, invalidRate: Double = 0.0) {
+        package init(
+            count: Int, seed: UInt64 = 7, duplicateRate: Double = 0.05, payloadAsStringRate: Double = 0.0,
+            invalidRate: Double = 0.0
+        ) {
             self.count = count
             self.seed = seed
             self.duplicateRate = duplicateRate
@@ -101,7 +104,10 @@ package struct ArchiveGenerator {
         switch random.int(in: 0...3) {
         case 0: return Array("{\"event_id\":\(eventID),\"event_type\":\"issue.created\",\"occurred_at\":".utf8)  // cut short
         case 1: return Array("{\"event_type\":\"issue.updated\",\"occurred_at\":\"2026-04-21T12:00:00Z\",\"payload\":{}}".utf8)
-        case 2: return Array("{\"event_id\":\(eventID),\"event_type\":\"issue.created\",\"occurred_at\":\"2026-04-21T12:00:00Z\",\"payload\":{\"subject\":\"no ids\"}}".utf8)
+        case 2:
+            return Array(
+                "{\"event_id\":\(eventID),\"event_type\":\"issue.created\",\"occurred_at\":\"2026-04-21T12:00:00Z\",\"payload\":{\"subject\":\"no ids\"}}"
+                    .utf8)
         default: return Array("not json at all \(eventID)".utf8)
         }
     }

@@ -17,8 +17,12 @@ struct World {
     ]
     static let issueFields = ["status_id", "assigned_to_id", "priority_id", "subject", "due_date", "tracker_id", "done_ratio"]
 
-    struct Contact { var id: Int; var projectID: Int; var isCompany: Bool; var name: String; var company: String; var email: String }
-    struct Issue { var id: Int; var projectID: Int; var statusID: Int; var subject: String; var contactID: Int; var assignee: (Int, String)? }
+    struct Contact {
+        var id: Int; var projectID: Int; var isCompany: Bool; var name: String; var company: String; var email: String
+    }
+    struct Issue {
+        var id: Int; var projectID: Int; var statusID: Int; var subject: String; var contactID: Int; var assignee: (Int, String)?
+    }
     struct Message {
         var id: Int; var journalID: Int?; var issueID: Int; var projectID: Int; var contactID: Int; var messageID: String
         var incoming: Bool; var source: Int; var from: String; var to: String; var hasBCC: Bool; var privateNotes: Bool
@@ -117,7 +121,8 @@ struct World {
         nextIssue += 1
         let author = user(&random)
         let subject = random.element(Self.subjects).replacingOccurrences(of: "{n}", with: String(random.int(in: 100...9999)))
-        let issue = Issue(id: nextIssue, projectID: contact.projectID, statusID: 1, subject: subject, contactID: contact.id, assignee: nil)
+        let issue = Issue(
+            id: nextIssue, projectID: contact.projectID, statusID: 1, subject: subject, contactID: contact.id, assignee: nil)
         issues.append(issue)
         let time = tick(&random)
         var p = JSONWriter()
@@ -133,7 +138,9 @@ struct World {
         p.key("subject"); p.string(subject)
         p.key("created_on"); p.string(time)
         p.key("updated_on"); p.string(time)
-        var out = [envelope("issue.created", "Issue", issue.id, p, time: time, project: issue.projectID, issue: issue.id, user: author.0)]
+        var out = [
+            envelope("issue.created", "Issue", issue.id, p, time: time, project: issue.projectID, issue: issue.id, user: author.0)
+        ]
         if random.chance(0.8) {
             nextTicket += 1
             let ticket = Message(
@@ -201,8 +208,12 @@ struct World {
         u.key("subject"); u.string(issue.subject)
         u.key("updated_on"); u.string(time)
         var out = [
-            envelope("journal.created", "Journal", journalID, j, time: time, project: issue.projectID, issue: issue.id, journal: journalID, user: actor.0),
-            envelope("issue.updated", "Issue", issue.id, u, time: time, project: issue.projectID, issue: issue.id, journal: journalID, user: actor.0),
+            envelope(
+                "journal.created", "Journal", journalID, j, time: time, project: issue.projectID, issue: issue.id,
+                journal: journalID, user: actor.0),
+            envelope(
+                "issue.updated", "Issue", issue.id, u, time: time, project: issue.projectID, issue: issue.id, journal: journalID,
+                user: actor.0),
         ]
         if hasNotes && random.chance(0.5), let contactPosition = contactIndex[issue.contactID] {
             let contact = contacts[contactPosition]
@@ -256,7 +267,9 @@ struct World {
         p.key("private_notes"); p.bool(message.privateNotes)
         p.key("has_notes"); p.bool(true)
         p.key("message_date"); p.string(message.date)
-        return envelope(type, "JournalMessage", message.id, p, time: time, project: message.projectID, issue: message.issueID, journal: message.journalID)
+        return envelope(
+            type, "JournalMessage", message.id, p, time: time, project: message.projectID, issue: message.issueID,
+            journal: message.journalID)
     }
 
     static func optionalUser(_ p: inout JSONWriter, _ prefix: String, _ user: (Int, String)?) {

@@ -75,15 +75,15 @@ package struct FollowPosition: Sendable, Equatable, LosslessStringConvertible {
             guard values.updateValue(value, forKey: key) == nil else { return nil }
         }
         guard values.count == keyCount,
-              let device = values["dev"].flatMap(Self.digits).flatMap({ UInt64($0) }),
-              let inode = values["ino"].flatMap(Self.digits).flatMap({ UInt64($0) }),
-              let offset = values["off"].flatMap(Self.digits).flatMap({ Int64($0) }),
-              let lineNumber = values["line"].flatMap(Self.digits).flatMap({ Int($0) })
+            let device = values["dev"].flatMap(Self.digits).flatMap({ UInt64($0) }),
+            let inode = values["ino"].flatMap(Self.digits).flatMap({ UInt64($0) }),
+            let offset = values["off"].flatMap(Self.digits).flatMap({ Int64($0) }),
+            let lineNumber = values["line"].flatMap(Self.digits).flatMap({ Int($0) })
         else { return nil }
         var tail: UInt64?
         if keyCount == 5 {
             guard let value = values["tail"], value.count == 16,
-                  value.utf8.allSatisfy({ Self.isHexDigit($0) }), let parsed = UInt64(value, radix: 16)
+                value.utf8.allSatisfy({ Self.isHexDigit($0) }), let parsed = UInt64(value, radix: 16)
             else { return nil }
             tail = parsed
         }

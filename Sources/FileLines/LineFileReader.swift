@@ -1,9 +1,10 @@
+import DedicatedExecutor
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import DedicatedExecutor
 
 /// Replays a finished file (or stdin when path is "-") from the start (or from a byte offset),
 /// in constant memory.

@@ -79,11 +79,12 @@ enum SystemFile {
         path: String
     ) throws(FileLinesError) -> Int {
         while true {
-            let count = if let offset {
-                pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
-            } else {
-                systemRead(descriptor, buffer.baseAddress, buffer.count)
-            }
+            let count =
+                if let offset {
+                    pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
+                } else {
+                    systemRead(descriptor, buffer.baseAddress, buffer.count)
+                }
             if count >= 0 { return count }
             let code = errno
             if code == EINTR { continue }
@@ -137,5 +138,15 @@ extension SystemFile.Status {
 
 // The system functions under other names: inside `SystemFile` their own names are taken.
 private func systemOpen(_ path: String, _ flags: Int32) -> Int32 { open(path, flags) }
-private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(descriptor, buffer, count) }
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
 private func systemClose(_ descriptor: Int32) -> Int32 { close(descriptor) }
+
+/// The size of a regular file; nil for stdin (`-`), a pipe, or a file that cannot be read.
+package func regularFileSize(_ path: String) -> Int64? {
+    guard path != "-" else { return nil }
+    var info = stat()
+    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+    return Int64(info.st_size)
+}

@@ -183,7 +183,8 @@ enum RedisURLParser {
 
         var database = 0
         if tail.hasPrefix("?") {
-            throw .invalidURL("'\(redacted(url))': query parameters are not supported in redis:// URLs; put the database in the path, e.g. /2")
+            throw .invalidURL(
+                "'\(redacted(url))': query parameters are not supported in redis:// URLs; put the database in the path, e.g. /2")
         }
         if tail.hasPrefix("/") {
             let path = tail.dropFirst()

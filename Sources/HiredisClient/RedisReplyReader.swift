@@ -29,7 +29,8 @@ package final class RedisReplyReader {
         var reply: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
             builder.reset()
-            throw .protocolError(withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+            throw .protocolError(
+                withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
         }
         guard reply != nil else { return nil }
         return try builder.takeReply()

@@ -164,7 +164,8 @@ extension RedisConnection {
     /// - Returns: `true` when created, `false` when the group already existed (`BUSYGROUP`).
     package func createGroup(stream: String, group: String, startID: String) throws(RedisError) -> Bool {
         do throws(RedisError) {
-            let reply = try command("XGROUP", "CREATE", RedisArgument(stream), RedisArgument(group), RedisArgument(startID), "MKSTREAM")
+            let reply = try command(
+                "XGROUP", "CREATE", RedisArgument(stream), RedisArgument(group), RedisArgument(startID), "MKSTREAM")
             guard case .status = reply else {
                 throw .protocolError("XGROUP CREATE: expected status OK, got \(reply)")
             }
@@ -264,7 +265,8 @@ extension RedisConnection {
     ///   whole macro nodes, so a few more may remain).
     /// - Returns: the new entry's ID.
     package func add(stream: String, fields: [StreamField], maxLength: Int? = nil) throws(RedisError) -> String {
-        try StreamReplyParser.id(command(Self.addArguments(stream: stream, fields: fields, maxLength: maxLength)), command: "XADD")
+        try StreamReplyParser.id(
+            command(Self.addArguments(stream: stream, fields: fields, maxLength: maxLength)), command: "XADD")
     }
 
     /// The arguments of ``add(stream:fields:maxLength:)``, for use in a ``pipeline(_:)``.
@@ -373,7 +375,8 @@ enum StreamReplyParser {
             var index = 0
             while index < flat.count {
                 guard case .bulk(let name) = flat[index], case .bulk(let value) = flat[index + 1] else {
-                    throw .protocolError("\(command): entry \(id): expected bulk field name and value, got \(flat[index]), \(flat[index + 1])")
+                    throw .protocolError(
+                        "\(command): entry \(id): expected bulk field name and value, got \(flat[index]), \(flat[index + 1])")
                 }
                 fields.append(StreamField(name: name, value: value))
                 index += 2
@@ -431,7 +434,8 @@ enum StreamReplyParser {
             else {
                 throw .protocolError("XPENDING: expected [id, consumer, idle, deliveries], got \(item)")
             }
-            result.append(PendingEntry(id: id, consumer: consumer, idle: .milliseconds(idle), deliveries: Int(clamping: deliveries)))
+            result.append(
+                PendingEntry(id: id, consumer: consumer, idle: .milliseconds(idle), deliveries: Int(clamping: deliveries)))
         }
         return result
     }
@@ -451,7 +455,8 @@ enum StreamReplyParser {
         } else if parts[3] != .null {
             throw .protocolError("XPENDING: expected consumer list or nil, got \(parts[3])")
         }
-        return PendingSummary(count: Int(clamping: count), smallestID: parts[1].string, largestID: parts[2].string, consumers: consumers)
+        return PendingSummary(
+            count: Int(clamping: count), smallestID: parts[1].string, largestID: parts[2].string, consumers: consumers)
     }
 
     static func groups(_ reply: RedisReply) throws(RedisError) -> [GroupInfo] {
@@ -466,11 +471,12 @@ enum StreamReplyParser {
             else {
                 throw .protocolError("XINFO GROUPS: missing name, consumers, pending or last-delivered-id in \(item)")
             }
-            result.append(GroupInfo(
-                name: name, consumers: Int(clamping: consumers), pending: Int(clamping: pending), lastDeliveredID: last,
-                entriesRead: info["entries-read"]?.int.map { Int(clamping: $0) },
-                lag: info["lag"]?.int.map { Int(clamping: $0) }
-            ))
+            result.append(
+                GroupInfo(
+                    name: name, consumers: Int(clamping: consumers), pending: Int(clamping: pending), lastDeliveredID: last,
+                    entriesRead: info["entries-read"]?.int.map { Int(clamping: $0) },
+                    lag: info["lag"]?.int.map { Int(clamping: $0) }
+                ))
         }
         return result
     }
@@ -485,10 +491,11 @@ enum StreamReplyParser {
             guard let name = info["name"]?.string, let pending = info["pending"]?.int, let idle = info["idle"]?.int else {
                 throw .protocolError("XINFO CONSUMERS: missing name, pending or idle in \(item)")
             }
-            result.append(ConsumerInfo(
-                name: name, pending: Int(clamping: pending), idle: .milliseconds(idle),
-                inactive: info["inactive"]?.int.flatMap { $0 >= 0 ? .milliseconds($0) : nil }
-            ))
+            result.append(
+                ConsumerInfo(
+                    name: name, pending: Int(clamping: pending), idle: .milliseconds(idle),
+                    inactive: info["inactive"]?.int.flatMap { $0 >= 0 ? .milliseconds($0) : nil }
+                ))
         }
         return result
     }

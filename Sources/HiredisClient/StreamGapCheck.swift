@@ -105,7 +105,8 @@ extension RedisConnection {
     /// (`XREADGROUP ... >`, not blocking), in one `MULTI`/`EXEC`, so that no trim can slip
     /// between the look and the read. Throws ``RedisError/server(_:)`` `NOGROUP` when the group
     /// or the stream does not exist.
-    package func readNewEntries(stream: String, group: String, consumer: String, count: Int) throws(RedisError) -> GapCheckedRead {
+    package func readNewEntries(stream: String, group: String, consumer: String, count: Int) throws(RedisError) -> GapCheckedRead
+    {
         let replies = try pipeline([
             ["MULTI"],
             ["XINFO", "STREAM", RedisArgument(stream)],

@@ -1,70 +1,70 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Logging
 import OutboxConsumer
 import OutboxConsumerRedis
 import Synchronization
 
-/// The options every consuming command shares: `--ledger`, `--consumer`, `--batch-size`,
-/// `--max-attempts`, `--lock-wait`, `--log-level`. Use it with `@OptionGroup` in your own consumer's command,
-/// so it takes the same options as `outbox-consumer`.
+/// The options every consuming command shares: `--config`, `--ledger`, `--consumer`,
+/// `--batch-size`, `--max-attempts`, `--lock-wait`, `--log-level`. Use it with `@OptionGroup` in
+/// your own consumer's command, so it takes the same options as `outbox-consumer`, then call
+/// ``resolve(environment:)`` in `run()`: each setting comes from its flag, else its `OUTBOX_*`
+/// environment variable, else the `--config` JSON file, else its default (``ConsumerSettings``).
 public struct ConsumerArguments: ParsableArguments, Sendable {
-    @Option(help: "The SQLite ledger file.")
-    public var ledger: String = "./outbox-ledger.sqlite"
+    @Option(
+        help: ArgumentHelp(
+            "A JSON file of settings (keys as the long options: ledger, consumer, batch-size, ...); or set OUTBOX_CONFIG.",
+            valueName: "file"))
+    public var config: String?
 
-    @Option(help: "The consumer name: events are deduped per name. (default: the program's own)")
+    @Option(help: "The SQLite ledger file; or OUTBOX_LEDGER. (default: ./outbox-ledger.sqlite)")
+    public var ledger: String?
+
+    @Option(help: "The consumer name: events are deduped per name; or OUTBOX_CONSUMER. (default: the program's own)")
     public var consumer: String?
 
-    @Option(help: "Records per ledger transaction.")
-    public var batchSize: Int = 500
+    @Option(help: "Records per ledger transaction; or OUTBOX_BATCH_SIZE. (default: 500)")
+    public var batchSize: Int?
 
-    @Option(help: "Tries per handler before an event is kept as a failure.")
-    public var maxAttempts: Int = 4
+    @Option(help: "Tries per handler before an event is kept as a failure; or OUTBOX_MAX_ATTEMPTS. (default: 4)")
+    public var maxAttempts: Int?
 
-    @Option(help: "Seconds to wait for another process's write lock on the ledger before failing. (default: as long as it takes)")
+    @Option(
+        help:
+            "Seconds to wait for another process's write lock on the ledger before failing; or OUTBOX_LOCK_WAIT. (default: as long as it takes)"
+    )
     public var lockWait: Double?
 
-    @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
-    public var logLevel: Logger.Level = .error
+    @Option(
+        help: "Log level on stderr (trace, debug, info, notice, warning, error, critical); or OUTBOX_LOG_LEVEL. (default: error)")
+    public var logLevel: Logger.Level?
 
     public init() {}
 
-    /// A logger writing to stderr at `--log-level`.
-    public func makeLogger(label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = logLevel
-        return logger
+    /// Flag values out of range are usage errors (exit 64), like malformed ones; values from the
+    /// environment or the file are checked by ``resolve(environment:)``.
+    public func validate() throws {
+        try ConsumerSettings.check(
+            batchSize: batchSize, maxAttempts: maxAttempts, lockWait: lockWait, names: ConsumerSettings.flagNames)
     }
 
-    /// `--consumer`, or `defaultName`.
-    public func consumerName(default defaultName: String) -> String { consumer ?? defaultName }
-
-    /// The ledger at `--ledger`, waiting `--lock-wait` for another process's write lock.
-    public func makeLedger(logger: Logger) throws -> SQLiteLedger {
-        try SQLiteLedger(path: ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
-    }
-
-    /// A consumer named `--consumer` (or `defaultName`) on `ledger` (default: ``makeLedger(logger:)``),
-    /// with the handlers `handlers` returns for that ledger and consumer name (prepare your tables
-    /// there, before any event runs).
-    /// - Parameter owner: your program's name: the ledger then refuses the consumer name to other
-    ///   programs, and this one a name another program owns (see `EventConsumer.Configuration.owner`).
-    public func makeConsumer(
-        defaultName: String, owner: String? = nil, ledger: SQLiteLedger? = nil, logger: Logger,
-        handlers: (_ ledger: SQLiteLedger, _ consumerName: String) async throws -> EventHandlers
-    ) async throws -> EventConsumer {
-        let ledger = try ledger ?? makeLedger(logger: logger)
-        let name = consumerName(default: defaultName)
-        return try EventConsumer(
-            name: name, handlers: try await handlers(ledger, name), ledger: ledger,
-            configuration: .init(batchSize: batchSize, retry: RetryPolicy(maxAttempts: maxAttempts), owner: owner),
-            logger: logger)
+    /// The settings after precedence: flags, then `OUTBOX_*` variables of `environment`, then the
+    /// `--config` (or `OUTBOX_CONFIG`) JSON file, then the defaults.
+    /// - Parameter environment: the variables to read; nil for the process's own.
+    /// - Throws: `ValidationError` (exit 64) naming the variable or file key whose value is not
+    ///   valid, or the config file that cannot be read.
+    public func resolve(environment: [String: String]? = nil) async throws -> ConsumerSettings {
+        try await ConsumerSettings(arguments: self, environment: environment ?? ProcessInfo.processInfo.environment)
     }
 }
 
 /// `--print` and `--json`.
 public struct OutputArguments: ParsableArguments, Sendable {
-    @Flag(help: "Write each delivered event to stdout as one normalized JSON line; stdout then holds nothing else but the --json summary.")
+    @Flag(
+        help:
+            "Write each delivered event to stdout as one normalized JSON line; stdout then holds nothing else but the --json summary."
+    )
     public var print = false
 
     @Flag(help: "End with a JSON summary object as the last line of stdout.")
@@ -77,10 +77,17 @@ public struct OutputArguments: ParsableArguments, Sendable {
             """)
     public var countTypes = false
 
+    @Flag(
+        help: "Show the progress line on stderr even when it is not a terminal (percent done and time left, or how far behind).")
+    public var progress = false
+
+    /// `--progress` forces the progress line; without it, it shows only on a terminal.
+    public var progressDisplay: ProgressDisplay { progress ? .always : .whenTerminal }
+
     public init() {}
 
     /// The `--print` and `--count-types` handlers, when asked for, and no others: the handlers of
-    /// a generic consumer (for ``ConsumerArguments/makeConsumer(defaultName:owner:ledger:logger:handlers:)``).
+    /// a generic consumer (for ``ConsumerSettings/makeConsumer(defaultName:owner:ledger:logger:handlers:)``).
     public func handlers(ledger: SQLiteLedger, consumerName: String) -> EventHandlers {
         var handlers = EventHandlers()
         install(into: &handlers)
@@ -135,6 +142,7 @@ public struct SourceArguments: ParsableArguments, Sendable {
         if let idleExit, !(idleExit > 0) {
             throw ValidationError("--idle-exit must be a positive number of seconds")
         }
+        guard pollMs >= 1 else { throw ValidationError("--poll-ms must be at least 1, got \(pollMs)") }
     }
 
     /// Runs `consumer` over the chosen source until it ends or SIGINT/SIGTERM (which let the
@@ -183,17 +191,19 @@ public struct SourceRunResult: Sendable {
 /// with it.
 public struct RedisSourceArguments: ParsableArguments, Sendable {
     /// `--redis URL`: the server; nil when the program reads another kind of source.
-    @Option(help: ArgumentHelp(
-        "Read a Redis Stream through a consumer group.",
-        discussion: "redis://[user:password@]host[:port][/db], unix:///path/redis.sock[?db=N], or a socket path.",
-        valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "Read a Redis Stream through a consumer group.",
+            discussion: "redis://[user:password@]host[:port][/db], unix:///path/redis.sock[?db=N], or a socket path.",
+            valueName: "url"))
     public var redis: String?
 
     /// `--redis-url-file PATH`: the URL read from a file (first line), so a password never
     /// appears in `ps`; the other way is the `OUTBOX_REDIS_URL` environment variable.
-    @Option(help: ArgumentHelp(
-        "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.",
-        valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.",
+            valueName: "path"))
     public var redisUrlFile: String?
 
     /// `--stream KEY`, default `redmine:outbox`.
@@ -205,9 +215,10 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public var group: String?
 
     /// `--consumer-name NAME`; nil for `<hostname>-<pid>`.
-    @Option(help: ArgumentHelp(
-        "This process's name within the group; each process needs its own. (default: <hostname>-<pid>)",
-        valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "This process's name within the group; each process needs its own. (default: <hostname>-<pid>)",
+            valueName: "name"))
     public var consumerName: String?
 
     /// `--start 0|$`, default `0`.
@@ -219,9 +230,10 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public var maxDeliveries: Int = 5
 
     /// `--reclaim-min-idle SECONDS`, default 300.
-    @Option(help: ArgumentHelp(
-        "Take over entries other consumers left pending for this many seconds (longer than a batch can take).",
-        valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Take over entries other consumers left pending for this many seconds (longer than a batch can take).",
+            valueName: "seconds"))
     public var reclaimMinIdle: Double = 300
 
     /// `--reclaim-interval SECONDS`, default 30.
@@ -229,9 +241,10 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
     public var reclaimInterval: Double = 30
 
     /// `--on-gap fail|continue`, default `fail`.
-    @Option(help: ArgumentHelp(
-        "When entries were trimmed or deleted before the group read them: fail (stop; the group stays there) or continue (report them and read on).",
-        valueName: "fail|continue"))
+    @Option(
+        help: ArgumentHelp(
+            "When entries were trimmed or deleted before the group read them: fail (stop; the group stays there) or continue (report them and read on).",
+            valueName: "fail|continue"))
     public var onGap: RedisStreamSource.OnGap = .fail
 
     /// `--dead-letter-stream KEY`; nil for `<stream>:dead`.
@@ -263,7 +276,8 @@ public struct RedisSourceArguments: ParsableArguments, Sendable {
         let minimumIdle = RedisStreamSource.Configuration.minimumReclaimMinIdle / .seconds(1)
         guard reclaimMinIdle.isFinite, reclaimMinIdle >= minimumIdle else {
             throw ValidationError(
-                "--reclaim-min-idle must be at least \(minimumIdle) s (shorter takes entries from live consumers mid-batch), got \(reclaimMinIdle)")
+                "--reclaim-min-idle must be at least \(minimumIdle) s (shorter takes entries from live consumers mid-batch), got \(reclaimMinIdle)"
+            )
         }
         guard reclaimInterval.isFinite, reclaimInterval > 0 else {
             throw ValidationError("--reclaim-interval must be a positive number of seconds, got \(reclaimInterval)")
@@ -305,16 +319,18 @@ extension RedisURL {
     /// The environment variable that supplies the URL when no option does.
     public static let environmentVariable = "OUTBOX_REDIS_URL"
 
-    /// `OUTBOX_REDIS_URL`, when set and not empty.
-    public static func fromEnvironment() -> String? {
-        guard let value = ProcessInfo.processInfo.environment[environmentVariable], !value.isEmpty else { return nil }
+    /// `OUTBOX_REDIS_URL`, when set and not empty, read as the other `OUTBOX_*` settings are
+    /// (``ConsumerSettings``), as a secret.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        let reader = ConfigReader(provider: OutboxEnvironment.provider(environment))
+        guard let value = reader.string(forKey: "redis.url", isSecret: true), !value.isEmpty else { return nil }
         return value
     }
 
     /// The URL from the option, the file (its first line, surrounding whitespace removed) or
     /// the environment, parsed; nil when none gives one.
     /// - Throws: ``CommandError`` when the file cannot be read or holds no URL;
-    ///   `RedisStreamError` (``RedisStreamError/Code/invalidURL``) when the URL is not one.
+    ///   `RedisStreamError` (code `invalidURL`) when the URL is not one.
     public static func resolve(option: String?, file: String?) throws -> RedisURL? {
         try resolvedText(option: option, file: file).map { try RedisURL($0) }
     }
@@ -336,6 +352,8 @@ extension RedisURL {
     }
 }
 
+// swift-format-ignore: AvoidRetroactiveConformances
+// (swift-log does not depend on ArgumentParser, so this conformance cannot live there.)
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension RedisStreamSource.OnGap: ExpressibleByArgument {}
 

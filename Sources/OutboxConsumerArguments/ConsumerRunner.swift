@@ -6,14 +6,16 @@ import Synchronization
 /// Runs consumers the way a command-line program should.
 public enum ConsumerRunner {
     /// Runs `consumer` over `source` in a ServiceGroup: SIGINT/SIGTERM stop reading, let the
-    /// batch in progress commit, and return the report. Progress goes to stderr when it is a terminal.
+    /// batch in progress commit, and return the report. Progress goes to stderr when it is a
+    /// terminal (`progress`), with percent done and time left for a replay of files, and how far
+    /// behind for a followed file (``ProgressEstimate``).
     ///
     /// - Throws: ``RunStoppedError`` when the run stops on an error, with what was committed
     ///   before it.
     public static func run<Source: EventSource>(
-        _ consumer: EventConsumer, source: Source, logger: Logger
+        _ consumer: EventConsumer, source: Source, logger: Logger, progress display: ProgressDisplay = .whenTerminal
     ) async throws -> ConsumerReport {
-        let progress = ProgressLine()
+        let progress = ProgressLine(display: display, source: (source as? any ProgressReportingSource)?.progress)
         let result = ReportBox()
         let service = ConsumerRunService(consumer: consumer, source: source, progress: progress, result: result)
         let group = ServiceGroup(

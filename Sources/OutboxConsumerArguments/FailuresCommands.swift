@@ -22,7 +22,7 @@ public protocol ConsumerProgram: Sendable {
     /// The program's name, for messages.
     static var commandName: String { get }
     /// The owner recorded for the program's consumer names (`EventConsumer.Configuration.owner`);
-    /// pass the same to ``ConsumerArguments/makeConsumer(defaultName:owner:ledger:logger:handlers:)`` in the
+    /// pass the same to ``ConsumerSettings/makeConsumer(defaultName:owner:ledger:logger:handlers:)`` in the
     /// consuming command. Default: ``commandName``. Nil claims nothing (a generic tool), but a
     /// retry still refuses a consumer owned by another program.
     static var owner: String? { get }
@@ -96,8 +96,10 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
                         "handlers": failure.handlers, "reason": failure.reason, "attempts": failure.attempts,
                         "first_failed_at": iso.string(from: failure.firstFailedAt),
                         "last_failed_at": iso.string(from: failure.lastFailedAt),
-                        "origin": ["source": failure.origin.source, "position": failure.origin.position,
-                                   "line": failure.origin.line as Any, "byte_offset": failure.origin.byteOffset as Any],
+                        "origin": [
+                            "source": failure.origin.source, "position": failure.origin.position,
+                            "line": failure.origin.line as Any, "byte_offset": failure.origin.byteOffset as Any,
+                        ],
                         "raw": failure.rawText,
                     ]
                 }
@@ -110,7 +112,8 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
                     let event = failure.eventID.map { "event \($0) \(failure.eventType ?? "")" } ?? "no event id"
                     let handlers = failure.handlers.isEmpty ? "" : " in \(failure.handlers.joined(separator: ", "))"
                     output.writeLine(
-                        "#\(failure.id) [\(failure.consumer)] \(failure.kind)\(handlers) \(event), \(failure.attempts) attempt(s), last \(iso.string(from: failure.lastFailedAt))")
+                        "#\(failure.id) [\(failure.consumer)] \(failure.kind)\(handlers) \(event), \(failure.attempts) attempt(s), last \(iso.string(from: failure.lastFailedAt))"
+                    )
                     output.writeLine("    from \(failure.origin)")
                     output.writeLine("    \(failure.reason)")
                 }
@@ -163,21 +166,24 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
         }
 
         public func run() async throws {
-            let logger = consumerOptions.makeLogger(label: Program.commandName)
-            let ledger = try consumerOptions.makeLedger(logger: logger)
-            let consumerName = consumerOptions.consumerName(default: Program.defaultConsumerName)
+            let settings = try await consumerOptions.resolve()
+            let logger = settings.makeLogger(label: Program.commandName)
+            let ledger = try settings.makeLedger(logger: logger)
+            let consumerName = settings.consumerName(default: Program.defaultConsumerName)
             let chosen = try await ledger.failures(ids: ids.isEmpty ? nil : ids)
             try Self.check(ids: ids, found: chosen, consumer: consumerName)
             let mine = chosen.filter { $0.consumer == consumerName }
             guard !mine.isEmpty else {
                 let others = Dictionary(grouping: chosen, by: \.consumer).map { "\($0.key) (\($0.value.count))" }.sorted()
-                let hint = others.isEmpty ? "" : "; kept failures of other consumers: \(others.joined(separator: ", ")) (pass --consumer NAME)"
+                let hint =
+                    others.isEmpty
+                    ? "" : "; kept failures of other consumers: \(others.joined(separator: ", ")) (pass --consumer NAME)"
                 Self.tell("consumer \(consumerName) has no kept failures to retry\(hint)")
                 RunSummary.print(ConsumerReport(), json: output.json)
                 return
             }
             let output = self.output
-            let consumer = try await consumerOptions.makeConsumer(
+            let consumer = try await settings.makeConsumer(
                 defaultName: Program.defaultConsumerName, owner: Program.owner, ledger: ledger, logger: logger
             ) { ledger, name in
                 var handlers = try await Program.handlers(ledger: ledger, consumerName: name)
@@ -208,7 +214,9 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
                 while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
                 replacements[id] = bytes
             }
-            Self.tell("retrying \(mine.count) kept failure(s) of consumer \(consumer.name): \(mine.map { "#\($0.id)" }.joined(separator: ", "))")
+            Self.tell(
+                "retrying \(mine.count) kept failure(s) of consumer \(consumer.name): \(mine.map { "#\($0.id)" }.joined(separator: ", "))"
+            )
             let report = try await consumer.retryFailures(ids: mine.map(\.id), replacing: replacements)
             StandardOutput.shared.flush()
             RunSummary.print(report, json: output.json)
@@ -251,7 +259,8 @@ public struct FailuresCommand<Program: ConsumerProgram>: AsyncParsableCommand {
             let unknown = ids.filter { !found.contains($0) }
             guard unknown.isEmpty else {
                 throw CommandError(
-                    "no kept failure with id \(unknown.map(String.init).joined(separator: ", ")) (see `failures list`); nothing discarded")
+                    "no kept failure with id \(unknown.map(String.init).joined(separator: ", ")) (see `failures list`); nothing discarded"
+                )
             }
             let deleted = try await ledger.discardFailures(ids: ids)
             StandardOutput.shared.writeLine("discarded \(deleted) failure(s)")

@@ -87,10 +87,85 @@ public enum RunSummary {
     }
 }
 
-/// Progress on stderr, only when stderr is a terminal, at most a few times a second.
+/// When to show the progress line on stderr.
+public enum ProgressDisplay: Sendable {
+    /// Only when stderr is a terminal (the default).
+    case whenTerminal
+    /// Always (`--progress`), e.g. for a terminal that `isatty` cannot see through.
+    case always
+    /// Never.
+    case never
+}
+
+/// What the progress line says: counts and rate, and, when the source can tell, percent done
+/// and time left (bytes read of a known total) or how far behind the input the run is.
+public enum ProgressEstimate {
+    /// Percent of `total` that `read` is, nil when the total is unknown or zero.
+    public static func percent(read: Int64, total: Int64?) -> Double? {
+        guard let total, total > 0 else { return nil }
+        return min(100, Double(max(0, read)) * 100 / Double(total))
+    }
+
+    /// Seconds left at the rate so far (`read` bytes in `elapsed`); nil before anything is read
+    /// or when the total is unknown.
+    public static func secondsLeft(read: Int64, total: Int64?, elapsed: Duration) -> Double? {
+        guard let total, read > 0 else { return nil }
+        let seconds = elapsed / .seconds(1)
+        guard seconds > 0 else { return nil }
+        return Double(max(0, total - read)) * seconds / Double(read)
+    }
+
+    /// `1.5 MB`, `312 KB`, `20 B`.
+    public static func bytes(_ count: Int64) -> String {
+        let value = Double(count)
+        if value >= 1e9 { return String(format: "%.1f GB", value / 1e9) }
+        if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
+        if value >= 1e3 { return String(format: "%.0f KB", value / 1e3) }
+        return "\(count) B"
+    }
+
+    /// `0:42`, `12:05`, `1:02:03`.
+    public static func clock(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded(.up))
+        let (hours, minutes, rest) = (total / 3600, total / 60 % 60, total % 60)
+        return hours > 0 ? String(format: "%d:%02d:%02d", hours, minutes, rest) : String(format: "%d:%02d", minutes, rest)
+    }
+
+    /// The line: `37.5%  1.2 MB of 3.2 MB  2:05 left  read ... records/s`, or with
+    /// `behind 4 KB` / `behind 12 entries` for live input.
+    public static func line(_ report: ConsumerReport, source: SourceProgress.Snapshot?, elapsed: Duration) -> String {
+        var parts: [String] = []
+        if let source, let read = source.bytesRead, let total = source.totalBytes,
+            let percent = percent(read: read, total: total)
+        {
+            parts.append(String(format: "%.1f%%", percent))
+            parts.append("\(bytes(read)) of \(bytes(total))")
+            if let left = secondsLeft(read: read, total: total, elapsed: elapsed) { parts.append("\(clock(left)) left") }
+        }
+        if let lag = source?.lagBytes { parts.append("behind \(bytes(lag))") }
+        if let lag = source?.lagEntries { parts.append("behind \(lag) entries") }
+        parts.append(
+            "read \(report.read)  delivered \(report.delivered)  duplicates \(report.duplicates)  failed \(report.failed)  "
+                + "\(Int(report.recordsPerSecond)) records/s")
+        return parts.joined(separator: "  ")
+    }
+}
+
+/// Progress on stderr, when stderr is a terminal (or always, or never), at most a few times a second.
 final class ProgressLine: Sendable {
-    private let enabled = isatty(2) == 1
+    private let enabled: Bool
+    private let source: SourceProgress?
+    private let started = ContinuousClock.now
     private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(display: ProgressDisplay = .whenTerminal, source: SourceProgress? = nil) {
+        switch display {
+        case .whenTerminal: enabled = isatty(2) == 1
+        case .always: enabled = true
+        case .never: enabled = false
+        }
+        self.source = source
+    }
 
     func update(_ report: ConsumerReport) {
         guard enabled else { return }
@@ -101,8 +176,8 @@ final class ProgressLine: Sendable {
             return true
         }
         guard due else { return }
-        let line = "\r\u{1B}[K read \(report.read)  delivered \(report.delivered)  duplicates \(report.duplicates)  failed \(report.failed)  \(Int(report.recordsPerSecond)) records/s"
-        FileHandle.standardError.write(Data(line.utf8))
+        let text = ProgressEstimate.line(report, source: source?.snapshot, elapsed: now - started)
+        FileHandle.standardError.write(Data("\r\u{1B}[K \(text)".utf8))
     }
 
     func finish() {

@@ -49,7 +49,8 @@ struct GenerateCommand: AsyncParsableCommand {
         }
         defer { if descriptor != 1 { close(descriptor) } }
         var generator = ArchiveGenerator(
-            .init(count: count, seed: seed, duplicateRate: dupRate, payloadAsStringRate: payloadAsString, invalidRate: invalidRate))
+            .init(
+                count: count, seed: seed, duplicateRate: dupRate, payloadAsStringRate: payloadAsString, invalidRate: invalidRate))
         try generator.write { chunk in
             try chunk.withUnsafeBytes { bytes in
                 var offset = 0

@@ -38,7 +38,8 @@ struct LedgerCommand: AsyncParsableCommand {
                 for consumer in stats.consumers {
                     let failures = consumer.failures.values.reduce(0, +)
                     let owner = consumer.owner.map { " (owned by \($0))" } ?? ""
-                    output.writeLine("consumer \(consumer.consumer)\(owner): \(consumer.processed) processed, \(failures) kept failure(s)")
+                    output.writeLine(
+                        "consumer \(consumer.consumer)\(owner): \(consumer.processed) processed, \(failures) kept failure(s)")
                     if let oldest = consumer.oldestProcessedAt, let newest = consumer.newestProcessedAt {
                         output.writeLine("  processed between \(iso.string(from: oldest)) and \(iso.string(from: newest))")
                     }
@@ -71,6 +72,18 @@ struct LedgerCommand: AsyncParsableCommand {
         @Option(help: "Refuse horizons shorter than this many days.")
         var minimumDays: Double = 7
 
+        /// A horizon shorter than the minimum retention is refused before the ledger is opened.
+        func validate() throws {
+            guard minimumDays.isFinite, minimumDays >= 0 else {
+                throw ValidationError("--minimum-days must be 0 or more, got \(minimumDays)")
+            }
+            guard olderThan.isFinite, olderThan >= minimumDays else {
+                throw ValidationError(
+                    "refusing to purge events younger than --minimum-days (\(minimumDays) days; asked for \(olderThan)): "
+                        + "late re-deliveries of purged events would be processed again")
+            }
+        }
+
         func run() async throws {
             guard FileManager.default.fileExists(atPath: ledgerOptions.ledger) else {
                 throw CommandError("no ledger at \(ledgerOptions.ledger) (use --ledger PATH)")
@@ -96,7 +109,8 @@ struct LedgerCommand: AsyncParsableCommand {
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 output.writeLine(String(decoding: data, as: UTF8.self))
             } else if report.dryRun {
-                output.writeLine("\(report.matched) row(s) processed before \(cutoff) would be purged; add --apply to delete them")
+                output.writeLine(
+                    "\(report.matched) row(s) processed before \(cutoff) would be purged; add --apply to delete them")
             } else {
                 output.writeLine("purged \(report.deleted) row(s) processed before \(cutoff)")
             }

@@ -100,14 +100,15 @@ struct PublishCommand: AsyncParsableCommand {
                             continue
                         }
                     }
-                    commands.append(RedisConnection.addArguments(
-                        stream: stream,
-                        fields: [
-                            StreamField("event_id", check.eventID.map(String.init) ?? ""),
-                            StreamField("event_type", check.eventType ?? ""),
-                            StreamField("event", Array(line.bytes)),
-                        ],
-                        maxLength: maxlen))
+                    commands.append(
+                        RedisConnection.addArguments(
+                            stream: stream,
+                            fields: [
+                                StreamField("event_id", check.eventID.map(String.init) ?? ""),
+                                StreamField("event_type", check.eventType ?? ""),
+                                StreamField("event", Array(line.bytes)),
+                            ],
+                            maxLength: maxlen))
                 case .oversized(let number, _, _, let length, _):
                     // Only its beginning was read (memory stays bounded): it cannot be published whole.
                     counts.oversized += 1
@@ -143,9 +144,11 @@ struct PublishCommand: AsyncParsableCommand {
             output.writeLine(String(decoding: data, as: UTF8.self))
         } else {
             output.writeLine(
-                "published \(counts.published) entries to \(stream) in \(String(format: "%.2f", seconds)) s (\(Int(rate)) entries/s)")
+                "published \(counts.published) entries to \(stream) in \(String(format: "%.2f", seconds)) s (\(Int(rate)) entries/s)"
+            )
             output.writeLine(
-                "lines \(counts.lines), not valid events \(counts.invalid) (\(skipInvalid ? "skipped" : "published")), too long \(counts.oversized)")
+                "lines \(counts.lines), not valid events \(counts.invalid) (\(skipInvalid ? "skipped" : "published")), too long \(counts.oversized)"
+            )
         }
         output.flush()
     }
@@ -179,11 +182,12 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try await settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger, handlers: output.handlers)
         let source = try redisOptions.makeSource(stopAfterIdle: idleExit.map(Duration.seconds))
-        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger, progress: output.progressDisplay)
         RunSummary.print(
             report, json: output.json, extra: RedisSourceArguments.summaryCounts(source.statistics.snapshot))
     }
@@ -193,7 +197,9 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show a stream's length, a consumer group's lag and pending entries per consumer, and the dead letters.",
-        discussion: "Exits with status 1 when the group does not exist or entries were lost before it read them (trimmed or deleted unread).")
+        discussion:
+            "Exits with status 1 when the group does not exist or entries were lost before it read them (trimmed or deleted unread)."
+    )
 
     @OptionGroup var server: RedisServerArguments
 
@@ -242,7 +248,8 @@ struct StatusCommand: AsyncParsableCommand {
                     output.writeLine("  lost before read: cannot tell (needs Redis 7)")
                 } else if status.lost > 0 {
                     output.writeLine(
-                        "  LOST: \(status.lostCountIsExact ? "" : "at least ")\(status.lost) entries were trimmed or deleted before this group read them")
+                        "  LOST: \(status.lostCountIsExact ? "" : "at least ")\(status.lost) entries were trimmed or deleted before this group read them"
+                    )
                 }
                 for consumer in status.consumers.sorted(by: { $0.name < $1.name }) {
                     output.writeLine(
@@ -272,8 +279,9 @@ struct RedisServerArguments: ParsableArguments {
     @Option(help: ArgumentHelp("The Redis server: redis://[user:password@]host[:port][/db] or a socket path.", valueName: "url"))
     var redis: String?
 
-    @Option(help: ArgumentHelp(
-        "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Read the Redis URL from this file (keeps a password out of `ps`); or set OUTBOX_REDIS_URL.", valueName: "path"))
     var redisUrlFile: String?
 
     func validate() throws {

@@ -19,10 +19,12 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try await settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger, handlers: output.handlers)
-        let report = try await ConsumerRunner.run(consumer, source: .jsonl(paths: files), logger: logger)
+        let report = try await ConsumerRunner.run(
+            consumer, source: .jsonl(paths: files), logger: logger, progress: output.progressDisplay)
         RunSummary.print(report, json: output.json)
     }
 }
@@ -48,14 +50,20 @@ struct FollowCommand: AsyncParsableCommand {
     @Option(help: "Exit after the file has not grown for this many seconds.")
     var idleExit: Double?
 
+    func validate() throws {
+        if let idleExit, !(idleExit > 0) { throw ValidationError("--idle-exit must be a positive number of seconds") }
+        guard pollMs >= 1 else { throw ValidationError("--poll-ms must be at least 1, got \(pollMs)") }
+    }
+
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "outbox-consumer")
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "outbox-consumer")
+        let consumer = try await settings.makeConsumer(
             defaultName: "default", owner: GenericConsumerProgram.commandName, logger: logger, handlers: output.handlers)
         let source = JSONLSource.jsonl(
             following: file, pollInterval: .milliseconds(max(1, pollMs)),
             stopAfterIdle: idleExit.map { .milliseconds(Int64($0 * 1000)) })
-        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger)
+        let report = try await ConsumerRunner.run(consumer, source: source, logger: logger, progress: output.progressDisplay)
         RunSummary.print(report, json: output.json)
     }
 }

@@ -60,7 +60,12 @@ public enum RedisStreamMonitor {
     ///
     /// - Parameters:
     ///   - url: as in ``RedisStreamSource/Configuration/url``.
+    ///   - stream: the stream's key.
+    ///   - group: the consumer group.
     ///   - deadLetterStream: default `<stream>:dead`, as the source's.
+    ///   - connectTimeout: how long connecting may take.
+    ///   - commandTimeout: how long each command may take.
+    ///   - logger: for the connection's own messages.
     /// - Throws: ``RedisStreamError`` when the URL is invalid (``RedisStreamError/Code/invalidURL``)
     ///   or the server is unreachable or refuses.
     public static func status(

@@ -25,6 +25,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
 
     private let settings: ReaderSettings
     private let logger: Logger
+    private let progress: SourceProgress
     private let tally: RedisStreamTally
 
     private var connection: RedisConnection?
@@ -59,8 +60,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// Committed entries to dead-letter, then acknowledge.
     private var pendingDeadLetters: [DeadLetter] = []
 
-    init(settings: ReaderSettings, statistics: RedisStreamStatistics, logger: Logger) {
+    init(settings: ReaderSettings, statistics: RedisStreamStatistics, progress: SourceProgress, logger: Logger) {
         self.settings = settings
+        self.progress = progress
         self.logger = logger
         self.tally = RedisStreamTally(statistics: statistics, stream: settings.stream, group: settings.group)
         // The first reclaim round runs right after the start-up drain of own pending entries.
@@ -103,12 +105,13 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// failures at once; bad input and refused entries after their dead letter is written.
     /// Sends what is due; if Redis is unreachable, it is sent after reconnecting.
     ///
-    /// Entries are matched by the IDs their records carry (``RecordOrigin``), never by
+    /// Entries are matched by the IDs their records carry (`RecordOrigin`), never by
     /// position: an entry is acknowledged only if the committed batch holds its record.
     public mutating func didCommit(_ batch: SourceBatch, outcomes: [RecordOutcome]) async throws {
         guard outcomes.count == batch.records.count else {
             logger.error(
-                "didCommit got \(outcomes.count) outcomes for \(batch.records.count) records; not acknowledging them (they stay pending and come back)")
+                "didCommit got \(outcomes.count) outcomes for \(batch.records.count) records; not acknowledging them (they stay pending and come back)"
+            )
             return
         }
         // The usual case: the commit holds exactly the oldest batch in flight, record for record.
@@ -132,7 +135,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             }
             guard let index = inFlight.firstIndex(where: { batch in batch.entries.contains { outcomeByID[$0.id] != nil } }) else {
                 if !outcomeByID.isEmpty {
-                    logger.error("didCommit got entries this reader has not in flight; not acknowledging them", metadata: ["entries": "\(outcomeByID.count)"])
+                    logger.error(
+                        "didCommit got entries this reader has not in flight; not acknowledging them",
+                        metadata: ["entries": "\(outcomeByID.count)"])
                 }
                 return
             }
@@ -149,7 +154,8 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         if uncommitted > 0 {
             // Never acknowledged: they stay pending and come back to this consumer's restart
             // drain or another one's reclaim.
-            logger.error("entries read in a batch were not in its commit; leaving them pending", metadata: ["entries": "\(uncommitted)"])
+            logger.error(
+                "entries read in a batch were not in its commit; leaving them pending", metadata: ["entries": "\(uncommitted)"])
         }
         if let connection, ContinuousClock.now - settled.readAt >= RedisStreamSource.Configuration.minimumReclaimMinIdle {
             // Long enough for another consumer to have reclaimed some of them (a stopped or
@@ -273,6 +279,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             stream: settings.stream, group: settings.group, consumer: settings.consumerName, count: count)
         reconnectDelay = nil
         if let stop = try await noteGap(checked, on: connection) { return .stoppedAtGap(stop) }
+        // The group's lag was read just before these entries, in the same atomic step.
+        let lag = checked.group.lag.map { max(0, $0 - checked.entries.count) }
+        progress.update { $0.lagEntries = lag }
         var entries = checked.entries
         if entries.isEmpty {
             entries = try await connection.readGroup(
@@ -300,7 +309,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// happened in the same atomic step; those entries stay pending here and come back) and
     /// returns the error to stop with; with `.continue` it counts the lost entries into the
     /// group's `entries-read`, so the gap is reported once.
-    private mutating func noteGap(_ checked: GapCheckedRead, on connection: RedisConnection) async throws(RedisError) -> RedisStreamError? {
+    private mutating func noteGap(_ checked: GapCheckedRead, on connection: RedisConnection) async throws(RedisError)
+        -> RedisStreamError?
+    {
         let lost: Int?
         switch checked.gap {
         case .none:
@@ -308,7 +319,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         case .undetectable:
             if !reportedUndetectableGaps {
                 reportedUndetectableGaps = true
-                logger.warning("this Redis server (before 7.0) cannot tell whether entries were trimmed before the group read them; such losses go unnoticed")
+                logger.warning(
+                    "this Redis server (before 7.0) cannot tell whether entries were trimmed before the group read them; such losses go unnoticed"
+                )
             }
             return nil
         case .lost(let count):
@@ -325,11 +338,15 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
             "\(what) of stream \(settings.stream) were trimmed or deleted before group \(settings.group) read them, after its last delivered entry \(position): their events are lost to this group"
         tally.didFindLost(lost ?? 1)
         if settings.onGap == .fail {
-            try await connection.setGroupPosition(stream: settings.stream, group: settings.group, id: position, entriesRead: readBefore)
-            logger.error("\(message); stopping (on-gap: fail), the group stays where it was", metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
+            try await connection.setGroupPosition(
+                stream: settings.stream, group: settings.group, id: position, entriesRead: readBefore)
+            logger.error(
+                "\(message); stopping (on-gap: fail), the group stays where it was",
+                metadata: ["lost": "\(lost.map(String.init) ?? "unknown")"])
             return RedisStreamError(
                 .entriesLost,
-                "\(message). Stopped without reading on (onGap .fail, --on-gap fail), so the group stays at \(position) and every consumer of it stops here too. Recover what you can from the publisher's outbox table, then run once with --on-gap continue (onGap .continue) to go on without them.")
+                "\(message). Stopped without reading on (onGap .fail, --on-gap fail), so the group stays at \(position) and every consumer of it stops here too. Recover what you can from the publisher's outbox table, then run once with --on-gap continue (onGap .continue) to go on without them."
+            )
         }
         if let lost, let readBefore {
             try await connection.setGroupPosition(
@@ -386,13 +403,16 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
     /// The delivery counts (this delivery included) of entries this consumer now owns, from
     /// XPENDING over their ID range. Entries are in ID order, as XREADGROUP and XAUTOCLAIM
     /// return them.
-    private func deliveryCounts(of entries: [StreamEntry], on connection: RedisConnection) async throws(RedisError) -> [String: Int] {
+    private func deliveryCounts(of entries: [StreamEntry], on connection: RedisConnection) async throws(RedisError) -> [String:
+        Int]
+    {
         try await ownPendingDeliveries(of: entries.filter { !$0.deleted }.map(\.id), on: connection)
     }
 
     /// Which of `ids` (in ID order) are pending for this consumer, with their delivery counts;
     /// the others are not its own (any more).
-    private func ownPendingDeliveries(of ids: [String], on connection: RedisConnection) async throws(RedisError) -> [String: Int] {
+    private func ownPendingDeliveries(of ids: [String], on connection: RedisConnection) async throws(RedisError) -> [String: Int]
+    {
         guard let first = ids.first, let last = ids.last else { return [:] }
         let wanted = Set(ids)
         var counts: [String: Int] = [:]
@@ -448,7 +468,9 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
         tally.didFindTrimmed(ids.count)
         logger.warning(
             "pending entries were trimmed or deleted from the stream before they were processed; their events are lost to this group",
-            metadata: ["entries": "\(ids.count)", "ids": "\(ids.prefix(10).joined(separator: ", "))\(ids.count > 10 ? ", ..." : "")"])
+            metadata: [
+                "entries": "\(ids.count)", "ids": "\(ids.prefix(10).joined(separator: ", "))\(ids.count > 10 ? ", ..." : "")",
+            ])
         if acknowledge { pendingAcks.append(contentsOf: ids) }
     }
 
@@ -469,14 +491,20 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 if case .error(let message) = reply {
                     logger.error(
                         "could not write a dead letter; the entry stays pending and will be reclaimed",
-                        metadata: ["entry": "\(letter.entryID)", "error": "\(message)", "dead_letter_stream": "\(settings.deadLetterStream)"])
+                        metadata: [
+                            "entry": "\(letter.entryID)", "error": "\(message)",
+                            "dead_letter_stream": "\(settings.deadLetterStream)",
+                        ])
                     continue
                 }
                 written += 1
                 pendingAcks.append(letter.entryID)
                 logger.warning(
                     "entry dead-lettered",
-                    metadata: ["entry": "\(letter.entryID)", "reason": "\(letter.reason)", "dead_letter_stream": "\(settings.deadLetterStream)"])
+                    metadata: [
+                        "entry": "\(letter.entryID)", "reason": "\(letter.reason)",
+                        "dead_letter_stream": "\(settings.deadLetterStream)",
+                    ])
             }
             pendingDeadLetters.removeAll()
             tally.didDeadLetter(written)
@@ -543,7 +571,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 }
                 hasConnected = true
                 return connection
-            } catch where error.isConnectionError || error.isTransientServerError {
+            } catch  where error.isConnectionError || error.isTransientServerError {
                 let metadata: Logger.Metadata = [
                     "endpoint": "\(settings.endpoint)", "error": "\(error)", "attempt": "\(attempts)",
                     "retry_in": "\(reconnectDelay ?? settings.backoff.initial)",
@@ -613,7 +641,7 @@ public struct RedisStreamReader: EventSourceReader, Sendable {
                 try await ensureGroup(on: connection)
                 phase = .newEntries
                 reclaimCursor = nil
-            } catch where error.isConnectionError || error.isTransientServerError {
+            } catch  where error.isConnectionError || error.isTransientServerError {
                 await dropConnection(connection, because: error)
             } catch {
                 throw RedisStreamError(error, doing: "recreating consumer group \(settings.group)")

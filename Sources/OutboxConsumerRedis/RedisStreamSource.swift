@@ -1,3 +1,6 @@
+internal import HiredisClient
+import OutboxConsumer
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-internal import HiredisClient
-import OutboxConsumer
 
 /// Events from a Redis Stream, read through a consumer group, so that several processes on
 /// several machines share the work: each entry goes to one consumer of the group.
@@ -39,6 +40,9 @@ public struct RedisStreamSource: EventSource {
     /// Totals of what readers of this source did (acknowledged, dead-lettered, ...), summed over
     /// every run of this value and its copies.
     public let statistics: RedisStreamStatistics
+    /// The group's lag (entries of the stream it has not read yet, from `XINFO GROUPS`, Redis 7+),
+    /// updated with every read.
+    public let progress = SourceProgress()
 
     /// A source with the given configuration. Nothing connects until the consumer runs it.
     public init(configuration: Configuration) {
@@ -59,7 +63,7 @@ public struct RedisStreamSource: EventSource {
         logger[metadataKey: "redis.stream"] = .string(configuration.stream)
         logger[metadataKey: "redis.group"] = .string(configuration.group)
         logger[metadataKey: "redis.consumer"] = .string(configuration.consumerName)
-        return RedisStreamReader(settings: settings, statistics: statistics, logger: logger)
+        return RedisStreamReader(settings: settings, statistics: statistics, progress: progress, logger: logger)
     }
 
     /// The default ``Configuration/consumerName``: `<hostname>-<pid>`, unique per process.
@@ -312,7 +316,8 @@ struct ReaderSettings: Sendable {
     let stopAfterIdle: Duration?
     let ackBatchSize: Int
 
-    init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int, maxBatchBytes: Int = .max) throws(RedisStreamError) {
+    init(_ configuration: RedisStreamSource.Configuration, maxBatchSize: Int, maxBatchBytes: Int = .max) throws(RedisStreamError)
+    {
         endpoint = configuration.url.endpoint
         func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(RedisStreamError) {
             if !condition { throw RedisStreamError(.invalidConfiguration, "invalid Redis source configuration: \(message())") }
@@ -335,7 +340,8 @@ struct ReaderSettings: Sendable {
         try require(configuration.reclaimInterval > .zero, "reclaimInterval must be positive")
         try require(
             configuration.reclaimMinIdle >= RedisStreamSource.Configuration.minimumReclaimMinIdle,
-            "reclaimMinIdle (\(configuration.reclaimMinIdle)) must be at least \(RedisStreamSource.Configuration.minimumReclaimMinIdle): shorter takes entries from live consumers mid-batch")
+            "reclaimMinIdle (\(configuration.reclaimMinIdle)) must be at least \(RedisStreamSource.Configuration.minimumReclaimMinIdle): shorter takes entries from live consumers mid-batch"
+        )
         try require(
             configuration.reconnectBackoff.initial > .zero
                 && configuration.reconnectBackoff.maximum >= configuration.reconnectBackoff.initial,
@@ -397,3 +403,5 @@ extension RedisStreamSource: CustomStringConvertible, CustomDebugStringConvertib
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["configuration": configuration], displayStyle: .struct) }
 }
+
+extension RedisStreamSource: ProgressReportingSource {}

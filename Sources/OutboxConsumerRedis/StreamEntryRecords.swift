@@ -91,7 +91,26 @@ enum StreamEntryRecords {
                         "the entry's event field is \(event.count) bytes, over the \(settings.maxEntryLength)-byte limit; only its first \(min(event.count, SourceRecord.keptPrefixLength)) bytes are kept"
                 ))
         }
-        return SourceRecord(bytes: event, origin: origin)
+        var record = SourceRecord(bytes: event, origin: origin)
+        record.traceHeaders = traceHeaders(of: entry.fields)
+        return record
+    }
+
+    static let traceparentField = Array(TraceHeaders.traceparent.utf8)[...]
+    static let tracestateField = Array(TraceHeaders.tracestate.utf8)[...]
+
+    /// The entry's `traceparent` (and `tracestate`) fields, next to `event`: the publisher's
+    /// trace, continued by the consumer's handler spans.
+    static func traceHeaders(of fields: [StreamField]) -> [String: String] {
+        var headers: [String: String] = [:]
+        for field in fields where field.name.first == UInt8(ascii: "t") {
+            if field.name == traceparentField {
+                headers[TraceHeaders.traceparent] = String(decoding: field.value, as: UTF8.self)
+            } else if field.name == tracestateField {
+                headers[TraceHeaders.tracestate] = String(decoding: field.value, as: UTF8.self)
+            }
+        }
+        return headers[TraceHeaders.traceparent] == nil ? [:] : headers
     }
 
     /// An entry without an `event` field, kept readable: its fields as one JSON object of strings

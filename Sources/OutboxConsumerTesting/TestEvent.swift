@@ -26,7 +26,7 @@ public enum TestEvent {
     }
 
     /// The event of `line(...)` as catch-all handlers receive it, to test handlers that take a
-    /// ``RawEvent`` without running a consumer. Throws the reason a consumer would keep the line
+    /// `RawEvent` without running a consumer. Throws the reason a consumer would keep the line
     /// for, if it is not a valid event.
     public static func raw(
         eventID: Int64, type: String, occurredAt: String = "2026-04-21T12:15:00Z",

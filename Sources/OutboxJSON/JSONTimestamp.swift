@@ -136,9 +136,12 @@ package enum JSONTimestamp: Sendable {
         } else {
             let fromReference = (interval * 1000).rounded()
             let referenceMs = Double(referenceOffset * 1000)
-            milliseconds = fromReference >= Double(highest) - referenceMs ? highest
-                : fromReference <= Double(lowest) - referenceMs ? lowest
-                : Int64(fromReference) + referenceOffset * 1000
+            milliseconds =
+                fromReference >= Double(highest) - referenceMs
+                ? highest
+                : fromReference <= Double(lowest) - referenceMs
+                    ? lowest
+                    : Int64(fromReference) + referenceOffset * 1000
         }
         milliseconds = min(max(milliseconds, lowest), highest)
 

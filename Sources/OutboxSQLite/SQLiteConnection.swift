@@ -46,7 +46,8 @@ package final class SQLiteConnection {
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
-        let milliseconds = options.busyTimeout.components.seconds * 1000
+        let milliseconds =
+            options.busyTimeout.components.seconds * 1000
             + options.busyTimeout.components.attoseconds / 1_000_000_000_000_000
         sqlite3_busy_timeout(db, Int32(clamping: milliseconds))
     }

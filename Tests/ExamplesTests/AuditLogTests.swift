@@ -142,7 +142,9 @@ func fileBytes(_ path: String) throws -> Data {
         let second = try await consumeIntoAuditTrail(sample + sample, ledger: ledger, trail: trail)
         #expect(second.delivered == 0 && second.duplicates == 4000)
         #expect(try fileBytes(trail) == reference)
-        #expect(try await AuditStore.count(consumer: AuditStore.defaultConsumerName, in: SQLiteLedger(path: ledger)) == sampleDistinctEvents)
+        #expect(
+            try await AuditStore.count(consumer: AuditStore.defaultConsumerName, in: SQLiteLedger(path: ledger))
+                == sampleDistinctEvents)
     }
 
     @Test func catchUpCompletesACutFileAndRebuildsADeletedOne() async throws {
@@ -176,7 +178,8 @@ func fileBytes(_ path: String) throws -> Data {
         _ = try await cleanTrail()
         let other = directory.path("other.sqlite")
         _ = try await consumeIntoAuditTrail([TestEvent.sample("issue.created", eventID: 1)!], ledger: other)
-        let file = TrailFile(path: directory.path("clean.jsonl"), ledger: try SQLiteLedger(path: other), consumer: AuditStore.defaultConsumerName)
+        let file = TrailFile(
+            path: directory.path("clean.jsonl"), ledger: try SQLiteLedger(path: other), consumer: AuditStore.defaultConsumerName)
         await #expect(throws: TrailFileError.self) { try await file.catchUp() }
     }
 
@@ -218,7 +221,9 @@ func fileBytes(_ path: String) throws -> Data {
         let since = try #require(TimeArgument.timestamp("2026-04-21T19:00:00Z"))
         let until = try #require(TimeArgument.timestamp("2026-04-21T19:10:00Z"))
         let window = try await records(AuditQuery(since: since, until: until))
-        #expect(!window.isEmpty && window.allSatisfy { $0.occurredAt >= "2026-04-21T19:00:00Z" && $0.occurredAt < "2026-04-21T19:10:00Z" })
+        #expect(
+            !window.isEmpty
+                && window.allSatisfy { $0.occurredAt >= "2026-04-21T19:00:00Z" && $0.occurredAt < "2026-04-21T19:10:00Z" })
 
         let newest = try await records(AuditQuery(limit: 3))
         let all = try await records(AuditQuery())

@@ -10,7 +10,9 @@ import Testing
 enum Story {
     static func at(_ text: String) -> String { "2026-04-\(text):00Z" }
 
-    static func contact(_ id: Int64, _ type: String, _ contactID: Int, _ name: String, _ company: String, at time: String) -> String {
+    static func contact(_ id: Int64, _ type: String, _ contactID: Int, _ name: String, _ company: String, at time: String)
+        -> String
+    {
         var payload: [String: Any] = [
             "contact_id": contactID, "project_ids": [1], "is_company": false, "name": name, "company": company,
             "assigned_to_id": NSNull(), "assigned_to_name": NSNull(), "updated_on": at(time),
@@ -24,7 +26,9 @@ enum Story {
         return TestEvent.line(eventID: id, type: type, occurredAt: at(time), payload: payload)
     }
 
-    static func issue(_ id: Int64, _ type: String, _ issueID: Int, _ subject: String, status: Int, assignee: String? = nil, at time: String) -> String {
+    static func issue(
+        _ id: Int64, _ type: String, _ issueID: Int, _ subject: String, status: Int, assignee: String? = nil, at time: String
+    ) -> String {
         var payload: [String: Any] = [
             "issue_id": issueID, "project_id": 1, "tracker_id": 1, "priority_id": 2, "status_id": status,
             "subject": subject, "assigned_to_id": assignee == nil ? NSNull() : 7, "assigned_to_name": assignee ?? NSNull(),
@@ -34,7 +38,9 @@ enum Story {
         return TestEvent.line(eventID: id, type: type, occurredAt: at(time), payload: payload)
     }
 
-    static func journal(_ id: Int64, _ journalID: Int, issue: Int, notes: Bool, isPrivate: Bool = false, fields: [String] = [], at time: String) -> String {
+    static func journal(
+        _ id: Int64, _ journalID: Int, issue: Int, notes: Bool, isPrivate: Bool = false, fields: [String] = [], at time: String
+    ) -> String {
         TestEvent.line(
             eventID: id, type: "journal.created", occurredAt: at(time),
             payload: [
@@ -44,7 +50,9 @@ enum Story {
             ])
     }
 
-    static func ticket(_ id: Int64, _ ticketID: Int, issue: Int, contact: Int, from: String, subject: String, at time: String) -> String {
+    static func ticket(_ id: Int64, _ ticketID: Int, issue: Int, contact: Int, from: String, subject: String, at time: String)
+        -> String
+    {
         TestEvent.line(
             eventID: id, type: "helpdesk_ticket.created", occurredAt: at(time),
             payload: [
@@ -75,15 +83,24 @@ enum Story {
         contact(1, "contact.created", 501, "Zoë Müller", "Café Zoë", at: "13T09:00"),
         contact(2, "contact.created", 502, "Bob Stone", "Straße AG", at: "13T09:05"),
         issue(3, "issue.created", 9001, "Espresso machine broken", status: 1, at: "14T10:00"),
-        ticket(4, 71, issue: 9001, contact: 501, from: "zoe@cafe-zoe.example", subject: "Espresso machine broken", at: "14T10:00"),
+        ticket(
+            4, 71, issue: 9001, contact: 501, from: "zoe@cafe-zoe.example", subject: "Espresso machine broken", at: "14T10:00"),
         journal(5, 801, issue: 9001, notes: true, at: "14T11:00"),
-        message(6, "journal_message.created", 91, journal: 801, issue: 9001, contact: 501, incoming: false, customer: "zoe@cafe-zoe.example", at: "14T11:00"),
+        message(
+            6, "journal_message.created", 91, journal: 801, issue: 9001, contact: 501, incoming: false,
+            customer: "zoe@cafe-zoe.example", at: "14T11:00"),
         issue(7, "issue.updated", 9001, "Espresso machine broken", status: 2, assignee: "Agent Smith", at: "20T09:00"),
-        journal(8, 802, issue: 9001, notes: true, isPrivate: true, fields: ["status_id", "assigned_to_id", "due_date"], at: "20T09:00"),
+        journal(
+            8, 802, issue: 9001, notes: true, isPrivate: true, fields: ["status_id", "assigned_to_id", "due_date"], at: "20T09:00"
+        ),
         issue(9, "issue.created", 9002, "Invoice question", status: 1, at: "20T12:00"),
         // Bob's email, filed under Zoë by mistake, then moved to Bob.
-        message(10, "journal_message.created", 92, journal: 803, issue: 9002, contact: 501, incoming: true, customer: "bob@strasse.example", at: "20T12:00"),
-        message(11, "journal_message.updated", 92, journal: 803, issue: 9002, contact: 502, incoming: true, customer: "bob@strasse.example", at: "20T13:00", sent: "20T12:00"),
+        message(
+            10, "journal_message.created", 92, journal: 803, issue: 9002, contact: 501, incoming: true,
+            customer: "bob@strasse.example", at: "20T12:00"),
+        message(
+            11, "journal_message.updated", 92, journal: 803, issue: 9002, contact: 502, incoming: true,
+            customer: "bob@strasse.example", at: "20T13:00", sent: "20T12:00"),
         contact(12, "contact.updated", 501, "Zoë Weiß", "Kaffeehaus Straße", at: "21T08:00"),
         issue(13, "issue.updated", 9001, "Espresso machine broken", status: 5, assignee: "Agent Smith", at: "21T09:00"),
         issue(14, "issue.created", 9003, "Grinder noise", status: 1, at: "21T10:00"),
@@ -99,7 +116,8 @@ func projectTimeline(_ lines: [String], ledger path: String, batchSize: Int = 50
     try await TimelineProjection.prepare(ledger, owner: TimelineProjection.defaultConsumerName)
     var handlers = EventHandlers()
     TimelineProjection.install(into: &handlers)
-    let consumer = try makeConsumer(TimelineProjection.defaultConsumerName, handlers: handlers, ledger: ledger, batchSize: batchSize)
+    let consumer = try makeConsumer(
+        TimelineProjection.defaultConsumerName, handlers: handlers, ledger: ledger, batchSize: batchSize)
     return try await consumer.run(InMemorySource(lines: lines))
 }
 
@@ -110,7 +128,8 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         for table in ["timeline_contact_versions", "timeline_issue_versions", "timeline_journals", "timeline_message_versions"] {
             dump[table] = try db.query("SELECT * FROM \(table) ORDER BY event_id")
         }
-        dump["timeline_contact_search"] = try db.query("SELECT rowid, words, contact_id FROM timeline_contact_search ORDER BY rowid")
+        dump["timeline_contact_search"] = try db.query(
+            "SELECT rowid, words, contact_id FROM timeline_contact_search ORDER BY rowid")
         dump["timeline_owner"] = try db.query("SELECT * FROM timeline_owner")
         return dump
     }
@@ -214,20 +233,21 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         let events = try await report(.events, ledger: ledger)
         let entries = try #require(events.entries)
         #expect(
-            entries.map { "\(Timestamp.format($0.at)) \($0.kind.rawValue) \($0.issueID.map(String.init) ?? "-") \($0.summary)" } == [
-                "2026-04-21T10:00:00Z email_received 9003 email from zoe@cafe-zoe.example: 'Grinder noise', opening the ticket",
-                "2026-04-21T10:00:00Z issue_opened 9003 'Grinder noise' opened by Agent Smith, New",
-                "2026-04-21T09:00:00Z status_changed 9001 In Progress → Closed by Agent Smith",
-                "2026-04-21T08:00:00Z contact_changed - Zoë Müller (#501): renamed 'Zoë Müller' → 'Zoë Weiß', company 'Café Zoë' → 'Kaffeehaus Straße' by Agent Smith",
-                "2026-04-20T13:00:00Z email_corrected 9002 email of 2026-04-20 12:00 moved from Zoë Weiß (#501) to Bob Stone (#502)",
-                "2026-04-20T09:00:00Z note 9001 Agent Smith added a private note, changed due_date",
-                "2026-04-20T09:00:00Z status_changed 9001 New → In Progress by Agent Smith",
-                "2026-04-20T09:00:00Z assignee_changed 9001 assigned to Agent Smith by Agent Smith",
-                "2026-04-14T11:00:00Z email_sent 9001 reply to zoe@cafe-zoe.example by Agent Smith: 'Espresso machine broken' (with Bcc)",
-                "2026-04-14T10:00:00Z email_received 9001 email from zoe@cafe-zoe.example: 'Espresso machine broken', opening the ticket",
-                "2026-04-14T10:00:00Z issue_opened 9001 'Espresso machine broken' opened by Agent Smith, New",
-                "2026-04-13T09:00:00Z contact_created - contact 'Zoë Müller (Café Zoë)' (#501) added by Agent Smith",
-            ])
+            entries.map { "\(Timestamp.format($0.at)) \($0.kind.rawValue) \($0.issueID.map(String.init) ?? "-") \($0.summary)" }
+                == [
+                    "2026-04-21T10:00:00Z email_received 9003 email from zoe@cafe-zoe.example: 'Grinder noise', opening the ticket",
+                    "2026-04-21T10:00:00Z issue_opened 9003 'Grinder noise' opened by Agent Smith, New",
+                    "2026-04-21T09:00:00Z status_changed 9001 In Progress → Closed by Agent Smith",
+                    "2026-04-21T08:00:00Z contact_changed - Zoë Müller (#501): renamed 'Zoë Müller' → 'Zoë Weiß', company 'Café Zoë' → 'Kaffeehaus Straße' by Agent Smith",
+                    "2026-04-20T13:00:00Z email_corrected 9002 email of 2026-04-20 12:00 moved from Zoë Weiß (#501) to Bob Stone (#502)",
+                    "2026-04-20T09:00:00Z note 9001 Agent Smith added a private note, changed due_date",
+                    "2026-04-20T09:00:00Z status_changed 9001 New → In Progress by Agent Smith",
+                    "2026-04-20T09:00:00Z assignee_changed 9001 assigned to Agent Smith by Agent Smith",
+                    "2026-04-14T11:00:00Z email_sent 9001 reply to zoe@cafe-zoe.example by Agent Smith: 'Espresso machine broken' (with Bcc)",
+                    "2026-04-14T10:00:00Z email_received 9001 email from zoe@cafe-zoe.example: 'Espresso machine broken', opening the ticket",
+                    "2026-04-14T10:00:00Z issue_opened 9001 'Espresso machine broken' opened by Agent Smith, New",
+                    "2026-04-13T09:00:00Z contact_created - contact 'Zoë Müller (Café Zoë)' (#501) added by Agent Smith",
+                ])
         #expect(events.openIssues?.map(\.issueID) == [9003], "9001 is closed, 9002 moved to Bob")
         let week = try await report(.events, window: "week", ledger: ledger)
         #expect(week.entries?.count == 8, "Monday 2026-04-20 00:00 onwards")
@@ -243,7 +263,8 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         let onlyRejectedCloses = StatusConfiguration(closedStatusIDs: [6])
         let withClosed = try #require(try await report(.openIssues, statuses: onlyRejectedCloses, ledger: ledger).openIssues)
         #expect(withClosed.map(\.issueID) == [9003, 9001], "most recently active first")
-        #expect(withClosed[1].statusName == "Closed" && withClosed[1].assignedTo == "Agent Smith" && withClosed[1].emailCount == 2)
+        #expect(
+            withClosed[1].statusName == "Closed" && withClosed[1].assignedTo == "Agent Smith" && withClosed[1].emailCount == 2)
 
         let bob = try #require(try await report(.openIssues, "bob", ledger: ledger).openIssues)
         #expect(bob.map(\.issueID) == [9002], "the corrected email links Bob to 9002")
@@ -272,7 +293,8 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         #expect(changes.map { "\($0.statusFrom ?? 0)→\($0.statusTo ?? 0)" } == ["2→5", "1→2"])
         let today = try #require(try await report(.statusChanges, window: "today", ledger: ledger).entries)
         #expect(today.count == 1)
-        let lastWeek = try #require(try await report(.statusChanges, now: Story.at("19T00:00").asDate, window: "week", ledger: ledger).entries)
+        let lastWeek = try #require(
+            try await report(.statusChanges, now: Story.at("19T00:00").asDate, window: "week", ledger: ledger).entries)
         #expect(lastWeek.isEmpty)
     }
 
@@ -303,7 +325,9 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         let ledger = try await storyLedger()
         let everything = try await ledger.read { db in
             var text = ""
-            for table in ["timeline_contact_versions", "timeline_issue_versions", "timeline_journals", "timeline_message_versions"] {
+            for table in [
+                "timeline_contact_versions", "timeline_issue_versions", "timeline_journals", "timeline_message_versions",
+            ] {
                 text += try db.query("SELECT * FROM \(table)").flatMap { $0.values.compactMap(\.string) }.joined(separator: " ")
             }
             return text
@@ -341,7 +365,9 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
 @Suite struct TimelineRenderingTests {
     let directory = TemporaryDirectory()
 
-    func storyReport(_ kind: TimelineReport.Kind = .events, extra: [String] = [], customer: String = "501") async throws -> TimelineReport {
+    func storyReport(_ kind: TimelineReport.Kind = .events, extra: [String] = [], customer: String = "501") async throws
+        -> TimelineReport
+    {
         let path = directory.path("story.sqlite")
         _ = try await projectTimeline(Story.lines + extra, ledger: path)
         let query = TimelineQuery(customer: customer, now: Story.now, window: TimeWindow.parse("30d", now: Story.now)!)
@@ -362,9 +388,10 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
             #expect(html.contains("class=\"lane-label\" x=\"8\" y=\"") && html.contains(">\(lane)</text>"))
         }
         // One marker per entry in the SVG, with the kind's class and a tooltip.
-        func markers(_ cssClass: String) -> Int { html.components(separatedBy: "class=\"m \(cssClass)\" c").count - 1
-            + html.components(separatedBy: "class=\"m \(cssClass)\" x").count - 1
-            + html.components(separatedBy: "class=\"m \(cssClass)\" d").count - 1
+        func markers(_ cssClass: String) -> Int {
+            html.components(separatedBy: "class=\"m \(cssClass)\" c").count - 1
+                + html.components(separatedBy: "class=\"m \(cssClass)\" x").count - 1
+                + html.components(separatedBy: "class=\"m \(cssClass)\" d").count - 1
         }
         #expect(markers("k-email_received") == entries.filter { $0.kind == .emailReceived }.count)
         #expect(markers("k-email_sent") == 1 && markers("k-email_corrected") == 1)
@@ -372,7 +399,8 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         #expect(markers("k-status_changed") == 1 && markers("k-status_closed") == 1, "closing is drawn apart")
         #expect(markers("k-assignee_changed") == 1)
         #expect(markers("k-contact_created") == 1 && markers("k-contact_changed") == 1)
-        #expect(html.components(separatedBy: "<title>").count - 1 == entries.count + 1, "a tooltip per marker, plus the page title")
+        #expect(
+            html.components(separatedBy: "<title>").count - 1 == entries.count + 1, "a tooltip per marker, plus the page title")
         #expect(html.contains("<title>2026-04-21 09:00 · #9001 · In Progress → Closed by Agent Smith</title>"))
         // Tables: open issues and every entry.
         #expect(html.contains("Open issues involving the customer (1)"))
@@ -398,7 +426,9 @@ func projectionDump(ledger path: String) async throws -> [String: [DatabaseRow]]
         #expect(lines.contains("Recent events, last 30 days (2026-03-22 12:00 to 2026-04-21 12:00 UTC): 12"))
         let header = try #require(lines.firstIndex { $0.hasPrefix("WHEN (UTC)") })
         #expect(lines[header] == "WHEN (UTC)        WHAT          ISSUE  DETAILS")
-        #expect(lines[header + 1] == "2026-04-21 10:00  email in      #9003  email from zoe@cafe-zoe.example: 'Grinder noise', opening the ticket")
+        #expect(
+            lines[header + 1]
+                == "2026-04-21 10:00  email in      #9003  email from zoe@cafe-zoe.example: 'Grinder noise', opening the ticket")
 
         let json = try JSONRenderer.render(report)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])

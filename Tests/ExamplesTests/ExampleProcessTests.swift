@@ -63,7 +63,8 @@ extension ExampleProcessTests {
 
         @Test func killedMidStreamAndRestartedTheTrailEqualsOneCleanPass() async throws {
             let clean = try await auditLog([
-                "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail", directory.path("clean.jsonl"),
+                "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail",
+                directory.path("clean.jsonl"),
             ])
             #expect(clean.status == 0, "\(clean.stderr)")
 
@@ -99,7 +100,9 @@ extension ExampleProcessTests {
             #expect(rendered.count == sampleDistinctEvents)
             #expect(rendered.first == "2026-04-21T08:01:19Z Aiko User created contact 'Omar User' (Hooli Cloud)")
 
-            let query = try await auditLog(["query", "--ledger", ledger, "--issue", "39004", "--type", "journal_message.*", "--json"])
+            let query = try await auditLog([
+                "query", "--ledger", ledger, "--issue", "39004", "--type", "journal_message.*", "--json",
+            ])
             #expect(query.status == 0, "\(query.stderr)")
             let records = try query.stdout.split(separator: "\n").map { try AuditRecord(jsonLine: $0) }
             #expect(!records.isEmpty && records.allSatisfy { $0.issueID == 39004 && $0.eventType.hasPrefix("journal_message.") })
@@ -109,7 +112,11 @@ extension ExampleProcessTests {
             let recent = try await auditLog([
                 "query", "--ledger", ledger, "--user", "jane", "--since", "30m", "--now", "2026-04-21T19:35:00Z",
             ])
-            #expect(!recent.stdout.isEmpty && recent.stdout.split(separator: "\n").allSatisfy { $0 >= "2026-04-21T19:05" && $0.lowercased().contains("jane") })
+            #expect(
+                !recent.stdout.isEmpty
+                    && recent.stdout.split(separator: "\n").allSatisfy {
+                        $0 >= "2026-04-21T19:05" && $0.lowercased().contains("jane")
+                    })
 
             let exported = directory.path("exported.jsonl")
             let export = try await auditLog(["export", "--ledger", ledger, "--trail", exported])
@@ -140,7 +147,8 @@ extension ExampleProcessTests {
                     "CREATE TRIGGER refuse BEFORE INSERT ON audit_trail BEGIN SELECT RAISE(ABORT, 'audit disk full'); END")
             }
             let consume = try await runProcess(
-                auditLog, ["consume", archive, "--ledger", ledger, "--trail", directory.path("t.jsonl"), "--max-attempts", "1", "--json"])
+                auditLog,
+                ["consume", archive, "--ledger", ledger, "--trail", directory.path("t.jsonl"), "--max-attempts", "1", "--json"])
             #expect(try lastJSONLine(consume.stdout)["failed"] as? Int == 1, "\(consume.stderr)")
             let failure = try #require(try await observed.failures().first)
             #expect(failure.handlers == ["audit-trail"])
@@ -154,10 +162,12 @@ extension ExampleProcessTests {
 
             let unnamed = try await runProcess(cli, ["failures", "retry", "--ledger", ledger])
             #expect(unnamed.status == 0)
-            #expect(unnamed.stderr.contains("consumer default has no kept failures") && unnamed.stderr.contains("audit-log (1)"),
-                    "\(unnamed.stderr)")
+            #expect(
+                unnamed.stderr.contains("consumer default has no kept failures") && unnamed.stderr.contains("audit-log (1)"),
+                "\(unnamed.stderr)")
 
-            let retried = try await runProcess(auditLog, ["failures", "retry", "--ledger", ledger, "--id", "\(failure.id)", "--json"])
+            let retried = try await runProcess(
+                auditLog, ["failures", "retry", "--ledger", ledger, "--id", "\(failure.id)", "--json"])
             #expect(retried.status == 0, "\(retried.stderr)")
             #expect(try lastJSONLine(retried.stdout)["delivered"] as? Int == 1)
             #expect(try await observed.failures().isEmpty)
@@ -212,12 +222,14 @@ extension ExampleProcessTests {
                 ["consume", sampleArchivePath, "--ledger", ledger, "--trail", directory.path("t.jsonl")])
             #expect(audit.status == 0, "\(audit.stderr)")
             let timeline = try await runProcess(
-                try builtProductPath("customer-timeline"), ["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
+                try builtProductPath("customer-timeline"),
+                ["consume", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
             #expect(timeline.status == 1, "\(timeline.stdout)")
             #expect(timeline.stderr.contains("audit-log") && timeline.stderr.contains("customer-timeline"), "\(timeline.stderr)")
             // The generic tool has none of audit-log's handlers either: it would mark every event done.
             let generic = try await runProcess(
-                try builtProductPath("outbox-consumer"), ["replay", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
+                try builtProductPath("outbox-consumer"),
+                ["replay", sampleArchivePath, "--ledger", ledger, "--consumer", "audit-log"])
             #expect(generic.status == 1 && generic.stderr.contains("belongs to audit-log"), "\(generic.stderr)")
             let stats = try await runProcess(try builtProductPath("outbox-consumer"), ["ledger", "stats", "--ledger", ledger])
             #expect(stats.status == 0 && stats.stdout.contains("consumer audit-log"), "read-only commands work on any consumer")

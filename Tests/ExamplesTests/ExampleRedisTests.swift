@@ -17,7 +17,8 @@ func redisTestURL() throws -> String {
 func publish(_ lines: some Collection<String>, to stream: String, url: String, directory: TemporaryDirectory) async throws {
     let file = directory.path("publish-\(UUID().uuidString).jsonl")
     try lines.map { $0 + "\n" }.joined().write(toFile: file, atomically: true, encoding: .utf8)
-    let result = try await runProcess(try builtProductPath("outbox-consumer"), ["publish", file, "--redis", url, "--stream", stream])
+    let result = try await runProcess(
+        try builtProductPath("outbox-consumer"), ["publish", file, "--redis", url, "--stream", stream])
     #expect(result.status == 0, "publish failed: \(result.stderr)")
 }
 
@@ -58,9 +59,12 @@ extension ExampleProcessTests {
         @Test func auditLogFromARedisStreamWithDuplicatesAndAKillEqualsOneCleanPass() async throws {
             let url = try redisTestURL()
             let auditLog = try builtProductPath("audit-log")
-            let clean = try await runProcess(auditLog, [
-                "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail", directory.path("clean.jsonl"),
-            ])
+            let clean = try await runProcess(
+                auditLog,
+                [
+                    "consume", sampleArchivePath, "--ledger", directory.path("clean.sqlite"), "--trail",
+                    directory.path("clean.jsonl"),
+                ])
             #expect(clean.status == 0, "\(clean.stderr)")
 
             let ledger = directory.path("redis.sqlite")
@@ -94,8 +98,10 @@ extension ExampleProcessTests {
             #expect(try await projectionDump(ledger: ledger) == projectionDump(ledger: cleanLedger))
             #expect(try await SQLiteLedger(path: ledger).failures().isEmpty, "no event was applied twice")
 
-            let events = try await runProcess(timeline, ["events", "muller", "--ledger", ledger, "--now", "2026-04-22", "--json"])
-            let expected = try await runProcess(timeline, ["events", "muller", "--ledger", cleanLedger, "--now", "2026-04-22", "--json"])
+            let events = try await runProcess(
+                timeline, ["events", "muller", "--ledger", ledger, "--now", "2026-04-22", "--json"])
+            let expected = try await runProcess(
+                timeline, ["events", "muller", "--ledger", cleanLedger, "--now", "2026-04-22", "--json"])
             #expect(events.status == 0 && events.stdout == expected.stdout)
         }
     }

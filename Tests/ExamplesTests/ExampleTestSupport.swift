@@ -10,7 +10,8 @@ func makeConsumer(_ name: String, ledger: SQLiteLedger, batchSize: Int = 500) ->
     TestConsumer(
         name: name, ledger: ledger,
         configuration: .init(
-            batchSize: batchSize, retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(1))),
+            batchSize: batchSize,
+            retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(1))),
         logger: quietLogger)
 }
 
@@ -19,7 +20,8 @@ func makeConsumer(_ name: String, handlers: EventHandlers, ledger: SQLiteLedger,
     try EventConsumer(
         name: name, handlers: handlers, ledger: ledger,
         configuration: .init(
-            batchSize: batchSize, retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(1))),
+            batchSize: batchSize,
+            retry: RetryPolicy(maxAttempts: 2, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(1))),
         logger: quietLogger)
 }
 

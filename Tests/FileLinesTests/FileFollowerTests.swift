@@ -117,20 +117,23 @@ struct FileFollowerTests {
         let path = directory.path("mixed")
         let long = String(repeating: "L", count: 50)
         try write([0xEF, 0xBB, 0xBF] + Array("a\r\n\n \t\r\n\(long)\nb\n".utf8), to: path)
-        let options = FollowOptions(pollInterval: .milliseconds(10), lines: LineReaderOptions(maxLineLength: 20, readChunkSize: 4, keptPrefix: 3))
+        let options = FollowOptions(
+            pollInterval: .milliseconds(10), lines: LineReaderOptions(maxLineLength: 20, readChunkSize: 4, keptPrefix: 3))
         let follower = FileFollower(path: path, resumeFrom: nil, options: options)
         let log = try await follow(follower, items: 3)
-        #expect(log.items.map(Seen.init) == [
-            .line(text: "a", number: 1, offset: 3, endOffset: 6),
-            .oversized(number: 4, offset: 11, endOffset: 62, length: 50, prefix: "LLL"),
-            .line(text: "b", number: 5, offset: 62, endOffset: 64),
-        ])
+        #expect(
+            log.items.map(Seen.init) == [
+                .line(text: "a", number: 1, offset: 3, endOffset: 6),
+                .oversized(number: 4, offset: 11, endOffset: 62, length: 50, prefix: "LLL"),
+                .line(text: "b", number: 5, offset: 62, endOffset: 64),
+            ])
     }
 
     @Test func oversizedLineWrittenSlowlyIsSkippedAcrossPolls() async throws {
         let path = directory.path("slow-oversized")
         try write("a\n", to: path)
-        let options = FollowOptions(pollInterval: .milliseconds(10), lines: LineReaderOptions(maxLineLength: 16, readChunkSize: 8, keptPrefix: 4))
+        let options = FollowOptions(
+            pollInterval: .milliseconds(10), lines: LineReaderOptions(maxLineLength: 16, readChunkSize: 8, keptPrefix: 4))
         let follower = FileFollower(path: path, resumeFrom: nil, options: options)
         #expect(try await follow(follower, items: 1).texts == ["a"])
 
@@ -144,10 +147,11 @@ struct FileFollowerTests {
         }
         publisher.append("\r\nb\n")
         let log = try await follow(follower, items: 2)
-        #expect(log.items.map(Seen.init) == [
-            .oversized(number: 2, offset: 2, endOffset: 104, length: 100, prefix: "0000"),
-            .line(text: "b", number: 3, offset: 104, endOffset: 106),
-        ])
+        #expect(
+            log.items.map(Seen.init) == [
+                .oversized(number: 2, offset: 2, endOffset: 104, length: 100, prefix: "0000"),
+                .line(text: "b", number: 3, offset: 104, endOffset: 106),
+            ])
     }
 
     @Test func truncationMidRunEmitsThePartialLineAndRestarts() async throws {
@@ -160,18 +164,20 @@ struct FileFollowerTests {
         #expect(truncate(path, 0) == 0)
         let truncated = try await follow(follower) { $0.notices.contains(.truncated(previousOffset: 26)) }
         // The partial line is not lost: it comes in its own batch, before the notice.
-        #expect(truncated.events == [
-            .item(.line(text: "tail-partial", number: 4, offset: 14, endOffset: 26)),
-            .notice(.truncated(previousOffset: 26)),
-        ])
+        #expect(
+            truncated.events == [
+                .item(.line(text: "tail-partial", number: 4, offset: 14, endOffset: 26)),
+                .notice(.truncated(previousOffset: 26)),
+            ])
         #expect(truncated.batches.first?.position == position(of: path, offset: 26, lineNumber: 4))
 
         try write("new\nlines\n", to: path)
         let after = try await follow(follower, items: 2)
-        #expect(after.events == [
-            .item(.line(text: "new", number: 1, offset: 0, endOffset: 4)),
-            .item(.line(text: "lines", number: 2, offset: 4, endOffset: 10)),
-        ])
+        #expect(
+            after.events == [
+                .item(.line(text: "new", number: 1, offset: 0, endOffset: 4)),
+                .item(.line(text: "lines", number: 2, offset: 4, endOffset: 10)),
+            ])
     }
 
     @Test func copytruncateWithNewLinesAlreadyWritten() async throws {
@@ -184,10 +190,11 @@ struct FileFollowerTests {
         #expect(truncate(path, 0) == 0)
         appender.append("fresh\n")  // O_APPEND: lands at the new end
         let log = try await follow(follower, items: 1)
-        #expect(log.events == [
-            .notice(.truncated(previousOffset: 67)),
-            .item(.line(text: "fresh", number: 1, offset: 0, endOffset: 6)),
-        ])
+        #expect(
+            log.events == [
+                .notice(.truncated(previousOffset: 67)),
+                .item(.line(text: "fresh", number: 1, offset: 0, endOffset: 6)),
+            ])
     }
 
     @Test func rotationMidRunDrainsTheOldFileFirst() async throws {
@@ -209,14 +216,15 @@ struct FileFollowerTests {
         #expect(rename(replacement, path) == 0)
 
         let log = try await follow(follower, items: 5)
-        #expect(log.events == [
-            .item(.line(text: "old-4", number: 4, offset: 18, endOffset: 24)),
-            .item(.line(text: "old-5", number: 5, offset: 24, endOffset: 30)),
-            .item(.line(text: "old-partial", number: 6, offset: 30, endOffset: 41)),
-            .notice(.rotated),
-            .item(.line(text: "new-1", number: 1, offset: 0, endOffset: 6)),
-            .item(.line(text: "new-2", number: 2, offset: 6, endOffset: 12)),
-        ])
+        #expect(
+            log.events == [
+                .item(.line(text: "old-4", number: 4, offset: 18, endOffset: 24)),
+                .item(.line(text: "old-5", number: 5, offset: 24, endOffset: 30)),
+                .item(.line(text: "old-partial", number: 6, offset: 30, endOffset: 41)),
+                .notice(.rotated),
+                .item(.line(text: "new-1", number: 1, offset: 0, endOffset: 6)),
+                .item(.line(text: "new-2", number: 2, offset: 6, endOffset: 12)),
+            ])
         // Batches end at the rotation: the old file's last batch still points into it.
         let oldLast = try #require(log.batches.last(where: { $0.items.contains { $0.text == "old-partial" } }))
         #expect(oldLast.position == position(of: directory.path("app.jsonl.1"), offset: 41, lineNumber: 6))
@@ -242,11 +250,12 @@ struct FileFollowerTests {
 
         try write("fresh\n", to: path)
         let fresh = try await follow(follower, items: 1)
-        #expect(fresh.events == [
-            .notice(.fileAppeared),
-            .notice(.rotated),
-            .item(.line(text: "fresh", number: 1, offset: 0, endOffset: 6)),
-        ])
+        #expect(
+            fresh.events == [
+                .notice(.fileAppeared),
+                .notice(.rotated),
+                .item(.line(text: "fresh", number: 1, offset: 0, endOffset: 6)),
+            ])
     }
 
     @Test func fileMissingAtStartIsWaitedFor() async throws {
@@ -367,7 +376,10 @@ struct FileFollowerTests {
 
         let follower = FileFollower(path: path, resumeFrom: checkpoint, options: fastFollow)
         let log = try await follow(follower, items: 1)
-        #expect(log.events == [.notice(.truncated(previousOffset: 13)), .item(.line(text: "again", number: 1, offset: 0, endOffset: 6))])
+        #expect(
+            log.events == [
+                .notice(.truncated(previousOffset: 13)), .item(.line(text: "again", number: 1, offset: 0, endOffset: 6)),
+            ])
     }
 
     @Test func checkpointSurvivesWhileTheFileIsMissing() async throws {
@@ -384,7 +396,11 @@ struct FileFollowerTests {
         // The same file comes back: resumed where it was.
         #expect(rename(directory.path("gone.jsonl.tmp"), path) == 0)
         let log = try await follow(follower, items: 1)
-        #expect(log.events == [.notice(.fileAppeared), .notice(.resumed(checkpoint)), .item(.line(text: "2", number: 2, offset: 2, endOffset: 4))])
+        #expect(
+            log.events == [
+                .notice(.fileAppeared), .notice(.resumed(checkpoint)),
+                .item(.line(text: "2", number: 2, offset: 2, endOffset: 4)),
+            ])
     }
 
     @Test func nonRegularFilesAreRejected() async throws {

@@ -20,7 +20,8 @@ struct FollowPositionTests {
     }
 
     @Test func fingerprintTellsBytesApart() {
-        let a = Array("{\"event_id\":1}\n".utf8), b = Array("{\"event_id\":2}\n".utf8)
+        let a = Array("{\"event_id\":1}\n".utf8)
+        let b = Array("{\"event_id\":2}\n".utf8)
         let fingerprints = [a, b, []].map { bytes in bytes.withUnsafeBytes(FollowPosition.fingerprint) }
         #expect(Set(fingerprints).count == 3)
         #expect(FollowPosition.tailLength(before: 10) == 10)

@@ -27,45 +27,50 @@ struct LineFileReaderTests {
     }
 
     @Test func linesEndingInLF() async throws {
-        #expect(try await read("{\"a\":1}\n{\"b\":2}\n") == [
-            .line(text: "{\"a\":1}", number: 1, offset: 0, endOffset: 8),
-            .line(text: "{\"b\":2}", number: 2, offset: 8, endOffset: 16),
-        ])
+        #expect(
+            try await read("{\"a\":1}\n{\"b\":2}\n") == [
+                .line(text: "{\"a\":1}", number: 1, offset: 0, endOffset: 8),
+                .line(text: "{\"b\":2}", number: 2, offset: 8, endOffset: 16),
+            ])
     }
 
     @Test func linesEndingInCRLF() async throws {
-        #expect(try await read("one\r\ntwo\r\n") == [
-            .line(text: "one", number: 1, offset: 0, endOffset: 5),
-            .line(text: "two", number: 2, offset: 5, endOffset: 10),
-        ])
+        #expect(
+            try await read("one\r\ntwo\r\n") == [
+                .line(text: "one", number: 1, offset: 0, endOffset: 5),
+                .line(text: "two", number: 2, offset: 5, endOffset: 10),
+            ])
     }
 
     @Test func byteOrderMarkIsRemovedOnlyAtTheStart() async throws {
         let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
         let seen = try await read(bom + Array("first\n".utf8) + bom + Array("second\n".utf8))
-        #expect(seen == [
-            .line(text: "first", number: 1, offset: 3, endOffset: 9),
-            .line(text: "\u{FEFF}second", number: 2, offset: 9, endOffset: 19),
-        ])
+        #expect(
+            seen == [
+                .line(text: "first", number: 1, offset: 3, endOffset: 9),
+                .line(text: "\u{FEFF}second", number: 2, offset: 9, endOffset: 19),
+            ])
         // A file that is only a BOM has no lines; two bytes of one are content.
         #expect(try await read(bom).isEmpty)
         #expect(try await read(Array(bom.prefix(2))).count == 1)
     }
 
     @Test func blankAndWhitespaceOnlyLinesAreSkippedButCounted() async throws {
-        #expect(try await read("\n  \n\t\r\na\n \t \n\r\nb\n\n") == [
-            .line(text: "a", number: 4, offset: 7, endOffset: 9),
-            .line(text: "b", number: 7, offset: 15, endOffset: 17),
-        ])
+        #expect(
+            try await read("\n  \n\t\r\na\n \t \n\r\nb\n\n") == [
+                .line(text: "a", number: 4, offset: 7, endOffset: 9),
+                .line(text: "b", number: 7, offset: 15, endOffset: 17),
+            ])
         // Leading/trailing whitespace of a real line is kept.
         #expect(try await read(" x \n") == [.line(text: " x ", number: 1, offset: 0, endOffset: 4)])
     }
 
     @Test func lastLineWithoutNewlineIsReturnedAtEnd() async throws {
-        #expect(try await read("a\nlast") == [
-            .line(text: "a", number: 1, offset: 0, endOffset: 2),
-            .line(text: "last", number: 2, offset: 2, endOffset: 6),
-        ])
+        #expect(
+            try await read("a\nlast") == [
+                .line(text: "a", number: 1, offset: 0, endOffset: 2),
+                .line(text: "last", number: 2, offset: 2, endOffset: 6),
+            ])
         #expect(try await read("a\r\n   ") == [.line(text: "a", number: 1, offset: 0, endOffset: 3)])
     }
 
@@ -105,11 +110,12 @@ struct LineFileReaderTests {
         let big = String(repeating: "x", count: 1_000_000)
         for chunk in [1 << 20, 64 << 10, 4097] {
             let seen = try await read("before\n\(big)\nafter\n", options: LineReaderOptions(readChunkSize: chunk))
-            #expect(seen == [
-                .line(text: "before", number: 1, offset: 0, endOffset: 7),
-                .line(text: big, number: 2, offset: 7, endOffset: 1_000_008),
-                .line(text: "after", number: 3, offset: 1_000_008, endOffset: 1_000_014),
-            ], "readChunkSize \(chunk)")
+            #expect(
+                seen == [
+                    .line(text: "before", number: 1, offset: 0, endOffset: 7),
+                    .line(text: big, number: 2, offset: 7, endOffset: 1_000_008),
+                    .line(text: "after", number: 3, offset: 1_000_008, endOffset: 1_000_014),
+                ], "readChunkSize \(chunk)")
         }
     }
 
@@ -117,20 +123,22 @@ struct LineFileReaderTests {
         let long = String((0..<1000).map { _ in "abcdefghij".randomElement()! })
         let options = LineReaderOptions(maxLineLength: 100, readChunkSize: 64, keptPrefix: 10)
         let seen = try await read("short\n\(long)\r\nnext\n\(long)", options: options)
-        #expect(seen == [
-            .line(text: "short", number: 1, offset: 0, endOffset: 6),
-            .oversized(number: 2, offset: 6, endOffset: 1008, length: 1000, prefix: String(long.prefix(10))),
-            .line(text: "next", number: 3, offset: 1008, endOffset: 1013),
-            .oversized(number: 4, offset: 1013, endOffset: 2013, length: 1000, prefix: String(long.prefix(10))),
-        ])
+        #expect(
+            seen == [
+                .line(text: "short", number: 1, offset: 0, endOffset: 6),
+                .oversized(number: 2, offset: 6, endOffset: 1008, length: 1000, prefix: String(long.prefix(10))),
+                .line(text: "next", number: 3, offset: 1008, endOffset: 1013),
+                .oversized(number: 4, offset: 1013, endOffset: 2013, length: 1000, prefix: String(long.prefix(10))),
+            ])
     }
 
     @Test func lineOfExactlyMaxLengthIsALine() async throws {
         let options = LineReaderOptions(maxLineLength: 8, readChunkSize: 3, keptPrefix: 2)
-        #expect(try await read("12345678\r\n123456789\n", options: options) == [
-            .line(text: "12345678", number: 1, offset: 0, endOffset: 10),
-            .oversized(number: 2, offset: 10, endOffset: 20, length: 9, prefix: "12"),
-        ])
+        #expect(
+            try await read("12345678\r\n123456789\n", options: options) == [
+                .line(text: "12345678", number: 1, offset: 0, endOffset: 10),
+                .oversized(number: 2, offset: 10, endOffset: 20, length: 9, prefix: "12"),
+            ])
     }
 
     @Test func hugeOversizedLineIsSkippedInSmallReads() async throws {
@@ -138,11 +146,14 @@ struct LineFileReaderTests {
         let long = [UInt8](repeating: UInt8(ascii: "z"), count: 4 << 20)
         let bytes = Array("{}\n".utf8) + long + Array("\n{}\n".utf8)
         let options = LineReaderOptions(maxLineLength: 4096, readChunkSize: 64 << 10, keptPrefix: 16)
-        #expect(try await read(bytes, options: options) == [
-            .line(text: "{}", number: 1, offset: 0, endOffset: 3),
-            .oversized(number: 2, offset: 3, endOffset: Int64(4 + long.count), length: Int64(long.count), prefix: String(repeating: "z", count: 16)),
-            .line(text: "{}", number: 3, offset: Int64(4 + long.count), endOffset: Int64(7 + long.count)),
-        ])
+        #expect(
+            try await read(bytes, options: options) == [
+                .line(text: "{}", number: 1, offset: 0, endOffset: 3),
+                .oversized(
+                    number: 2, offset: 3, endOffset: Int64(4 + long.count), length: Int64(long.count),
+                    prefix: String(repeating: "z", count: 16)),
+                .line(text: "{}", number: 3, offset: Int64(4 + long.count), endOffset: Int64(7 + long.count)),
+            ])
     }
 
     /// Random inputs rich in the bytes that matter ("\n", "\r", blanks, BOM bytes), read with
@@ -172,7 +183,8 @@ struct LineFileReaderTests {
     @Test func manyLinesAcrossChunkBoundaries() async throws {
         var text = ""
         for index in 1...2000 {
-            text += "{\"id\":\(index),\"pad\":\"\(String(repeating: "p", count: index % 37))\"}" + (index % 3 == 0 ? "\r\n" : "\n")
+            text +=
+                "{\"id\":\(index),\"pad\":\"\(String(repeating: "p", count: index % 37))\"}" + (index % 3 == 0 ? "\r\n" : "\n")
             if index % 11 == 0 { text += "\n" }
         }
         let bytes = Array(text.utf8)
@@ -188,10 +200,11 @@ struct LineFileReaderTests {
         let path = directory.path("resume")
         try write("first\nsecond\n\nfourth\n", to: path)
         let reader = try LineFileReader(path: path, startOffset: 6, firstLineNumber: 2)
-        #expect(try await readAll(reader).map(Seen.init) == [
-            .line(text: "second", number: 2, offset: 6, endOffset: 13),
-            .line(text: "fourth", number: 4, offset: 14, endOffset: 21),
-        ])
+        #expect(
+            try await readAll(reader).map(Seen.init) == [
+                .line(text: "second", number: 2, offset: 6, endOffset: 13),
+                .line(text: "fourth", number: 4, offset: 14, endOffset: 21),
+            ])
         #expect(await reader.bytesRead == 21)
 
         // Without a line number, numbering starts at 1; beyond the end there is nothing.
@@ -305,17 +318,19 @@ struct LineFileReaderTests {
         #expect(reader.displayName == "<stdin>")
         #expect(await reader.fileSize == nil)
         writer.start()
-        #expect(try await readAll(reader).map(Seen.init) == [
-            .line(text: "one", number: 1, offset: 0, endOffset: 5),
-            .line(text: "two", number: 3, offset: 6, endOffset: 10),
-            .line(text: "three", number: 4, offset: 10, endOffset: 15),
-        ])
+        #expect(
+            try await readAll(reader).map(Seen.init) == [
+                .line(text: "one", number: 1, offset: 0, endOffset: 5),
+                .line(text: "two", number: 3, offset: 6, endOffset: 10),
+                .line(text: "three", number: 4, offset: 10, endOffset: 15),
+            ])
     }
 
     @Test func startOffsetOnAPipeSkipsByReading() async throws {
         let path = directory.path("fifo-offset")
         #expect(mkfifo(path, 0o600) == 0)
-        let reader = try LineFileReader(path: path, startOffset: 4, firstLineNumber: 2, options: LineReaderOptions(readChunkSize: 3))
+        let reader = try LineFileReader(
+            path: path, startOffset: 4, firstLineNumber: 2, options: LineReaderOptions(readChunkSize: 3))
         let writer = Thread {
             let descriptor = open(path, O_WRONLY)
             precondition(descriptor >= 0)
@@ -324,10 +339,11 @@ struct LineFileReaderTests {
             close(descriptor)
         }
         writer.start()
-        #expect(try await readAll(reader).map(Seen.init) == [
-            .line(text: "def", number: 2, offset: 4, endOffset: 8),
-            .line(text: "ghi", number: 3, offset: 8, endOffset: 12),
-        ])
+        #expect(
+            try await readAll(reader).map(Seen.init) == [
+                .line(text: "def", number: 2, offset: 4, endOffset: 8),
+                .line(text: "ghi", number: 3, offset: 8, endOffset: 12),
+            ])
     }
 
     @Test func batchesHonourMaxLines() async throws {

@@ -60,9 +60,13 @@ enum Seen: Equatable, CustomStringConvertible {
     init(_ item: LineItem) {
         switch item {
         case .line(let line):
-            self = .line(text: String(decoding: line.bytes, as: UTF8.self), number: line.number, offset: line.offset, endOffset: line.endOffset)
+            self = .line(
+                text: String(decoding: line.bytes, as: UTF8.self), number: line.number, offset: line.offset,
+                endOffset: line.endOffset)
         case .oversized(let number, let offset, let endOffset, let length, let prefix):
-            self = .oversized(number: number, offset: offset, endOffset: endOffset, length: length, prefix: String(decoding: prefix, as: UTF8.self))
+            self = .oversized(
+                number: number, offset: offset, endOffset: endOffset, length: length,
+                prefix: String(decoding: prefix, as: UTF8.self))
         }
     }
 
@@ -96,15 +100,17 @@ func referenceSplit(_ data: [UInt8], maxLineLength: Int = .max, keptPrefix: Int 
         let content = data[start..<contentEnd]
         number += 1
         if content.count > maxLineLength {
-            result.append(.oversized(
-                number: number, offset: Int64(start), endOffset: Int64(endOffset),
-                length: Int64(content.count), prefix: String(decoding: content.prefix(keptPrefix), as: UTF8.self)
-            ))
+            result.append(
+                .oversized(
+                    number: number, offset: Int64(start), endOffset: Int64(endOffset),
+                    length: Int64(content.count), prefix: String(decoding: content.prefix(keptPrefix), as: UTF8.self)
+                ))
         } else if !content.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
-            result.append(.line(
-                text: String(decoding: content, as: UTF8.self), number: number,
-                offset: Int64(start), endOffset: Int64(endOffset)
-            ))
+            result.append(
+                .line(
+                    text: String(decoding: content, as: UTF8.self), number: number,
+                    offset: Int64(start), endOffset: Int64(endOffset)
+                ))
         }
         start = endOffset
     }

@@ -69,7 +69,8 @@ struct RedisConnectionTests {
         defer { Task { await connection.close() } }
         let list = uniqueKey("list")
         #expect(try await connection.command("RPUSH", RedisArgument(list), "a", "b", 3) == .integer(3))
-        #expect(try await connection.command("LRANGE", RedisArgument(list), 0, -1) == .array([.text("a"), .text("b"), .text("3")]))
+        #expect(
+            try await connection.command("LRANGE", RedisArgument(list), 0, -1) == .array([.text("a"), .text("b"), .text("3")]))
         #expect(try await connection.command("LRANGE", RedisArgument(list), 0, -1).array?.last?.int == 3)
         #expect(try await connection.command("LRANGE", RedisArgument(uniqueKey("none")), 0, -1) == .array([]))
         #expect(try await connection.command("INCRBY", RedisArgument(uniqueKey("n")), -42) == .integer(-42))
@@ -199,7 +200,8 @@ struct RedisConnectionTests {
         #expect(ContinuousClock.now - start < .seconds(10))
 
         await #expect {
-            _ = try await RedisConnection.connect(to: RedisEndpoint(address: .unix(path: "/nonexistent/redis.sock")), logger: quietLogger)
+            _ = try await RedisConnection.connect(
+                to: RedisEndpoint(address: .unix(path: "/nonexistent/redis.sock")), logger: quietLogger)
         } throws: { error in
             if case RedisError.connectionFailed = error { true } else { false }
         }
@@ -248,7 +250,9 @@ struct RedisConnectionTests {
         try await Task.sleep(for: .milliseconds(100))
         let big = [UInt8](repeating: 0x78, count: 16 << 20)
         await #expect {
-            _ = try await bigWriter.pipeline([["SET", "big", RedisArgument(bytes: big)], ["SET", "big2", RedisArgument(bytes: big)]])
+            _ = try await bigWriter.pipeline([
+                ["SET", "big", RedisArgument(bytes: big)], ["SET", "big2", RedisArgument(bytes: big)],
+            ])
         } throws: { error in
             if case RedisError.connectionLost = error { true } else { false }
         }

@@ -62,7 +62,8 @@ struct RedisStreamTests {
         // COUNT limits; an ID continues after it.
         let firstTwo = try await connection.readGroup(stream: stream, group: "g", consumer: "c1", count: 2, block: nil, id: "0")
         #expect(firstTwo.map(\.id) == [firstID, otherIDs[0]])
-        let afterFirst = try await connection.readGroup(stream: stream, group: "g", consumer: "c1", count: 10, block: nil, id: firstID)
+        let afterFirst = try await connection.readGroup(
+            stream: stream, group: "g", consumer: "c1", count: 10, block: nil, id: firstID)
         #expect(afterFirst.map(\.id) == otherIDs)
 
         #expect(try await connection.ack(stream: stream, group: "g", ids: [firstID, otherIDs[0]]) == 2)
@@ -94,7 +95,8 @@ struct RedisStreamTests {
 
         // Delete the middle entry's data while it is pending.
         #expect(try await connection.delete(stream: stream, ids: [ids[1]]) == 1)
-        let pending = try await connection.readGroup(stream: stream, group: "g", consumer: "crashed", count: 10, block: nil, id: "0")
+        let pending = try await connection.readGroup(
+            stream: stream, group: "g", consumer: "crashed", count: 10, block: nil, id: "0")
         #expect(pending.map(\.id) == ids)
         #expect(pending.map(\.deleted) == [false, true, false])
         #expect(pending[1].fields.isEmpty)
@@ -113,8 +115,10 @@ struct RedisStreamTests {
         let summary = try await connection.pendingSummary(stream: stream, group: "g")
         #expect(summary.count == 2)
         #expect(summary.consumers == ["rescuer": 2])
-        #expect(try await connection.readGroup(stream: stream, group: "g", consumer: "crashed", count: 10, block: nil, id: "0") == [])
-        let rescued = try await connection.readGroup(stream: stream, group: "g", consumer: "rescuer", count: 10, block: nil, id: "0")
+        #expect(
+            try await connection.readGroup(stream: stream, group: "g", consumer: "crashed", count: 10, block: nil, id: "0") == [])
+        let rescued = try await connection.readGroup(
+            stream: stream, group: "g", consumer: "rescuer", count: 10, block: nil, id: "0")
         #expect(rescued.map(\.id) == [ids[0], ids[2]])
 
         // Entries idle for less than minIdle stay where they are.
@@ -145,10 +149,13 @@ struct RedisStreamTests {
         #expect(entries.map(\.id) == ids)
         #expect(entries.map(\.consumer) == ["c1", "c1", "c2"])
         #expect(entries.map(\.deliveries) == [2, 1, 1])
-        #expect(entries.allSatisfy { $0 .idle >= .zero && $0.idle < .seconds(30) })
+        #expect(entries.allSatisfy { $0.idle >= .zero && $0.idle < .seconds(30) })
 
         #expect(try await connection.pending(stream: stream, group: "g", count: 10, consumer: "c2").map(\.id) == [ids[2]])
-        #expect(try await connection.pending(stream: stream, group: "g", start: ids[1], end: "+", count: 10).map(\.id) == [ids[1], ids[2]])
+        #expect(
+            try await connection.pending(stream: stream, group: "g", start: ids[1], end: "+", count: 10).map(\.id) == [
+                ids[1], ids[2],
+            ])
         #expect(try await connection.pending(stream: stream, group: "g", count: 1).count == 1)
         #expect(try await connection.pending(stream: stream, group: "g", count: 10, minIdle: .seconds(60)) == [])
         try await Task.sleep(for: .milliseconds(20))
@@ -247,7 +254,9 @@ struct RedisStreamTests {
             return message.contains("shorter than the command timeout")
         }
         #expect(await connection.isClosed == false)
-        #expect(try await connection.readGroup(stream: stream, group: "g", consumer: "c", count: 1, block: .milliseconds(10), id: ">") == [])
+        #expect(
+            try await connection.readGroup(stream: stream, group: "g", consumer: "c", count: 1, block: .milliseconds(10), id: ">")
+                == [])
         _ = try await connection.command("DEL", RedisArgument(stream))
         await connection.close()
     }
@@ -292,20 +301,38 @@ struct StreamReplyParserTests {
         #expect(
             protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.integer(1)) }
                 == "XAUTOCLAIM: expected array of 3, got integer(1)")
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.text("0-0")])) }?.hasPrefix("XAUTOCLAIM: expected array of 3") == true)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.integer(0), .array([]), .array([])])) } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.text("0-0"), .integer(0), .array([])])) } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.text("0-0"), .array([]), .array([.integer(3)])])) } != nil)
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.text("0-0")])) }?.hasPrefix(
+                "XAUTOCLAIM: expected array of 3") == true)
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.integer(0), .array([]), .array([])])) } != nil)
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.autoClaim(.array([.text("0-0"), .integer(0), .array([])])) } != nil)
+        #expect(
+            protocolErrorMessage {
+                _ = try StreamReplyParser.autoClaim(.array([.text("0-0"), .array([]), .array([.integer(3)])]))
+            } != nil)
         // Redis 6.2's two-element form, with a nil placeholder for a deleted entry.
-        let old = try StreamReplyParser.autoClaim(.array([.text("0-0"), .array([.null, .array([.text("1-1"), .array([.text("a"), .text("b")])])])]))
-        #expect(old == AutoClaimResult(nextStart: "0-0", entries: [StreamEntry(id: "1-1", fields: [StreamField("a", "b")])], deletedIDs: []))
+        let old = try StreamReplyParser.autoClaim(
+            .array([.text("0-0"), .array([.null, .array([.text("1-1"), .array([.text("a"), .text("b")])])])]))
+        #expect(
+            old
+                == AutoClaimResult(
+                    nextStart: "0-0", entries: [StreamEntry(id: "1-1", fields: [StreamField("a", "b")])], deletedIDs: []))
     }
 
     @Test func readShapes() throws {
         #expect(try StreamReplyParser.readReply(.null, stream: "s", command: "XREADGROUP") == [])
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.readReply(.integer(1), stream: "s", command: "XREADGROUP") } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.readReply(.array([.text("s")]), stream: "s", command: "XREADGROUP") } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.readReply(.array([.array([.text("s"), .integer(2)])]), stream: "s", command: "XREADGROUP") } != nil)
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.readReply(.integer(1), stream: "s", command: "XREADGROUP") } != nil)
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.readReply(.array([.text("s")]), stream: "s", command: "XREADGROUP") }
+                != nil)
+        #expect(
+            protocolErrorMessage {
+                _ = try StreamReplyParser.readReply(
+                    .array([.array([.text("s"), .integer(2)])]), stream: "s", command: "XREADGROUP")
+            } != nil)
         // Odd field list, non-bulk field, missing ID, wrong field container.
         let bad: [RedisReply] = [
             .array([.text("1-1"), .array([.text("a")])]),
@@ -319,25 +346,43 @@ struct StreamReplyParserTests {
             let message = protocolErrorMessage { _ = try StreamReplyParser.entry(entry, command: "XREADGROUP") }
             #expect(message?.hasPrefix("XREADGROUP:") == true, "\(entry): \(message ?? "no error")")
         }
-        #expect(try StreamReplyParser.entry(.array([.text("1-1"), .null]), command: "X") == StreamEntry(id: "1-1", fields: [], deleted: true))
+        #expect(
+            try StreamReplyParser.entry(.array([.text("1-1"), .null]), command: "X")
+                == StreamEntry(id: "1-1", fields: [], deleted: true))
     }
 
     @Test func pendingAndInfoShapes() throws {
         #expect(protocolErrorMessage { _ = try StreamReplyParser.pendingEntries(.null) } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.pendingEntries(.array([.array([.text("1-1"), .text("c"), .integer(1)])])) } != nil)
+        #expect(
+            protocolErrorMessage {
+                _ = try StreamReplyParser.pendingEntries(.array([.array([.text("1-1"), .text("c"), .integer(1)])]))
+            } != nil)
         #expect(protocolErrorMessage { _ = try StreamReplyParser.pendingSummary(.array([.integer(0)])) } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.pendingSummary(.array([.integer(1), .text("1-1"), .text("1-1"), .integer(3)])) } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.pendingSummary(.array([.integer(1), .text("1-1"), .text("1-1"), .array([.array([.text("c")])])])) } != nil)
+        #expect(
+            protocolErrorMessage {
+                _ = try StreamReplyParser.pendingSummary(.array([.integer(1), .text("1-1"), .text("1-1"), .integer(3)]))
+            } != nil)
+        #expect(
+            protocolErrorMessage {
+                _ = try StreamReplyParser.pendingSummary(
+                    .array([.integer(1), .text("1-1"), .text("1-1"), .array([.array([.text("c")])])]))
+            } != nil)
         #expect(protocolErrorMessage { _ = try StreamReplyParser.groups(.array([.array([.text("name")])])) } != nil)
         #expect(protocolErrorMessage { _ = try StreamReplyParser.groups(.array([.array([.text("name"), .text("g")])])) } != nil)
         #expect(protocolErrorMessage { _ = try StreamReplyParser.consumers(.status("OK")) } != nil)
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.integer(.text("1"), command: "XACK") } == "XACK: expected integer, got bulk(\"1\")")
-        #expect(protocolErrorMessage { _ = try StreamReplyParser.id(.null, command: "XADD") } == "XADD: expected entry ID, got null")
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.integer(.text("1"), command: "XACK") }
+                == "XACK: expected integer, got bulk(\"1\")")
+        #expect(
+            protocolErrorMessage { _ = try StreamReplyParser.id(.null, command: "XADD") } == "XADD: expected entry ID, got null")
         // Redis 6 style info without entries-read/lag.
-        let groups = try StreamReplyParser.groups(.array([.array([
-            .text("name"), .text("g"), .text("consumers"), .integer(1), .text("pending"), .integer(0),
-            .text("last-delivered-id"), .text("0-0"),
-        ])]))
+        let groups = try StreamReplyParser.groups(
+            .array([
+                .array([
+                    .text("name"), .text("g"), .text("consumers"), .integer(1), .text("pending"), .integer(0),
+                    .text("last-delivered-id"), .text("0-0"),
+                ])
+            ]))
         #expect(groups == [GroupInfo(name: "g", consumers: 1, pending: 0, lastDeliveredID: "0-0")])
     }
 }

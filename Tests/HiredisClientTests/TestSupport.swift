@@ -29,7 +29,6 @@ func uniqueKey(_ prefix: String = "test") -> String {
     "hiredis-tests:\(prefix):\(UUID().uuidString)"
 }
 
-
 extension RedisReply {
     /// Test shorthand: a bulk string holding UTF-8 text.
     static func text(_ string: String) -> RedisReply { .bulk(Array(string.utf8)[...]) }

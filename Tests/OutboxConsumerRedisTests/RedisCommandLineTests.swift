@@ -66,7 +66,9 @@ import Testing
         try [eventLine(1), "{\"event_id\": 2, \"broken\"", eventLine(3)].joined(separator: "\n")
             .write(toFile: archive, atomically: true, encoding: .utf8)
 
-        let skipping = try await cli(["publish", archive, "--redis", url, "--stream", stream + ":skip", "--skip-invalid", "--json"])
+        let skipping = try await cli([
+            "publish", archive, "--redis", url, "--stream", stream + ":skip", "--skip-invalid", "--json",
+        ])
         #expect(try lastJSONLine(skipping.stdout)["published"] as? Int == 2)
         #expect(skipping.stderr.contains("line 2 skipped"), "\(skipping.stderr)")
 

@@ -23,7 +23,9 @@ import Darwin
             #expect(error?.code == .invalidURL, "\(url)")
             #expect(error?.description.contains("secret") == false, "passwords never reach messages")
             #expect(#expect(throws: RedisStreamError.self) { _ = try RedisURL(url) }?.code == .invalidURL)
-            #expect(#expect(throws: RedisStreamError.self) { _ = try RedisStreamSource.redisStream(url: url, group: "g") }?.code == .invalidURL)
+            #expect(
+                #expect(throws: RedisStreamError.self) { _ = try RedisStreamSource.redisStream(url: url, group: "g") }?.code
+                    == .invalidURL)
         }
         let url = try RedisURL("redis://alice:p%40ss@[::1]:6380/3")
         #expect(url.address == .tcp(host: "::1", port: 6380) && url.username == "alice" && url.hasPassword && url.database == 3)
@@ -38,7 +40,9 @@ import Darwin
             change(&configuration)
             configurations.append(configuration)
         }
-        try variant { $0.blockTimeout = .seconds(10); $0.commandTimeout = .seconds(10) }
+        try variant {
+            $0.blockTimeout = .seconds(10); $0.commandTimeout = .seconds(10)
+        }
         try variant { $0.maxDeliveries = 0 }
         try variant { $0.deadLetterStream = $0.stream }
         try variant { $0.group = "" }
@@ -103,7 +107,8 @@ import Darwin
 
     @Test func statusOfAStreamThatDoesNotExist() async throws {
         let url = try testRedisURL()
-        let status = try await RedisStreamMonitor.status(url: url, stream: uniqueStream("missing"), group: "g", logger: quietLogger)
+        let status = try await RedisStreamMonitor.status(
+            url: url, stream: uniqueStream("missing"), group: "g", logger: quietLogger)
         #expect(!status.groupExists && status.length == 0 && status.consumers.isEmpty && status.deadLetterLength == 0)
     }
 

@@ -83,7 +83,8 @@ import Testing
         _ = try await probe.connection.createGroup(stream: stream, group: "group", startID: "0")
         _ = try await probe.connection.readGroup(stream: stream, group: "group", consumer: "ghost", count: 1, block: nil, id: ">")
         for _ in 0..<3 {
-            _ = try await probe.connection.readGroup(stream: stream, group: "group", consumer: "ghost", count: 1, block: nil, id: "0")
+            _ = try await probe.connection.readGroup(
+                stream: stream, group: "group", consumer: "ghost", count: 1, block: nil, id: "0")
         }
         #expect(try await probe.pending(stream, group: "group").first?.deliveries == 4)
 
@@ -248,7 +249,8 @@ import Testing
         #expect(transactional.count == 300 && transactional.values.allSatisfy { $0 == 1 })
         #expect(source.statistics.snapshot.reconnects >= 1)
         let after = try await RedisProbe.connect(server.url)
-        #expect(try await after.pending(stream, group: "group").isEmpty, "the batch in flight was acknowledged after reconnecting")
+        #expect(
+            try await after.pending(stream, group: "group").isEmpty, "the batch in flight was acknowledged after reconnecting")
         await after.close()
     }
 }

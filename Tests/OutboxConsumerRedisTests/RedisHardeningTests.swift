@@ -52,7 +52,8 @@ import Testing
                 "consume", "--redis", url, "--stream", stream, "--group", "group", "--ledger", ledgerPath, "--idle-exit", "0.5",
             ])
             #expect(consumed.status == 1, "\(consumed.stderr)")
-            #expect(consumed.stderr.contains("1500 entries") && consumed.stderr.contains("--on-gap continue"), "\(consumed.stderr)")
+            #expect(
+                consumed.stderr.contains("1500 entries") && consumed.stderr.contains("--on-gap continue"), "\(consumed.stderr)")
         }
         let statusCommand = try await cli(["status", "--redis", url, "--stream", stream, "--group", "group", "--json"])
         #expect(statusCommand.status == 1)
@@ -83,11 +84,13 @@ import Testing
         let probe = try await RedisProbe.connect(url)
         try await probe.publish(ids: 1...300, to: stream)
         let ledgerPath = directory.path("ledger.sqlite")
-        let first = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
+        let first = RedisStreamSource(
+            configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
         #expect(try await makeConsumer(ledgerPath: ledgerPath).run(first).delivered == 300)
         _ = try await probe.connection.command("XTRIM", RedisArgument(stream), "MAXLEN", "10")
         try await probe.publish(ids: 301...320, to: stream)
-        let second = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
+        let second = RedisStreamSource(
+            configuration: try testConfiguration(url: url, stream: stream, stopAfterIdle: .milliseconds(300)))
         #expect(try await makeConsumer(ledgerPath: ledgerPath).run(second).delivered == 20)
         #expect(second.statistics.snapshot.lost == 0)
         await probe.close()
@@ -124,7 +127,9 @@ import Testing
         let stream = uniqueStream("large")
         let probe = try await RedisProbe.connect(url)
         let big = { (id: Int64) in
-            TestEvent.line(eventID: id, type: "contact.created", occurredAt: "2026-04-21T08:00:00Z", payload: ["x": String(repeating: "y", count: 300_000)])
+            TestEvent.line(
+                eventID: id, type: "contact.created", occurredAt: "2026-04-21T08:00:00Z",
+                payload: ["x": String(repeating: "y", count: 300_000)])
         }
         try await probe.publish([big(1)], to: stream)
         let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
@@ -160,7 +165,8 @@ import Testing
         #expect(source.statistics.snapshot.takenOver == 4)
         #expect(source.statistics.snapshot.acked == 4)
         let pending = try await probe.pending(stream, group: "group")
-        #expect(pending.map(\.id) == Array(ids[4...]) && pending.allSatisfy { $0.consumer == "rescuer" }, "left to their new owner")
+        #expect(
+            pending.map(\.id) == Array(ids[4...]) && pending.allSatisfy { $0.consumer == "rescuer" }, "left to their new owner")
         await probe.close()
     }
 
@@ -204,7 +210,8 @@ import Testing
 
         let stream = uniqueStream("secret")
         let ledger = directory.path("ledger.sqlite")
-        let published = try await cli(["publish", try sampleFile(), "--stream", stream, "--json"], environment: ["OUTBOX_REDIS_URL": url])
+        let published = try await cli(
+            ["publish", try sampleFile(), "--stream", stream, "--json"], environment: ["OUTBOX_REDIS_URL": url])
         #expect(published.status == 0, "\(published.stderr)")
         let urlFile = directory.path("redis-url")
         try (url + "\n").write(toFile: urlFile, atomically: true, encoding: .utf8)

@@ -1,5 +1,6 @@
 import Foundation
 import HiredisClient
+import InMemoryTracing
 import OutboxConsumer
 import OutboxConsumerRedis
 import Synchronization
@@ -40,6 +41,64 @@ import Testing
         #expect(source.statistics.snapshot.acked == 121)
         #expect(source.statistics.snapshot.deadLettered == 0)
         #expect(try await probe.pending(stream, group: "group").isEmpty)
+        await probe.close()
+    }
+
+    /// The group's lag (XINFO GROUPS, read with every batch) is what the progress line shows.
+    @Test func theSourceReportsTheGroupsLagInEntries() async throws {
+        let url = try testRedisURL()
+        let stream = uniqueStream("lag")
+        let probe = try await RedisProbe.connect(url)
+        try await probe.publish(ids: 1...100, to: stream)
+        let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"), batchSize: 10)
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
+        let lags = Mutex<[Int]>([])
+        _ = try await withDeadline(.seconds(20)) {
+            try await consumer.run(
+                source,
+                progress: { _ in
+                    if let lag = source.progress.snapshot.lagEntries { lags.withLock { $0.append(lag) } }
+                })
+        }
+        let seen = lags.withLock { $0 }
+        #expect(seen.first.map { $0 >= 70 && $0 <= 90 } == true, "after the first batches: \(seen)")
+        #expect(seen == seen.sorted(by: >), "falls as the group reads: \(seen)")
+        #expect(source.progress.snapshot.lagEntries == 0)
+        await probe.close()
+    }
+
+    /// A `traceparent` field next to `event` continues the publisher's trace into the handler's
+    /// span, and wins over one inside the event.
+    @Test func aTraceparentFieldOfTheEntryContinuesThePublishersTrace() async throws {
+        let url = try testRedisURL()
+        let stream = uniqueStream("traced")
+        let probe = try await RedisProbe.connect(url)
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let inEvent = "{\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"," + eventLine(2).dropFirst()
+        for (line, traceparent) in [
+            (eventLine(1), "00-\(trace)-00f067aa0ba902b7-01"), (inEvent, "00-\(trace)-00f067aa0ba902b8-01"),
+        ] {
+            let reply = try await probe.connection.pipeline([
+                RedisConnection.addArguments(
+                    stream: stream, fields: [StreamField("event", line), StreamField("traceparent", traceparent)])
+            ])
+            #expect(reply.first?.string != nil)
+        }
+        try await probe.publish([eventLine(3)], to: stream)
+        let consumer = try makeConsumer(ledgerPath: directory.path("ledger.sqlite"))
+        consumer.onEvery(name: "audit") { _ in }
+        let source = RedisStreamSource(configuration: try testConfiguration(url: url, stream: stream))
+        let (report, tracer) = try await withTestTracer {
+            try await withDeadline(.seconds(20)) { try await consumer.run(source) }
+        }
+        #expect(report.delivered == 3)
+        let spans = tracer.finishedSpans.filter { $0.operationName.hasPrefix("outbox.handle") }
+        func span(_ id: Int64) -> FinishedInMemorySpan? { spans.first { $0.attributes.get("outbox.event_id") == .int64(id) } }
+        #expect(span(1)?.traceID == trace && span(1)?.parentSpanID == "00f067aa0ba902b7")
+        #expect(span(2)?.traceID == trace && span(2)?.parentSpanID == "00f067aa0ba902b8", "the entry's field wins")
+        let batch = tracer.finishedSpans.first { $0.operationName == "outbox.batch" }
+        #expect(batch?.attributes.get("outbox.source") == .string("redis:\(stream)"))
+        #expect(span(3)?.parentSpanID == batch?.spanID)
         await probe.close()
     }
 
@@ -94,10 +153,11 @@ import Testing
             Task { try await consumer.run(source) }
         }
         // Both are blocked in XREADGROUP before anything is published, so both get entries.
-        #expect(try await eventually {
-            let names = try? await probe.connection.consumers(stream: stream, group: "group").map(\.name)
-            return Set(names ?? []) == ["a", "b"]
-        })
+        #expect(
+            try await eventually {
+                let names = try? await probe.connection.consumers(stream: stream, group: "group").map(\.name)
+                return Set(names ?? []) == ["a", "b"]
+            })
         try await probe.publish(ids: 1...300, to: stream)
         try await probe.publish(ids: 1...30, to: stream)  // duplicates
 
@@ -141,7 +201,8 @@ import Testing
         let report = try await withDeadline(.seconds(10)) { try await run.value }
 
         #expect(report.delivered >= 100 && report.delivered < 1000, "stopped mid-stream: \(report.delivered)")
-        #expect(try await probe.pending(stream, group: "group", consumer: "leaving").isEmpty, "all processed entries acknowledged")
+        #expect(
+            try await probe.pending(stream, group: "group", consumer: "leaving").isEmpty, "all processed entries acknowledged")
         #expect(source.statistics.snapshot.acked == report.read)
         let processed = try await SQLiteLedger(path: ledgerPath).stats().consumers.first?.processed
         #expect(processed == report.delivered, "what was read was processed and committed")

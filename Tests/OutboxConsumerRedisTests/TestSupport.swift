@@ -158,4 +158,3 @@ func withDeadline<T: Sendable>(
 // MARK: - Processes
 
 // MARK: - A server of the test's own
-

@@ -37,10 +37,12 @@ import Testing
     @Test func printWritesNormalizedLinesFromStdin() async throws {
         let payload = TestEvent.samplePayload("issue.created")!
         let input = [
-            TestEvent.line(eventID: 7, type: "issue.created", occurredAt: "2026-04-21 14:00:00", payload: payload, payloadAsString: true),
+            TestEvent.line(
+                eventID: 7, type: "issue.created", occurredAt: "2026-04-21 14:00:00", payload: payload, payloadAsString: true),
             "not json",
         ].joined(separator: "\r\n")
-        let result = try await cli(["replay", "-", "--ledger", directory.path("l.sqlite"), "--print", "--json"], stdin: "\u{FEFF}" + input)
+        let result = try await cli(
+            ["replay", "-", "--ledger", directory.path("l.sqlite"), "--print", "--json"], stdin: "\u{FEFF}" + input)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == 2)
@@ -63,7 +65,10 @@ import Testing
     @Test func manyFilesAreReplayedWithFewDescriptors() async throws {
         let paths = (0..<150).map { directory.path("part-\($0).jsonl") }
         for (index, path) in paths.enumerated() {
-            let lines = [TestEvent.sample("issue.created", eventID: Int64(2 * index + 1))!, TestEvent.sample("issue.updated", eventID: Int64(2 * index + 2))!]
+            let lines = [
+                TestEvent.sample("issue.created", eventID: Int64(2 * index + 1))!,
+                TestEvent.sample("issue.updated", eventID: Int64(2 * index + 2))!,
+            ]
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
         }
         let result = try await runProcess(
@@ -82,14 +87,16 @@ import Testing
         #expect(result.status == 1)
         #expect(result.stderr.contains("missing.jsonl"), "\(result.stderr)")
         if FileManager.default.fileExists(atPath: ledger) {
-            #expect(try await SQLiteLedger(path: ledger).isProcessed(consumer: "default", eventID: 1) == false, "nothing processed")
+            #expect(
+                try await SQLiteLedger(path: ledger).isProcessed(consumer: "default", eventID: 1) == false, "nothing processed")
         }
     }
 
     @Test func aFixedLineIsRetriedFromAFile() async throws {
         let ledger = directory.path("l.sqlite")
         let archive = directory.path("a.jsonl")
-        let broken = TestEvent.sample("issue.created", eventID: 9)!.replacingOccurrences(of: "\"issue_id\":123", with: "\"issue_id\":\"x\"")
+        let broken = TestEvent.sample("issue.created", eventID: 9)!.replacingOccurrences(
+            of: "\"issue_id\":123", with: "\"issue_id\":\"x\"")
         try (broken + "\n").write(toFile: archive, atomically: true, encoding: .utf8)
         #expect(try summary(try await cli(["replay", archive, "--ledger", ledger, "--json"]))["failed"] as? Int == 1)
 
@@ -99,8 +106,10 @@ import Testing
         let fixed = directory.path("fixed.jsonl")
         try (TestEvent.sample("issue.created", eventID: 9)! + "\n").write(toFile: fixed, atomically: true, encoding: .utf8)
         let listed = try await cli(["failures", "list", "--ledger", ledger, "--json"])
-        let id = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])?.first?["id"] as? Int)
-        let retried = try summary(try await cli(["failures", "retry", "--ledger", ledger, "--id", "\(id)", "--with", fixed, "--json"]))
+        let id = try #require(
+            (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])?.first?["id"] as? Int)
+        let retried = try summary(
+            try await cli(["failures", "retry", "--ledger", ledger, "--id", "\(id)", "--with", fixed, "--json"]))
         #expect(retried["delivered"] as? Int == 1)
         #expect(try await cli(["failures", "list", "--ledger", ledger]).stdout.contains("no kept failures"))
     }
@@ -109,11 +118,13 @@ import Testing
     /// at the end of the file: with `--print`, stdout holds the events only.
     @Test func printWithoutJSONLeavesOnlyEventsOnStdout() async throws {
         let input = [TestEvent.sample("issue.created", eventID: 1)!, "not json", TestEvent.sample("issue.updated", eventID: 2)!]
-        let result = try await cli(["replay", "-", "--ledger", directory.path("l.sqlite"), "--print"], stdin: input.joined(separator: "\n"))
+        let result = try await cli(
+            ["replay", "-", "--ledger", directory.path("l.sqlite"), "--print"], stdin: input.joined(separator: "\n"))
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == 2, "\(result.stdout)")
-        #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "\(result.stdout)")
+        #expect(
+            lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "\(result.stdout)")
         #expect(result.stderr.contains("read 3, delivered 2"), "\(result.stderr)")
         #expect(result.stderr.contains("failures list"), "\(result.stderr)")
 
@@ -126,7 +137,10 @@ import Testing
     /// usage error (sysexits' EX_USAGE, with the usage text).
     @Test func exitStatusesFollowOneConvention() async throws {
         let ledger = directory.path("l.sqlite")
-        for usage in [["replay"], ["replay", "x.jsonl", "--no-such-option"], ["replay", "x.jsonl", "--batch-size", "zero"], ["no-such-command"]] {
+        for usage in [
+            ["replay"], ["replay", "x.jsonl", "--no-such-option"], ["replay", "x.jsonl", "--batch-size", "zero"],
+            ["no-such-command"],
+        ] {
             let result = try await cli(usage + ["--ledger", ledger])
             #expect(result.status == 64, "\(usage): \(result.status) \(result.stderr)")
         }
@@ -135,10 +149,31 @@ import Testing
         #expect(missing.stderr.hasPrefix("Error: "), "\(missing.stderr)")
     }
 
+    /// Values out of range are usage errors (64) like malformed ones, whichever command takes
+    /// them: `--batch-size 0` used to stop the run with exit 1 ("committed before it stopped..."),
+    /// `--max-attempts 0` and `--lock-wait -1` were silently clamped (exit 0), `follow` took any
+    /// `--idle-exit` and `--poll-ms`, and a purge shorter than `--minimum-days` exited 1.
+    @Test func outOfRangeValuesAreUsageErrors() async throws {
+        let ledger = directory.path("l.sqlite")
+        let archive = directory.path("a.jsonl")
+        try Data((TestEvent.sample("issue.created", eventID: 1)! + "\n").utf8).write(to: URL(fileURLWithPath: archive))
+        for usage in [
+            ["replay", archive, "--batch-size", "0"], ["replay", archive, "--max-attempts=0"],
+            ["replay", archive, "--lock-wait=-1"], ["follow", archive, "--idle-exit=0"],
+            ["follow", archive, "--poll-ms=0", "--idle-exit", "1"], ["ledger", "purge", "--older-than", "1"],
+        ] {
+            let result = try await cli(usage + ["--ledger", ledger])
+            #expect(result.status == 64, "\(usage): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains("Usage:"), "\(usage): \(result.stderr)")
+        }
+    }
+
     /// `follow` of a missing file with `--idle-exit` exited 0 and said nothing.
     @Test func followOfAFileThatNeverAppearsWithIdleExitFails() async throws {
         let path = directory.path("never.jsonl")
-        let result = try await cli(["follow", path, "--ledger", directory.path("l.sqlite"), "--poll-ms", "10", "--idle-exit", "0.3"])
+        let result = try await cli([
+            "follow", path, "--ledger", directory.path("l.sqlite"), "--poll-ms", "10", "--idle-exit", "0.3",
+        ])
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("never.jsonl does not exist"), "\(result.stderr)")
     }
@@ -254,7 +289,8 @@ import Testing
         let ledger = directory.path("l.sqlite")
         _ = try await cli(["replay", try sampleArchivePath(), "--ledger", ledger, "--consumer", "audit"])
         let stats = try #require(
-            try JSONSerialization.jsonObject(with: Data(try await cli(["ledger", "stats", "--ledger", ledger, "--json"]).stdout.utf8)) as? [String: Any])
+            try JSONSerialization.jsonObject(
+                with: Data(try await cli(["ledger", "stats", "--ledger", ledger, "--json"]).stdout.utf8)) as? [String: Any])
         let consumers = try #require(stats["consumers"] as? [[String: Any]])
         #expect(consumers.first?["name"] as? String == "audit")
         #expect(consumers.first?["processed"] as? Int == 1893)

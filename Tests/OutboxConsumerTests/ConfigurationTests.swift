@@ -34,7 +34,8 @@ import Testing
     }
 
     @Test func theInitialiserClampsAndOutOfRangeValuesAreNamed() {
-        let clamped = RetryPolicy(maxAttempts: -2, initialBackoff: .seconds(-1), multiplier: .nan, maxBackoff: .seconds(-1), jitter: -1)
+        let clamped = RetryPolicy(
+            maxAttempts: -2, initialBackoff: .seconds(-1), multiplier: .nan, maxBackoff: .seconds(-1), jitter: -1)
         #expect(clamped.problems.isEmpty)
         #expect(clamped.maxAttempts == 1 && clamped.jitter == 0 && clamped.multiplier == 1)
 

@@ -104,7 +104,9 @@ import Testing
         let slowLog = directory.path("slow.log")
         try writeArchive(1...3, to: slowInput)
         try writeArchive(1...5, to: fastInput)
-        try await SQLiteLedger(path: ledger).write { db in try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)") }
+        try await SQLiteLedger(path: ledger).write { db in
+            try db.execute("CREATE TABLE IF NOT EXISTS effects (event_id INTEGER NOT NULL)")
+        }
         let clock = ContinuousClock()
         let start = clock.now
         async let slow = driver([
@@ -114,7 +116,9 @@ import Testing
         // Event 2 failed its first try: the slow process is in its first backoff.
         #expect(try await eventually { ((try? String(contentsOfFile: slowLog, encoding: .utf8)) ?? "").contains("2\n") })
         let fastStart = clock.now
-        let fast = try await driver(["--ledger", ledger, "--effects", directory.path("fast.log"), "--input", fastInput, "--consumer", "fast"])
+        let fast = try await driver([
+            "--ledger", ledger, "--effects", directory.path("fast.log"), "--input", fastInput, "--consumer", "fast",
+        ])
         #expect(fast.status == 0, "\(fast.stderr)")
         #expect(fast.stdout.contains("delivered=5"), "\(fast.stdout)")
         // Holding the lock through the 6 s backoff would keep it waiting that long.
@@ -125,8 +129,9 @@ import Testing
         #expect(clock.now - start >= .seconds(6), "one backoff of 6 s")
         let counts = try await effects(ledger: ledger, log: slowLog)
         #expect(counts.async == [1: 1, 2: 2, 3: 1])
-        #expect(try await SQLiteLedger(path: ledger).read { db in
-            try db.query("SELECT event_id, count(*) FROM effects GROUP BY event_id").map { "\($0[0].int64!):\($0[1].int!)" }
-        } == ["1:2", "2:2", "3:2", "4:1", "5:1"], "each consumer's transactional effect once per event")
+        #expect(
+            try await SQLiteLedger(path: ledger).read { db in
+                try db.query("SELECT event_id, count(*) FROM effects GROUP BY event_id").map { "\($0[0].int64!):\($0[1].int!)" }
+            } == ["1:2", "2:2", "3:2", "4:1", "5:1"], "each consumer's transactional effect once per event")
     }
 }

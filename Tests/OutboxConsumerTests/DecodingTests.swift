@@ -1,6 +1,7 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
+import Synchronization
 import TestSupport
 import Testing
 
@@ -9,7 +10,9 @@ import Testing
     let directory = TemporaryDirectory()
 
     /// Runs `lines` through a consumer that records every event, returns the recorder and ledger.
-    func consume(_ lines: [String], register: (TestConsumer) -> Void = { _ in }) async throws -> (RecordingHandler, SQLiteLedger, ConsumerReport) {
+    func consume(_ lines: [String], register: (TestConsumer) -> Void = { _ in }) async throws -> (
+        RecordingHandler, SQLiteLedger, ConsumerReport
+    ) {
         let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
         let consumer = makeConsumer(ledger: ledger)
         let recorder = RecordingHandler()
@@ -111,8 +114,8 @@ import Testing
 
     @Test func toleranceRules() async throws {
         var payload = TestEvent.samplePayload("issue.updated")!
-        payload["assigned_to_id"] = nil          // nullable field missing
-        payload["assigned_to_name"] = NSNull()   // nullable field null
+        payload["assigned_to_id"] = nil  // nullable field missing
+        payload["assigned_to_name"] = NSNull()  // nullable field null
         payload["journal_id"] = nil
         payload["brand_new_field"] = ["nested": [1, 2, 3]]  // extra fields ignored
         let lines = [
@@ -156,11 +159,13 @@ import Testing
     }
 
     @Test func doublyEncodedPayloadFromARepublishedRowIsAccepted() async throws {
-        let inner = TestEvent.line(eventID: 1, type: "issue.created", payload: TestEvent.samplePayload("issue.created")!, payloadAsString: true)
+        let inner = TestEvent.line(
+            eventID: 1, type: "issue.created", payload: TestEvent.samplePayload("issue.created")!, payloadAsString: true)
         // Re-publish that row, stringifying its already-string payload once more.
         let object = try JSONSerialization.jsonObject(with: Data(inner.utf8)) as! [String: Any]
         var republished = object
-        republished["payload"] = String(decoding: try JSONSerialization.data(withJSONObject: object["payload"]!, options: .fragmentsAllowed), as: UTF8.self)
+        republished["payload"] = String(
+            decoding: try JSONSerialization.data(withJSONObject: object["payload"]!, options: .fragmentsAllowed), as: UTF8.self)
         let line = String(decoding: try JSONSerialization.data(withJSONObject: republished), as: UTF8.self)
         let (_, _, report) = try await consume([line])
         #expect(report.delivered == 1)
@@ -239,7 +244,9 @@ import Testing
         }
         lines.append(valid.replacingOccurrences(of: #""event_id":100"#, with: #""event_id":1.0"#))
         // Still accepted: JSON integers (negative ones too) and digit strings.
-        lines.append(TestEvent.line(eventID: 200, type: "issue.created", payload: base.merging(["issue_id": "0123", "status_id": -2]) { $1 }))
+        lines.append(
+            TestEvent.line(
+                eventID: 200, type: "issue.created", payload: base.merging(["issue_id": "0123", "status_id": -2]) { $1 }))
         let (recorder, ledger, report) = try await consume(lines)
         #expect(report.delivered == 1, "only event 200")
         #expect(recorder.events.map(\.metadata.eventID) == [200])
@@ -349,8 +356,14 @@ import Testing
         let cases: [(line: String, reasonContains: String)] = [
             ("this is not json", "not valid JSON"),
             (#"{"event_type":"issue.created","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_id is missing"),
-            (#"{"event_id":"12a","event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_id must be a positive"),
-            (#"{"event_id":-4,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_id must be a positive"),
+            (
+                #"{"event_id":"12a","event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#,
+                "event_id must be a positive"
+            ),
+            (
+                #"{"event_id":-4,"event_type":"x","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#,
+                "event_id must be a positive"
+            ),
             (#"{"event_id":5,"occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#, "event_type is missing"),
             (#"{"event_id":6,"event_type":"x","payload":{}}"#, "occurred_at is missing"),
             (#"{"event_id":7,"event_type":"x","occurred_at":"yesterday","payload":{}}"#, "occurred_at is not a timestamp"),
@@ -362,11 +375,13 @@ import Testing
             ("[1,2,3]", "not a JSON object"),
         ]
         var records = cases.enumerated().map { index, item in
-            SourceRecord(bytes: Array(item.line.utf8), origin: .file("bad.jsonl", line: index + 1, byteOffset: Int64(index * 100)))
+            SourceRecord(
+                bytes: Array(item.line.utf8), origin: .file("bad.jsonl", line: index + 1, byteOffset: Int64(index * 100)))
         }
         // Invalid UTF-8 (a lone continuation byte) inside a string.
         records[10] = SourceRecord(
-            bytes: Array(#"{"event_id":11,"event_type":"x"#.utf8) + [0x80] + Array(#"","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#.utf8),
+            bytes: Array(#"{"event_id":11,"event_type":"x"#.utf8) + [0x80]
+                + Array(#"","occurred_at":"2026-04-21T12:00:00Z","payload":{}}"#.utf8),
             origin: .file("bad.jsonl", line: 11, byteOffset: 1000))
         let ledger = try SQLiteLedger(path: directory.path("ledger.sqlite"))
         let consumer = makeConsumer(ledger: ledger)
@@ -406,8 +421,6 @@ func date(_ text: String) -> Date? {
     let formatter = ISO8601DateFormatter()
     return formatter.date(from: text)
 }
-
-import Synchronization
 
 @Suite struct TestEventTests {
     @Test func rawEventsForHandlerTests() throws {

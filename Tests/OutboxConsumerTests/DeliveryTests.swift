@@ -91,7 +91,7 @@ import Testing
         let recorder = RecordingHandler()
         consumer.onEvery(recorder.handle)
         recorder.fail(eventID: 2, times: 2)  // recovers within the retries
-        recorder.failAlways(eventID: 3)       // fails for good
+        recorder.failAlways(eventID: 3)  // fails for good
 
         let report = try await consumer.run(InMemorySource(lines: lines(1...4)))
         #expect(report.delivered == 3)
@@ -170,7 +170,10 @@ import Testing
             calls.withLock { $0.append("async \(event.metadata.eventID)") }
         }
         consumer.onUnknown(name: "unknown") { event in calls.withLock { $0.append("unknown \(event.metadata.eventType)") } }
-        let lines = lines(1...2) + [TestEvent.sample("issue.created", eventID: 3)!.replacingOccurrences(of: "issue.created", with: "issue.archived")]
+        let lines =
+            lines(1...2) + [
+                TestEvent.sample("issue.created", eventID: 3)!.replacingOccurrences(of: "issue.created", with: "issue.archived")
+            ]
         let report = try await consumer.run(InMemorySource(lines: lines))
         #expect(report.delivered == 3)
         #expect(report.retried == 2)

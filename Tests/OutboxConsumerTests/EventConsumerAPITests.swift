@@ -54,7 +54,9 @@ struct Flaky: Error {}
         handlers.onInline(IssueCreated.self, name: "inline") { event in
             threads.withLock { _ = $0.inline.insert(UInt(pthread_self())) }
             // Event 2 fails twice: its retries (after a backoff) must come back to the ledger's thread.
-            let attempt = tries.withLock { $0[event.eventID, default: 0] += 1; return $0[event.eventID]! }
+            let attempt = tries.withLock {
+                $0[event.eventID, default: 0] += 1; return $0[event.eventID]!
+            }
             if event.eventID == 2 && attempt < 3 { throw Flaky() }
         }
         handlers.onEvery(name: "async") { _ in

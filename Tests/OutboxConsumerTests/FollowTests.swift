@@ -19,7 +19,9 @@ import Testing
     }
 
     /// Runs a following consumer in the background; returns its task and recorder.
-    func startFollowing(_ path: String, ledger: SQLiteLedger, idle: Duration = .seconds(30)) -> (Task<ConsumerReport, any Error>, RecordingHandler) {
+    func startFollowing(_ path: String, ledger: SQLiteLedger, idle: Duration = .seconds(30)) -> (
+        Task<ConsumerReport, any Error>, RecordingHandler
+    ) {
         let consumer = makeConsumer(ledger: ledger, batchSize: 16)
         let recorder = RecordingHandler()
         consumer.onEvery(recorder.handle)
@@ -76,7 +78,8 @@ import Testing
         let ledgerPath = directory.path("ledger.sqlite")
         try append((1...100).map(line).joined(), to: path)
         let first = makeConsumer(ledger: try SQLiteLedger(path: ledgerPath))
-        let firstReport = try await first.run(.jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
+        let firstReport = try await first.run(
+            .jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
         #expect(firstReport.delivered == 100)
 
         // A re-delivery of an old event arrives after newer ones: it must still be deduped, and
@@ -85,7 +88,8 @@ import Testing
         let second = makeConsumer(ledger: try SQLiteLedger(path: ledgerPath))
         let recorder = RecordingHandler()
         second.onEvery(recorder.handle)
-        let report = try await second.run(.jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
+        let report = try await second.run(
+            .jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
         #expect(report.read == 52, "only lines after the checkpoint were read")
         #expect(report.duplicates == 1)
         #expect(recorder.eventIDs == Array(101...151))
@@ -107,7 +111,8 @@ import Testing
         let second = makeConsumer(ledger: try SQLiteLedger(path: ledgerPath))
         let recorder = RecordingHandler()
         second.onEvery(recorder.handle)
-        let report = try await second.run(.jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
+        let report = try await second.run(
+            .jsonl(following: path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(300)))
         #expect(report.read == 2000)
         #expect(report.failed == 0)
         let delivered = recorder.eventIDs
@@ -140,7 +145,9 @@ import Testing
         try "".write(toFile: readable, atomically: true, encoding: .utf8)
         let missingPath = directory.path("missing.jsonl")
 
-        let missing = await #expect(throws: JSONLSourceError.self) { try await consumer.run(.jsonl(paths: [readable, missingPath])) }
+        let missing = await #expect(throws: JSONLSourceError.self) {
+            try await consumer.run(.jsonl(paths: [readable, missingPath]))
+        }
         #expect(missing?.code == .cannotOpen && missing?.path == missingPath && missing?.reason == "No such file or directory")
         #expect(missing?.description == "cannot open \(missingPath): No such file or directory", "the CLI prints this")
 
@@ -148,12 +155,14 @@ import Testing
         #expect(folder?.code == .notARegularFile)
 
         let neverAppeared = await #expect(throws: JSONLSourceError.self) {
-            try await consumer.run(.jsonl(following: missingPath, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
+            try await consumer.run(
+                .jsonl(following: missingPath, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
         }
         #expect(neverAppeared?.code == .fileMissing && neverAppeared?.path == missingPath)
 
         let followedFolder = await #expect(throws: JSONLSourceError.self) {
-            try await consumer.run(.jsonl(following: directory.url.path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
+            try await consumer.run(
+                .jsonl(following: directory.url.path, pollInterval: .milliseconds(10), stopAfterIdle: .milliseconds(100)))
         }
         #expect(followedFolder?.code == .notARegularFile, "the follower's own errors are the source's too")
     }

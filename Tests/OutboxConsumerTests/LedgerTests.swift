@@ -1,8 +1,8 @@
 import Foundation
 import OutboxConsumer
 import OutboxConsumerTesting
-import TestSupport
 import Synchronization
+import TestSupport
 import Testing
 
 /// The ledger file itself: errors a person can act on, retention, stats.
@@ -31,7 +31,8 @@ import Testing
         #expect(incompatible?.code == .incompatibleSchema)
         #expect(incompatible?.foundSchemaVersion == "99" && incompatible?.supportedSchemaVersion == 2)
         // The message is what the CLI prints: its wording stays.
-        #expect(incompatible?.description.contains("schema version 99, but this build of OutboxConsumer supports up to 2") == true)
+        #expect(
+            incompatible?.description.contains("schema version 99, but this build of OutboxConsumer supports up to 2") == true)
     }
 
     @Test func manyConnectionsCreatingOneNewLedgerTogetherAllSucceed() async throws {
@@ -152,7 +153,8 @@ import Testing
     @Test func aVersion1LedgerIsMigratedInPlace() async throws {
         let path = directory.path("v1.sqlite")
         let original = try SQLiteLedger(path: path)
-        try await makeConsumer("old", ledger: original).run(InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!]))
+        try await makeConsumer("old", ledger: original).run(
+            InMemorySource(lines: [TestEvent.sample("issue.created", eventID: 1)!]))
         // Back to version 1's tables, as an older build left them.
         let downgrade = try await runProcess(
             "/usr/bin/sqlite3", [path, "ALTER TABLE outbox_consumers DROP COLUMN owner; UPDATE outbox_schema SET version = 1"])

@@ -75,7 +75,8 @@ import Testing
             do {
                 // Events 1 and 2 share an address: the second one is a duplicate person, skipped.
                 try db.execute(
-                    "INSERT INTO people (id, email) VALUES (?, ?)", event.metadata.eventID, "p\(min(event.metadata.eventID, 2))@x")
+                    "INSERT INTO people (id, email) VALUES (?, ?)", event.metadata.eventID, "p\(min(event.metadata.eventID, 2))@x"
+                )
             } catch SQLiteResultCode.constraintUnique {
                 return
             }
@@ -102,9 +103,11 @@ import Testing
             try db.execute(
                 "INSERT INTO people (id, email, name, age, photo) VALUES (?, ?, ?, ?, ?)", 1, "a@x", nil as String?, 42, photo)
         }
-        let row = try #require(try await ledger.read { db in
-            try db.query("SELECT id, email, name, age, photo, 'abc' AS word, 3000000000 AS big, 1.5 AS half FROM people").first
-        })
+        let row = try #require(
+            try await ledger.read { db in
+                try db.query("SELECT id, email, name, age, photo, 'abc' AS word, 3000000000 AS big, 1.5 AS half FROM people")
+                    .first
+            })
         #expect(try row["id", as: Int64.self] == 1)
         #expect(try row[0, as: Int.self] == 1)
         #expect(try row["email", as: String.self] == "a@x")
@@ -118,7 +121,9 @@ import Testing
 
         let null = #expect(throws: RowDecodingError.self) { try row["name", as: String.self] }
         #expect(null?.code == .unexpectedNull && null?.column == "name" && null?.storageClass == "NULL")
-        #expect(null?.description == "column name is NULL, which a non-optional String cannot hold; read it as String? to accept NULL")
+        #expect(
+            null?.description == "column name is NULL, which a non-optional String cannot hold; read it as String? to accept NULL"
+        )
 
         let text = #expect(throws: RowDecodingError.self) { try row["word", as: Int64?.self] }
         #expect(text?.code == .typeMismatch && text?.description == "column word holds TEXT that is not a valid Optional<Int64>")

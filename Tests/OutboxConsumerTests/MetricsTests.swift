@@ -22,9 +22,12 @@ import Testing
         let consumer = makeConsumer(name, ledger: try SQLiteLedger(path: directory.path("l.sqlite")))
         let recorder = RecordingHandler()
         consumer.onEvery(recorder.handle)
-        recorder.fail(eventID: 2, times: 1)   // one retry, then delivered
-        recorder.failAlways(eventID: 3)       // kept after 3 tries (2 retries)
-        let lines = (1...4).map { TestEvent.sample("issue.created", eventID: $0)! } + [TestEvent.sample("issue.created", eventID: 1)!, "not json"]
+        recorder.fail(eventID: 2, times: 1)  // one retry, then delivered
+        recorder.failAlways(eventID: 3)  // kept after 3 tries (2 retries)
+        let lines =
+            (1...4).map { TestEvent.sample("issue.created", eventID: $0)! } + [
+                TestEvent.sample("issue.created", eventID: 1)!, "not json",
+            ]
         try await consumer.run(InMemorySource(lines: lines))
 
         func total(_ label: String) throws -> Int64 {

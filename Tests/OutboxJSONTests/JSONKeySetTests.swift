@@ -7,7 +7,8 @@ import Testing
     let keys = JSONKeySet(["event_id", "event_type", "payload", "a", "ab", "é"])
 
     @Test func scanFindsEveryKeyInOnePass() throws {
-        let document = try JSONDocument(parsing: #"{"payload":{"x":1},"event_type":"t","ignored":[1,{"event_id":9}],"event_id":7}"#)
+        let document = try JSONDocument(
+            parsing: #"{"payload":{"x":1},"event_type":"t","ignored":[1,{"event_id":9}],"event_id":7}"#)
         let found = document.root.scan(keys)
         #expect(found[0]?.int64 == 7, "the nested event_id inside another value is not a member")
         #expect(found[1]?.string == "t")
@@ -72,7 +73,8 @@ import Testing
     }
 
     @Test func timestampParsesInPlace() throws {
-        let value = try JSONDocument(parsing: #"["2026-04-21T12:15:00Z","2026-04-21 12:15:00","2026-04-21T12:15:00\u005A","x"]"#).root
+        let value = try JSONDocument(parsing: #"["2026-04-21T12:15:00Z","2026-04-21 12:15:00","2026-04-21T12:15:00\u005A","x"]"#)
+            .root
         let dates = value.elements.map(\.timestamp)
         #expect(dates[0] != nil && dates[0] == dates[1] && dates[1] == dates[2])
         #expect(dates[3] == nil)

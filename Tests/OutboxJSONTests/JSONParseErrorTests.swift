@@ -207,7 +207,9 @@ struct JSONParseErrorTests {
         let limits = JSONLimits(maxValues: 100)
         #expect(try parse(zeros(99), limits: limits).elements.count == 99, "the array and 99 zeros: 100 values")
         #expect(parseError(zeros(100), limits: limits) == JSONParseError(kind: .tooManyValues, offset: 199))
-        #expect(parseError(#"{"k":"v","l":[]}"#, limits: JSONLimits(maxValues: 4)) == JSONParseError(kind: .tooManyValues, offset: 13))
+        #expect(
+            parseError(#"{"k":"v","l":[]}"#, limits: JSONLimits(maxValues: 4)) == JSONParseError(kind: .tooManyValues, offset: 13)
+        )
         let error = parseError(zeros(JSONLimits.defaultMaxValues))
         #expect(error?.kind == .tooManyValues && error?.description.contains("more than 1048576 values") == true)
     }
@@ -274,8 +276,10 @@ struct JSONParseErrorTests {
     /// crash, and whatever is accepted must write back to something that parses the same.
     @Test func singleByteMutations() throws {
         let original = Array(#"{"a":[1,-2.5e3,true,null],"b":"x\u00e9\n","c":{"d":""}}"#.utf8)
-        let replacements: [UInt8] = [0x00, 0x09, 0x20, 0x22, 0x2C, 0x2D, 0x2E, 0x30, 0x31, 0x3A, 0x5B, 0x5C,
-                                     0x5D, 0x65, 0x75, 0x7B, 0x7D, 0x80, 0xC3, 0xFF]
+        let replacements: [UInt8] = [
+            0x00, 0x09, 0x20, 0x22, 0x2C, 0x2D, 0x2E, 0x30, 0x31, 0x3A, 0x5B, 0x5C,
+            0x5D, 0x65, 0x75, 0x7B, 0x7D, 0x80, 0xC3, 0xFF,
+        ]
         var accepted = 0
         for position in original.indices {
             for replacement in replacements where replacement != original[position] {

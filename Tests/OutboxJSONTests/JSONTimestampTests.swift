@@ -1,11 +1,12 @@
+import OutboxJSON
+import TestSupport
+import Testing
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import OutboxJSON
-import TestSupport
-import Testing
 
 @Suite("Timestamps")
 struct JSONTimestampTests {
@@ -190,7 +191,8 @@ struct JSONTimestampTests {
                 let digits = String(n!)
                 return String(repeating: "0", count: max(0, width - digits.count)) + digits
             }
-            let expected = "\(pad(parts.year, 4))-\(pad(parts.month, 2))-\(pad(parts.day, 2))T"
+            let expected =
+                "\(pad(parts.year, 4))-\(pad(parts.month, 2))-\(pad(parts.day, 2))T"
                 + "\(pad(parts.hour, 2)):\(pad(parts.minute, 2)):\(pad(parts.second, 2))Z"
             #expect(JSONTimestamp.format(date) == expected)
         }

@@ -15,7 +15,9 @@ struct JSONWriterTests {
             }
             """
         let root = try parse(pretty)
-        #expect(compact(root) == #"{"event_id":98001,"tags":["a","b"],"payload":{"n":-1.50E+2,"ok":true,"none":null,"empty":{},"list":[]}}"#)
+        #expect(
+            compact(root)
+                == #"{"event_id":98001,"tags":["a","b"],"payload":{"n":-1.50E+2,"ok":true,"none":null,"empty":{},"list":[]}}"#)
         #expect(compact(try #require(root.member("payload"))) == #"{"n":-1.50E+2,"ok":true,"none":null,"empty":{},"list":[]}"#)
         #expect(compact(try #require(root.member("tags"))) == #"["a","b"]"#)
         #expect(compact(try #require(root.member("event_id"))) == "98001")
@@ -90,7 +92,8 @@ struct JSONWriterTests {
         case .string: return "\t" + escapeAll(value.string!) + "\n"
         case .array: return " [ " + value.elements.map(verboseJSON).joined(separator: " ,\n") + " ] "
         case .object:
-            return "{\r\n" + value.members.map { escapeAll($0.key) + " : " + verboseJSON($0.value) }.joined(separator: " , ") + "}"
+            return "{\r\n" + value.members.map { escapeAll($0.key) + " : " + verboseJSON($0.value) }.joined(separator: " , ")
+                + "}"
         }
     }
 
@@ -103,10 +106,13 @@ struct JSONWriterTests {
         case 3: writer.double(Double.random(in: -1e6...1e6, using: &random))
         case 4, 5:
             let alphabet: [Character] = ["a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "é", "€", "😀", "\u{7F}"]
-            writer.string(String((0..<Int.random(in: 0...8, using: &random)).map { _ in alphabet.randomElement(using: &random)! }))
+            writer.string(
+                String((0..<Int.random(in: 0...8, using: &random)).map { _ in alphabet.randomElement(using: &random)! }))
         case 6:
             writer.beginArray()
-            for _ in 0..<Int.random(in: 0...4, using: &random) { writeRandomValue(into: &writer, depth: depth + 1, random: &random) }
+            for _ in 0..<Int.random(in: 0...4, using: &random) {
+                writeRandomValue(into: &writer, depth: depth + 1, random: &random)
+            }
             writer.endArray()
         default:
             writer.beginObject()
@@ -135,7 +141,8 @@ struct JSONWriterTests {
         writer.endArray()
         writer.key("nested"); writer.beginObject(); writer.key("a"); writer.beginObject(); writer.endObject(); writer.endObject()
         writer.endObject()
-        let expected = #"{"id":98001,"type":"contact.created","ok":true,"no":false,"none":null,"ratio":0.25,"list":[1,[],{},"x"],"nested":{"a":{}}}"#
+        let expected =
+            #"{"id":98001,"type":"contact.created","ok":true,"no":false,"none":null,"ratio":0.25,"list":[1,[],{},"x"],"nested":{"a":{}}}"#
         #expect(writer.string == expected)
         #expect(writer.bytes == Array(expected.utf8))
         #expect(try parse(writer.string).member("list")?.elements.count == 4)
@@ -152,14 +159,17 @@ struct JSONWriterTests {
         writer.string("")
         writer.string("0123456789012345678\"0123456789")  // escape found past the first word
         writer.endArray()
-        #expect(writer.string == #"["say \"hi\"","C:\\path\\","tab\tnew\nline\r\b\f","\u0000\u0001\u001f","naïve € 😀 "# + "\u{7F} \u{2028}" + #" /","","0123456789012345678\"0123456789"]"#)
+        #expect(
+            writer.string == #"["say \"hi\"","C:\\path\\","tab\tnew\nline\r\b\f","\u0000\u0001\u001f","naïve € 😀 "#
+                + "\u{7F} \u{2028}" + #" /","","0123456789012345678\"0123456789"]"#)
         // Non-ASCII is written as raw UTF-8, not \u escapes.
         #expect(writer.bytes.contains(0xC3) && !writer.string.contains("\\u00ef"))
         let elements = Array(try parse(writer.string).elements)
-        #expect(elements.map { $0.string ?? "?" } == [
-            #"say "hi""#, #"C:\path\"#, "tab\tnew\nline\r\u{8}\u{C}", "\u{0}\u{1}\u{1F}", "naïve € 😀 \u{7F} \u{2028} /", "",
-            "0123456789012345678\"0123456789",
-        ])
+        #expect(
+            elements.map { $0.string ?? "?" } == [
+                #"say "hi""#, #"C:\path\"#, "tab\tnew\nline\r\u{8}\u{C}", "\u{0}\u{1}\u{1F}", "naïve € 😀 \u{7F} \u{2028} /", "",
+                "0123456789012345678\"0123456789",
+            ])
     }
 
     @Test func writerEscapesKeys() throws {
@@ -179,7 +189,9 @@ struct JSONWriterTests {
         writer.endArray()
         #expect(writer.string == "[0,-1,7,9223372036854775807,-9223372036854775808,1000000]")
 
-        let doubles: [Double] = [0.1, -2.5, 100, 1e-7, 1e21, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -0.0, 0.30000000000000004]
+        let doubles: [Double] = [
+            0.1, -2.5, 100, 1e-7, 1e21, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -0.0, 0.30000000000000004,
+        ]
         var doubleWriter = JSONWriter()
         doubleWriter.beginArray()
         for v in doubles { doubleWriter.double(v) }

@@ -58,4 +58,5 @@ func compact(_ value: JSONValue) -> String {
 }
 
 /// A typical event line from the outbox.
-let sampleEvent = #"{"event_id":98001,"event_type":"contact.created","source_type":"Contact","source_id":4001,"project_id":1,"issue_id":null,"journal_id":null,"user_id":10,"occurred_at":"2026-04-21T08:01:19Z","payload":{"contact_id":4001,"project_ids":[1],"is_company":false,"name":"Omar User","company":"Hooli Cloud","author_id":10,"author_name":"Aiko User","assigned_to_id":17,"assigned_to_name":"Anna Schmidt","created_on":"2026-04-21T08:01:19Z","updated_on":"2026-04-21T08:01:19Z","event_type":"contact.created"}}"#
+let sampleEvent =
+    #"{"event_id":98001,"event_type":"contact.created","source_type":"Contact","source_id":4001,"project_id":1,"issue_id":null,"journal_id":null,"user_id":10,"occurred_at":"2026-04-21T08:01:19Z","payload":{"contact_id":4001,"project_ids":[1],"is_company":false,"name":"Omar User","company":"Hooli Cloud","author_id":10,"author_name":"Aiko User","assigned_to_id":17,"assigned_to_name":"Anna Schmidt","created_on":"2026-04-21T08:01:19Z","updated_on":"2026-04-21T08:01:19Z","event_type":"contact.created"}}"#

@@ -61,7 +61,11 @@ struct OutboxTestDriver {
             let line = Array("\(event.metadata.eventID)\n".utf8)
             _ = line.withUnsafeBytes { write(effects, $0.baseAddress, $0.count) }
             crashIfDue(event.metadata.eventID, "async")
-            if event.metadata.eventID == failEvent, failures.withLock({ $0 += 1; return $0 <= failTimes }) {
+            if event.metadata.eventID == failEvent,
+                failures.withLock({
+                    $0 += 1; return $0 <= failTimes
+                })
+            {
                 throw DriverFailure()
             }
             if let handlerDelay { try await Task.sleep(for: handlerDelay) }
@@ -74,7 +78,8 @@ struct OutboxTestDriver {
             name: options["consumer"] ?? "driver", handlers: handlers, ledger: ledger,
             configuration: .init(
                 batchSize: Int(options["batch-size"] ?? "") ?? 10,
-                retry: RetryPolicy(maxAttempts: failTimes + 1, initialBackoff: backoff, multiplier: 1, maxBackoff: backoff, jitter: 0)),
+                retry: RetryPolicy(
+                    maxAttempts: failTimes + 1, initialBackoff: backoff, multiplier: 1, maxBackoff: backoff, jitter: 0)),
             logger: logger)
         let report: ConsumerReport
         if let url = options["redis"] {

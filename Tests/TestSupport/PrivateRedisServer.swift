@@ -49,7 +49,8 @@ package final class PrivateRedisServer: @unchecked Sendable {
         // A chosen port can be taken before the server binds it: try a few.
         for _ in 0..<3 {
             // A short directory keeps the socket path under the 108-byte sun_path limit.
-            let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("rs-\(UUID().uuidString.prefix(8))")
+            let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+                "rs-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let port = try freeLoopbackPort()
             let persistence = persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]
@@ -98,10 +99,11 @@ package final class PrivateRedisServer: @unchecked Sendable {
     }
 
     private func acceptsConnections() async -> Bool {
-        guard let connection = try? await RedisConnection.connect(
-            to: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)),
-            options: RedisConnectionOptions(connectTimeout: .milliseconds(200), commandTimeout: .seconds(1)),
-            logger: quietLogger)
+        guard
+            let connection = try? await RedisConnection.connect(
+                to: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)),
+                options: RedisConnectionOptions(connectTimeout: .milliseconds(200), commandTimeout: .seconds(1)),
+                logger: quietLogger)
         else { return false }
         let answered: Bool
         do {

@@ -96,7 +96,9 @@ package func runProcess(
         }
     }
     if timedOut {
-        Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout); killed", sourceLocation: sourceLocation)
+        Issue.record(
+            "\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout); killed", sourceLocation: sourceLocation
+        )
     }
     return result
 }

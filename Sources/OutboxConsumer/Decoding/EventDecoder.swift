@@ -1,9 +1,10 @@
+internal import OutboxJSON
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import OutboxJSON
 
 /// An event decoded from a record as far as the ledger needs: envelope and payload object.
 /// The typed payload is decoded afterwards, and only for events the ledger did not have.
@@ -14,6 +15,9 @@ package struct DecodedEvent: Sendable {
     var typeIndex: Int?
     /// The typed payload, once decoded (nil for unknown types).
     var typed: (any EventPayload)?
+    /// W3C trace context the envelope carried (`traceparent`, `tracestate`, at the top level or
+    /// under `metadata`); empty when none. Not part of the event contract: tolerated, for tracing.
+    var traceHeaders: [String: String] = [:]
     var isKnownType: Bool { typeIndex != nil }
 }
 
@@ -45,6 +49,7 @@ package struct EventDecoder: Sendable {
 
     private enum Envelope: Int, CaseIterable {
         case event_id, event_type, occurred_at, payload, source_type, source_id, project_id, issue_id, journal_id, user_id
+        case traceparent, tracestate, metadata
     }
     private static let envelopeKeys = JSONKeySet(Envelope.allCases.map { "\($0)" })
     private static func name(_ key: Envelope) -> String { envelopeKeys.keys[key.rawValue] }
@@ -94,7 +99,9 @@ package struct EventDecoder: Sendable {
                 journalID: try Self.optionalInt(fields, .journal_id),
                 userID: try Self.optionalInt(fields, .user_id),
                 occurredAt: occurredAt)
-            return .success(DecodedEvent(metadata: metadata, payload: PayloadReader(object: payload), typeIndex: typeIndex))
+            var event = DecodedEvent(metadata: metadata, payload: PayloadReader(object: payload), typeIndex: typeIndex)
+            event.traceHeaders = Self.traceHeaders(fields)
+            return .success(event)
         } catch {
             return .failure(InputRejection(reason: error.reason, eventID: eventID, eventType: eventType))
         }
@@ -180,7 +187,7 @@ package struct EventDecoder: Sendable {
             }
             do {
                 value = try JSONDocument(parsing: bytes, limits: limits).root
-            } catch where error.kind == .tooDeep {
+            } catch  where error.kind == .tooDeep {
                 throw InputRejection(
                     reason: "payload is a string holding JSON nested deeper than \(limits.maxDepth) levels "
                         + "(written inline, one level below the envelope, it would exceed \(limits.maxDepth + 1))")
@@ -206,6 +213,25 @@ package struct EventDecoder: Sendable {
         } catch {
             throw InputRejection(reason: "envelope field \(name(key)): \(error.reason)")
         }
+    }
+
+    private static let traceKeys = JSONKeySet(TraceHeaders.keys)
+
+    /// `traceparent` and `tracestate` strings at the top level, else under a `metadata` object;
+    /// anything else there (another type, another key) is ignored.
+    private static func traceHeaders(_ fields: JSONScannedMembers) -> [String: String] {
+        var headers: [String: String] = [:]
+        if let traceparent = fields.string(Envelope.traceparent.rawValue) {
+            headers[TraceHeaders.traceparent] = traceparent
+            if let tracestate = fields.string(Envelope.tracestate.rawValue) { headers[TraceHeaders.tracestate] = tracestate }
+        } else if let metadata = fields[Envelope.metadata.rawValue], metadata.kind == .object {
+            let nested = metadata.scan(traceKeys)
+            if let traceparent = nested.string(0) {
+                headers[TraceHeaders.traceparent] = traceparent
+                if let tracestate = nested.string(1) { headers[TraceHeaders.tracestate] = tracestate }
+            }
+        }
+        return headers
     }
 
     private static func optionalString(_ fields: JSONScannedMembers, _ key: Envelope) throws(InputRejection) -> String? {

@@ -83,6 +83,22 @@ struct BatchProcessor: Sendable {
     /// the async handlers and any retries run here, off that thread (an inline handler's retry
     /// goes back to it), and the commit is a second visit.
     func process(_ prepared: consuming PreparedBatch) async throws -> ([RecordOutcome], ConsumerReport) {
+        // Tracing (Tracing/EventTracing.swift): nil, and nothing else done, when no tracer is active.
+        let tracing = BatchTracing.start(
+            records: prepared.batch.records.count, source: prepared.batch.records.first?.origin.source, consumer: consumerName)
+        do {
+            let result = try await process(prepared, tracing: tracing)
+            tracing?.end()
+            return result
+        } catch {
+            tracing?.end(error: error)
+            throw error
+        }
+    }
+
+    private func process(
+        _ prepared: consuming PreparedBatch, tracing: BatchTracing?
+    ) async throws -> ([RecordOutcome], ConsumerReport) {
         let eventIDs = prepared.events.map { $0.metadata.eventID }
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
@@ -93,7 +109,10 @@ struct BatchProcessor: Sendable {
         let visit = try await ledger.runBatch(
             consumerID: consumerID, eventIDs: eventIDs, stop: lockWaitStop, progress: &progress,
             handle: { claim, progress in
-                guard startsOnLedger, runInlineHandlers(claim: claim, &progress), !handlers.hasAsyncHandlers else { return false }
+                guard startsOnLedger, runInlineHandlers(claim: claim, &progress, tracing: tracing), !handlers.hasAsyncHandlers
+                else {
+                    return false
+                }
                 keepUnclassifiedRecords(&progress)
                 return true
             },
@@ -101,7 +120,7 @@ struct BatchProcessor: Sendable {
         if let committed = visit.committed { return finish(progress, committed) }
         var claim = visit.claim
         do {
-            try await handleRest(claim: &claim, &progress)
+            try await handleRest(claim: &claim, &progress, tracing: tracing)
             keepUnclassifiedRecords(&progress)
             let commit = progress.commit
             var committed = try await ledger.commitBatch { runner in try await planCommit(commit, runner: runner) }
@@ -119,14 +138,20 @@ struct BatchProcessor: Sendable {
     /// On the ledger's thread: starts the claimed events in order and calls each one's inline
     /// handlers once. Returns false when a handler threw: its event, the last one started, waits
     /// for its retries (`progress.interrupted`) and the rest of the batch for ``handleRest``.
-    private func runInlineHandlers(claim: BatchClaim, _ progress: inout BatchProgress) -> Bool {
+    private func runInlineHandlers(claim: BatchClaim, _ progress: inout BatchProgress, tracing: BatchTracing?) -> Bool {
         while let index = startNext(claim: claim, &progress) {
             let position = progress.commit.events[index].position
             let origin = progress.commit.records[progress.commit.events[index].recordIndex].origin
             for bit in progress.commit.events[index].handlers.indices where !progress.commit.events[index].isDone(bit) {
                 guard case .inline(let body) = progress.commit.events[index].handlers[bit].body else { continue }
                 do {
-                    try body(progress.commit.decoded[position], origin)
+                    if let tracing {
+                        try tracing.handle(progress, event: index, handler: bit) {
+                            try body(progress.commit.decoded[position], origin)
+                        }
+                    } else {
+                        try body(progress.commit.decoded[position], origin)
+                    }
                     progress.commit.events[index].markDone(bit)
                 } catch {
                     progress.interrupted = (index, bit, HandlerFailure(error))
@@ -140,7 +165,7 @@ struct BatchProcessor: Sendable {
     /// Off the ledger's thread: runs, event by event, every handler not done yet but the
     /// transactional ones (those run at commit), each with its retries; starts the events that
     /// ``runInlineHandlers`` did not reach.
-    private func handleRest(claim: inout BatchClaim, _ progress: inout BatchProgress) async throws {
+    private func handleRest(claim: inout BatchClaim, _ progress: inout BatchProgress, tracing: BatchTracing?) async throws {
         var index = 0
         while true {
             if index == progress.commit.events.count {
@@ -152,7 +177,9 @@ struct BatchProcessor: Sendable {
                 progress.interrupted = nil
             }
             // False: the event was processed elsewhere during a backoff and left the batch.
-            if try await runHandlers(for: index, firstFailure: firstFailure, claim: &claim, &progress) { index += 1 }
+            if try await runHandlers(for: index, firstFailure: firstFailure, claim: &claim, &progress, tracing: tracing) {
+                index += 1
+            }
         }
     }
 
@@ -168,7 +195,9 @@ struct BatchProcessor: Sendable {
             guard claim.claimed[position] else {
                 progress.outcomes[recordIndex] = .duplicate
                 progress.report.duplicates += 1
-                if let id = progress.commit.records[recordIndex].retriedFailureID { progress.commit.resolvedFailureIDs.append(id) }
+                if let id = progress.commit.records[recordIndex].retriedFailureID {
+                    progress.commit.resolvedFailureIDs.append(id)
+                }
                 continue
             }
             progress.commit.events.append(
@@ -215,7 +244,8 @@ struct BatchProcessor: Sendable {
             progress.outcomes[index] = .kept(kind: .internalError, reason: Self.unclassified)
             progress.report.failed += 1
             kept += 1
-            logger.critical("internal error: a record was left unclassified; kept as a failure", metadata: ["origin": "\(record.origin)"])
+            logger.critical(
+                "internal error: a record was left unclassified; kept as a failure", metadata: ["origin": "\(record.origin)"])
         }
         return kept
     }
@@ -269,7 +299,7 @@ struct BatchProcessor: Sendable {
     /// then a duplicate and no longer in `commit.events`.
     private func runHandlers(
         for index: Int, firstFailure: (handler: Int, failure: HandlerFailure)?, claim: inout BatchClaim,
-        _ progress: inout BatchProgress
+        _ progress: inout BatchProgress, tracing: BatchTracing?
     ) async throws -> Bool {
         let handlers = progress.commit.events[index].handlers
         let position = progress.commit.events[index].position
@@ -286,8 +316,25 @@ struct BatchProcessor: Sendable {
                         switch handlers[bit].body {
                         case .inline(let body):
                             let event = progress.commit.decoded[position]
-                            try await ledger.runInline { try body(event, origin) }
-                        case .async(let body): try await body(progress.commit.decoded[position], origin)
+                            if let tracing {
+                                let name = handlers[bit].name
+                                let headers = progress.traceHeaders(ofEvent: index)
+                                try await ledger.runInline {
+                                    try tracing.handle(event.metadata, handler: name, headers: headers) {
+                                        try body(event, origin)
+                                    }
+                                }
+                            } else {
+                                try await ledger.runInline { try body(event, origin) }
+                            }
+                        case .async(let body):
+                            if let tracing {
+                                try await tracing.handle(progress, event: index, handler: bit) {
+                                    try await body(progress.commit.decoded[position], origin)
+                                }
+                            } else {
+                                try await body(progress.commit.decoded[position], origin)
+                            }
                         case .transactional, .foreignTransactional: preconditionFailure("transactional handlers run at commit")
                         }
                         progress.commit.events[index].markDone(bit)
@@ -330,7 +377,10 @@ extension BatchProcessor {
     ) async throws -> Bool {
         let position = progress.commit.events[index].position
         let started = progress.commit.events[index...].map { event in
-            (eventID: event.eventID, completed: event.handlers.indices.filter { event.isDone($0) }.map { event.handlers[$0].name })
+            (
+                eventID: event.eventID,
+                completed: event.handlers.indices.filter { event.isDone($0) }.map { event.handlers[$0].name }
+            )
         }
         let remaining = position..<progress.commit.decoded.count
         let released = remaining.filter { claim.claimed[$0] }.map { progress.commit.decoded[$0].metadata.eventID }

@@ -66,7 +66,9 @@ extension BatchProcessor {
             // Un-claim: the event is not processed, so a later delivery or retry runs it again.
             let event = batch.events[position]
             writes.unclaimed.append(eventID)
-            let completedNames = event.handlers.indices.filter { completed & (1 << UInt64($0)) != 0 }.map { event.handlers[$0].name }
+            let completedNames = event.handlers.indices.filter { completed & (1 << UInt64($0)) != 0 }.map {
+                event.handlers[$0].name
+            }
             if !completedNames.isEmpty { writes.progress.append((eventID, completedNames)) }
             let failedNames = failures.map { event.handlers[$0.index].name }
             let reason = zip(failedNames, failures).map { "\($0): \($1.error)" }.joined(separator: "; ")

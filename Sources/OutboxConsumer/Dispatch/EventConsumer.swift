@@ -93,6 +93,7 @@ public final class EventConsumer: Service, Sendable {
     ///   - handlers: what runs for each event (see ``EventHandlers`` for where each form runs).
     ///   - ledger: where processed events, failures and checkpoints are kept.
     ///   - source: what ``run()`` reads when the consumer runs as a `Service`.
+    ///   - configuration: batch size, retries and limits (see ``Configuration``).
     ///   - logger: the library logs through this logger and never creates its own.
     /// - Throws: ``ConsumerConfigurationError`` for a setting out of range or two handlers with
     ///   one name, before anything is read.
@@ -131,7 +132,9 @@ public final class EventConsumer: Service, Sendable {
     /// batch after batch. Cancellation lets the batches already read (at most two) finish and
     /// commit first.
     ///
-    /// - Parameter progress: called after each committed batch with the totals so far.
+    /// - Parameters:
+    ///   - source: what to read.
+    ///   - progress: called after each committed batch with the totals so far.
     /// - Returns: what the run did.
     /// - Throws: what the source throws when it cannot be opened or read, and ledger errors. A
     ///   batch that fails to commit is rolled back whole: its events will be delivered again.

@@ -45,14 +45,19 @@ public struct EventHandlers: Sendable {
     ///
     /// Throwing makes the event retry (``EventConsumer/Configuration/retry``), then be kept as a
     /// failure.
-    /// - Parameter name: identifies the handler across restarts; default `"<event type>#<n>"`.
+    /// - Parameters:
+    ///   - type: the payload type; its ``EventPayload/eventType`` selects the events.
+    ///   - name: identifies the handler across restarts; default `"<event type>#<n>"`.
+    ///   - handler: called with each event of the type.
     public mutating func on<Payload: EventPayload>(
         _ type: Payload.Type, name: String? = nil,
         _ handler: @escaping @Sendable (OutboxEvent<Payload>) async throws -> Void
     ) {
-        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .async { decoded, origin in
-            try await handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
-        })
+        register(
+            .eventType(Payload.eventType), name: name, payloadType: type,
+            body: .async { decoded, origin in
+                try await handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
+            })
     }
 
     /// Handles events of `type` synchronously, inside the batch's visit to the ledger (on
@@ -62,9 +67,11 @@ public struct EventHandlers: Sendable {
         _ type: Payload.Type, name: String? = nil,
         _ handler: @escaping @Sendable (OutboxEvent<Payload>) throws -> Void
     ) {
-        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .inline { decoded, origin in
-            try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
-        })
+        register(
+            .eventType(Payload.eventType), name: name, payloadType: type,
+            body: .inline { decoded, origin in
+                try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin))
+            })
     }
 
     /// Handles events of `type` inside the ledger's SQLite transaction.
@@ -77,9 +84,11 @@ public struct EventHandlers: Sendable {
         _ type: Payload.Type, name: String? = nil,
         _ handler: @escaping @Sendable (OutboxEvent<Payload>, LedgerTransaction) throws -> Void
     ) {
-        register(.eventType(Payload.eventType), name: name, payloadType: type, body: .transactional { decoded, origin, db in
-            try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), db)
-        })
+        register(
+            .eventType(Payload.eventType), name: name, payloadType: type,
+            body: .transactional { decoded, origin, db in
+                try handler(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), db)
+            })
     }
 
     // MARK: Raw events
@@ -87,39 +96,49 @@ public struct EventHandlers: Sendable {
     /// Handles events whose type has no handler and no registered payload type (what a newer
     /// producer sends), with the raw payload, on Swift's cooperative thread pool.
     public mutating func onUnknown(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
-        register(.unknownTypes, name: name, payloadType: nil, body: .async { decoded, origin in
-            try await handler(Self.raw(decoded, origin))
-        })
+        register(
+            .unknownTypes, name: name, payloadType: nil,
+            body: .async { decoded, origin in
+                try await handler(Self.raw(decoded, origin))
+            })
     }
 
     /// ``onUnknown(name:_:)`` as an inline handler (see ``onInline(_:name:_:)``).
     public mutating func onUnknownInline(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
-        register(.unknownTypes, name: name, payloadType: nil, body: .inline { decoded, origin in
-            try handler(Self.raw(decoded, origin))
-        })
+        register(
+            .unknownTypes, name: name, payloadType: nil,
+            body: .inline { decoded, origin in
+                try handler(Self.raw(decoded, origin))
+            })
     }
 
     /// Handles every event, known or not, with its raw payload, on Swift's cooperative thread pool.
     public mutating func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
-        register(.everyEvent, name: name, payloadType: nil, body: .async { decoded, origin in
-            try await handler(Self.raw(decoded, origin))
-        })
+        register(
+            .everyEvent, name: name, payloadType: nil,
+            body: .async { decoded, origin in
+                try await handler(Self.raw(decoded, origin))
+            })
     }
 
     /// ``onEvery(name:_:)`` as an inline handler (see ``onInline(_:name:_:)``).
     public mutating func onEveryInline(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
-        register(.everyEvent, name: name, payloadType: nil, body: .inline { decoded, origin in
-            try handler(Self.raw(decoded, origin))
-        })
+        register(
+            .everyEvent, name: name, payloadType: nil,
+            body: .inline { decoded, origin in
+                try handler(Self.raw(decoded, origin))
+            })
     }
 
     /// Handles every event inside the ledger's transaction (see ``onTransactional(_:name:_:)``).
     public mutating func onEveryTransactional(
         name: String? = nil, _ handler: @escaping @Sendable (RawEvent, LedgerTransaction) throws -> Void
     ) {
-        register(.everyEvent, name: name, payloadType: nil, body: .transactional { decoded, origin, db in
-            try handler(Self.raw(decoded, origin), db)
-        })
+        register(
+            .everyEvent, name: name, payloadType: nil,
+            body: .transactional { decoded, origin, db in
+                try handler(Self.raw(decoded, origin), db)
+            })
     }
 
     /// Decodes (and so validates) events of `type` without handling them: a payload that does not
@@ -137,7 +156,8 @@ public struct EventHandlers: Sendable {
         register(
             .eventType(Payload.eventType), name: name, payloadType: type,
             body: .foreignTransactional(ledger: ObjectIdentifier(ledger)) { decoded, origin, connection in
-                try await body(OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), connection)
+                try await body(
+                    OutboxEvent(metadata: decoded.metadata, payload: try Self.payload(decoded), origin: origin), connection)
             })
     }
 

@@ -17,7 +17,8 @@ package struct RegisteredHandler: Sendable {
         case transactional(@Sendable (DecodedEvent, RecordOrigin, LedgerTransaction) throws -> Void)
         /// Runs in the transaction of another ledger, the one `ledger` names (its type), with that
         /// ledger's connection (a PostgreSQL connection for the Postgres ledger).
-        case foreignTransactional(ledger: ObjectIdentifier, @Sendable (DecodedEvent, RecordOrigin, any Sendable) async throws -> Void)
+        case foreignTransactional(
+            ledger: ObjectIdentifier, @Sendable (DecodedEvent, RecordOrigin, any Sendable) async throws -> Void)
     }
 
     /// Stable across restarts: recorded when it succeeded for an event whose other handlers failed.
@@ -75,7 +76,8 @@ struct HandlerTable: Sendable {
             guard seen.insert(handler.name).inserted else { throw .duplicateHandlerName(handler.name) }
             if let needed = handler.transactionLedger, needed != ObjectIdentifier(ledger) {
                 throw .invalidSetting(
-                    "handler \"\(handler.name)\" is transactional for another kind of ledger than this consumer's \(ledger); register it with the onTransactional form of \(ledger)'s product")
+                    "handler \"\(handler.name)\" is transactional for another kind of ledger than this consumer's \(ledger); register it with the onTransactional form of \(ledger)'s product"
+                )
             }
         }
         byTypeIndex = typeNames.map { type in

@@ -2,7 +2,7 @@
 /// failure and the consumer moves on.
 ///
 /// The initialiser clamps its arguments into range. Values set afterwards are checked when a
-/// consumer starts (``OutboxConsumer/run(_:progress:)`` throws ``ConsumerConfigurationError``
+/// consumer starts (``EventConsumer/run(_:progress:)`` throws ``ConsumerConfigurationError``
 /// for one out of range, ``problems`` says which), and ``backoff(afterAttempt:)`` clamps them
 /// itself, so no value makes it trap.
 public struct RetryPolicy: Sendable, Hashable {
@@ -40,7 +40,9 @@ public struct RetryPolicy: Sendable, Hashable {
         var problems: [String] = []
         if maxAttempts < 1 { problems.append("maxAttempts = \(maxAttempts) (at least 1)") }
         if initialBackoff < .zero { problems.append("initialBackoff = \(initialBackoff) (not negative)") }
-        if !(multiplier.isFinite && multiplier >= 1) { problems.append("multiplier = \(multiplier) (a finite number, at least 1)") }
+        if !(multiplier.isFinite && multiplier >= 1) {
+            problems.append("multiplier = \(multiplier) (a finite number, at least 1)")
+        }
         if maxBackoff < .zero { problems.append("maxBackoff = \(maxBackoff) (not negative)") }
         if !(jitter.isFinite && jitter >= 0 && jitter <= 1) { problems.append("jitter = \(jitter) (from 0 to 1)") }
         return problems

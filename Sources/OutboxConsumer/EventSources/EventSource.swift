@@ -9,6 +9,10 @@ public struct SourceRecord: Sendable {
     /// Set when the source itself refuses the record (a line over the size limit, a stream entry
     /// delivered too many times): it is kept as a failure, without decoding.
     public var rejection: SourceRejection?
+    /// W3C trace context the source carried next to the record (a Redis Stream entry's
+    /// `traceparent` and `tracestate` fields), to continue the publisher's trace into the
+    /// handlers; empty when none. It wins over a `traceparent` inside the event itself.
+    public var traceHeaders: [String: String] = [:]
     /// The kept-failure row this record is being re-fed from (`failures retry`).
     package var retriedFailureID: Int64?
 

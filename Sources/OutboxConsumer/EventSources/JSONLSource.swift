@@ -1,10 +1,11 @@
+internal import FileLines
+import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import FileLines
-import Logging
 
 /// Events from JSON Lines files: one event object per line, as the outbox publisher writes them.
 ///
@@ -26,6 +27,8 @@ public struct JSONLSource: EventSource {
 
     let mode: Mode
     let maxLineLength: Int
+    /// Bytes read of the files' total (replay), or bytes of the followed file not read yet.
+    public let progress = SourceProgress()
 
     public var checkpointKey: String? {
         switch mode {
@@ -48,9 +51,12 @@ public struct JSONLSource: EventSource {
                     throw JSONLSourceError(error)
                 }
             }
+            let sizes = paths.map { regularFileSize($0) }
+            let total = sizes.contains(nil) ? nil : sizes.reduce(Int64(0)) { $0 + ($1 ?? 0) }
+            progress.update { $0 = SourceProgress.Snapshot(bytesRead: 0, totalBytes: total) }
             return JSONLReader(
                 state: .replay(current: nil, waiting: paths[...], options: options), maxLineLength: maxLineLength,
-                maxBatchBytes: context.maxBatchBytes, logger: context.logger)
+                maxBatchBytes: context.maxBatchBytes, logger: context.logger, progress: progress)
         case .follow(let path, let pollInterval, let stopAfterIdle):
             var resume: FollowPosition?
             if let saved = context.checkpoint {
@@ -65,7 +71,7 @@ public struct JSONLSource: EventSource {
                 options: FollowOptions(pollInterval: pollInterval, lines: options))
             return JSONLReader(
                 state: .follow(FollowState(follower: follower, path: path, stopAfterIdle: stopAfterIdle)),
-                maxLineLength: maxLineLength, maxBatchBytes: context.maxBatchBytes, logger: context.logger)
+                maxLineLength: maxLineLength, maxBatchBytes: context.maxBatchBytes, logger: context.logger, progress: progress)
         }
     }
 
@@ -134,13 +140,17 @@ public struct JSONLSourceError: Error, Sendable, CustomStringConvertible {
 
 extension EventSource where Self == JSONLSource {
     /// Replays JSON Lines files in order; `-` reads stdin.
-    /// - Parameter maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
+    /// - Parameters:
+    ///   - paths: the files, read one after the other.
+    ///   - maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
     public static func jsonl(paths: [String], maxLineLength: Int = SourceRecord.defaultMaxLength) -> JSONLSource {
         JSONLSource(mode: .replay(paths: paths), maxLineLength: maxLineLength)
     }
 
     /// Follows a JSON Lines file that a publisher appends to, until the task is cancelled.
     /// - Parameters:
+    ///   - path: the file.
+    ///   - maxLineLength: longer lines are kept as truncated failures. Default 16 MiB.
     ///   - pollInterval: how often the file is checked for growth, truncation and rotation. Default 200 ms.
     ///   - stopAfterIdle: end the run once the file has not grown for this long (batch jobs, tests).
     public static func jsonl(
@@ -176,6 +186,9 @@ public struct JSONLReader: EventSourceReader {
     let maxLineLength: Int
     let maxBatchBytes: Int
     let logger: Logger
+    let progress: SourceProgress
+    /// Bytes of the replayed files finished before the current one.
+    var finishedBytes: Int64 = 0
 
     public mutating func next(maxRecords: Int) async throws -> SourceBatch? {
         switch state {
@@ -198,9 +211,12 @@ public struct JSONLReader: EventSourceReader {
                 }
                 if !items.isEmpty {
                     state = .replay(current: reader, waiting: waiting, options: options)
+                    let read = finishedBytes + (items.last?.endOffset ?? 0)
+                    progress.update { $0.bytesRead = read }
                     return SourceBatch(records: Self.records(items, source: reader.displayName, maxLineLength: maxLineLength))
                 }
                 // Finished: dropping the reader closes its file and ends its thread.
+                finishedBytes += regularFileSize(reader.path) ?? 0
                 current = nil
             }
             state = .replay(current: nil, waiting: waiting, options: options)
@@ -251,6 +267,12 @@ public struct JSONLReader: EventSourceReader {
             }
             follow.idleSince = nil
             state = .follow(follow)
+            let position = batch.position.offset
+            let size = regularFileSize(follow.path)
+            progress.update {
+                $0.bytesRead = position
+                $0.lagBytes = size.map { max(0, $0 - position) }
+            }
             return SourceBatch(
                 records: Self.records(batch.items, source: follow.path, maxLineLength: maxLineLength),
                 checkpoint: batch.position.description)

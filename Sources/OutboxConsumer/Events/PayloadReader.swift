@@ -1,9 +1,10 @@
+internal import OutboxJSON
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import OutboxJSON
 
 /// Read access to a payload object, with the contract's tolerance built in.
 ///
@@ -53,8 +54,12 @@ public struct PayloadReader: Sendable {
     // MARK: Nullable fields (missing or null -> nil)
 
     public func optionalInt(_ key: String) throws(EventDecodingError) -> Int? { try FieldValue(object[key]).optionalInt(key) }
-    public func optionalInt64(_ key: String) throws(EventDecodingError) -> Int64? { try FieldValue(object[key]).optionalInt64(key) }
-    public func optionalString(_ key: String) throws(EventDecodingError) -> String? { try FieldValue(object[key]).optionalString(key) }
+    public func optionalInt64(_ key: String) throws(EventDecodingError) -> Int64? {
+        try FieldValue(object[key]).optionalInt64(key)
+    }
+    public func optionalString(_ key: String) throws(EventDecodingError) -> String? {
+        try FieldValue(object[key]).optionalString(key)
+    }
     public func optionalBool(_ key: String) throws(EventDecodingError) -> Bool? { try FieldValue(object[key]).optionalBool(key) }
     public func optionalDate(_ key: String) throws(EventDecodingError) -> Date? { try FieldValue(object[key]).optionalDate(key) }
 
@@ -186,7 +191,9 @@ struct FieldValue {
 
     func int(_ key: @autoclosure () -> String) throws(EventDecodingError) -> Int { try required(optionalInt(key()), key) }
     func int64(_ key: @autoclosure () -> String) throws(EventDecodingError) -> Int64 { try required(optionalInt64(key()), key) }
-    func string(_ key: @autoclosure () -> String) throws(EventDecodingError) -> String { try required(optionalString(key()), key) }
+    func string(_ key: @autoclosure () -> String) throws(EventDecodingError) -> String {
+        try required(optionalString(key()), key)
+    }
     func bool(_ key: @autoclosure () -> String) throws(EventDecodingError) -> Bool { try required(optionalBool(key()), key) }
     func date(_ key: @autoclosure () -> String) throws(EventDecodingError) -> Date { try required(optionalDate(key()), key) }
 

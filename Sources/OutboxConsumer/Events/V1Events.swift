@@ -25,7 +25,10 @@ public struct IssueCreated: EventPayload, Hashable {
     public var createdOn: Date
     public var updatedOn: Date
 
-    private enum Field: Int, CaseIterable { case issue_id, project_id, tracker_id, status_id, priority_id, author_id, author_name, assigned_to_id, assigned_to_name, subject, created_on, updated_on }
+    private enum Field: Int, CaseIterable {
+        case issue_id, project_id, tracker_id, status_id, priority_id, author_id, author_name, assigned_to_id, assigned_to_name,
+            subject, created_on, updated_on
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {
@@ -59,7 +62,10 @@ public struct IssueUpdated: EventPayload, Hashable {
     public var subject: String
     public var updatedOn: Date
 
-    private enum Field: Int, CaseIterable { case issue_id, journal_id, project_id, status_id, assigned_to_id, assigned_to_name, actor_id, actor_name, subject, updated_on }
+    private enum Field: Int, CaseIterable {
+        case issue_id, journal_id, project_id, status_id, assigned_to_id, assigned_to_name, actor_id, actor_name, subject,
+            updated_on
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {
@@ -93,7 +99,9 @@ public struct JournalCreated: EventPayload, Hashable {
     public var changedFields: [String]
     public var createdOn: Date
 
-    private enum Field: Int, CaseIterable { case journal_id, issue_id, project_id, user_id, user_name, subject, private_notes, has_notes, changed_fields, created_on }
+    private enum Field: Int, CaseIterable {
+        case journal_id, issue_id, project_id, user_id, user_name, subject, private_notes, has_notes, changed_fields, created_on
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {
@@ -126,7 +134,10 @@ public struct ContactCreated: EventPayload, Hashable {
     public var createdOn: Date
     public var updatedOn: Date
 
-    private enum Field: Int, CaseIterable { case contact_id, project_ids, is_company, name, company, author_id, author_name, assigned_to_id, assigned_to_name, created_on, updated_on }
+    private enum Field: Int, CaseIterable {
+        case contact_id, project_ids, is_company, name, company, author_id, author_name, assigned_to_id, assigned_to_name,
+            created_on, updated_on
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {
@@ -159,7 +170,10 @@ public struct ContactUpdated: EventPayload, Hashable {
     public var assignedToName: String?
     public var updatedOn: Date
 
-    private enum Field: Int, CaseIterable { case contact_id, project_ids, is_company, name, company, actor_id, actor_name, assigned_to_id, assigned_to_name, updated_on }
+    private enum Field: Int, CaseIterable {
+        case contact_id, project_ids, is_company, name, company, actor_id, actor_name, assigned_to_id, assigned_to_name,
+            updated_on
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {
@@ -193,7 +207,10 @@ public struct HelpdeskTicket: Sendable, Hashable {
     public var subject: String?
     public var ticketDate: Date
 
-    private enum Field: Int, CaseIterable { case helpdesk_ticket_id, issue_id, project_id, contact_id, message_id, is_incoming, source, from_address, to_address, cc_address, subject, ticket_date }
+    private enum Field: Int, CaseIterable {
+        case helpdesk_ticket_id, issue_id, project_id, contact_id, message_id, is_incoming, source, from_address, to_address,
+            cc_address, subject, ticket_date
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {
@@ -250,7 +267,10 @@ public struct JournalMessage: Sendable, Hashable {
     public var hasNotes: Bool
     public var messageDate: Date
 
-    private enum Field: Int, CaseIterable { case journal_message_id, journal_id, issue_id, project_id, contact_id, message_id, is_incoming, source, from_address, to_address, cc_address, has_bcc_address, private_notes, has_notes, message_date }
+    private enum Field: Int, CaseIterable {
+        case journal_message_id, journal_id, issue_id, project_id, contact_id, message_id, is_incoming, source, from_address,
+            to_address, cc_address, has_bcc_address, private_notes, has_notes, message_date
+    }
     private static let keys = PayloadKeys(Field.self)
 
     public init(payload: PayloadReader) throws {

@@ -1,9 +1,10 @@
+internal import OutboxSQLite
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-internal import OutboxSQLite
 
 /// A value read from or bound to the ledger database: one of SQLite's storage classes.
 ///
@@ -224,11 +225,6 @@ public struct DatabaseRow: Sendable, Hashable {
     public let columns: [String]
     public let values: [DatabaseValue]
 
-    init(columns: [String], values: [DatabaseValue]) {
-        self.columns = columns
-        self.values = values
-    }
-
     public subscript(index: Int) -> DatabaseValue { values[index] }
     /// The value of the first column named `column`; `.null` when there is none.
     public subscript(column: String) -> DatabaseValue {
@@ -255,7 +251,8 @@ public struct DatabaseRow: Sendable, Hashable {
         }
     }
 
-    private func decode<T: DatabaseValueConvertible>(_ type: T.Type, at index: Int, column: String) throws(RowDecodingError) -> T {
+    private func decode<T: DatabaseValueConvertible>(_ type: T.Type, at index: Int, column: String) throws(RowDecodingError) -> T
+    {
         let value = values[index]
         if let decoded = T.fromDatabaseValue(value) { return decoded }
         throw RowDecodingError(

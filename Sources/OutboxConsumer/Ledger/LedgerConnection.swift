@@ -1,5 +1,5 @@
-import Foundation
 import DedicatedExecutor
+import Foundation
 import Logging
 internal import OutboxSQLite
 import Synchronization
@@ -76,7 +76,7 @@ actor LedgerConnection {
             do {
                 try connection.execute("PRAGMA journal_mode = WAL")
                 return
-            } catch where error.code.primary == .busy || error.code.primary == .locked {
+            } catch  where error.code.primary == .busy || error.code.primary == .locked {
                 guard clock.now < deadline else { throw error }
                 Thread.sleep(forTimeInterval: 0.01)  // on the ledger's own thread
             }
@@ -91,7 +91,9 @@ actor LedgerConnection {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
                 reason = "the directory \(directory) does not exist"
-            } else if error.code.primary == .readOnly || !FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) {
+            } else if error.code.primary == .readOnly
+                || !FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory)
+            {
                 reason = "the file or its directory is not writable (\(error.message))"
             }
             return .cannotOpen(path: path, reason: reason)
@@ -183,7 +185,7 @@ actor LedgerConnection {
                 try db.execute("BEGIN IMMEDIATE")
                 if forBatch { batchOpen = true }
                 return
-            } catch where error.code.primary == .busy || error.code.primary == .locked {
+            } catch  where error.code.primary == .busy || error.code.primary == .locked {
                 let waited = clock.now - started
                 if let limit = configuration.lockWait, waited >= limit {
                     throw LedgerError.lockWaitExceeded(path: path, waited: waited)
@@ -237,12 +239,13 @@ actor LedgerConnection {
         return try wrap {
             do {
                 let claimed = try Self.claim(eventIDs, consumerID: consumerID, now: Self.nowSeconds(), db: db)
-                let hasHistory = try db.query(
-                    """
-                    SELECT EXISTS (SELECT 1 FROM outbox_handler_progress WHERE consumer_id = ?1)
-                        OR EXISTS (SELECT 1 FROM outbox_failures WHERE consumer_id = ?1)
-                    """, [.integer(consumerID)], row: { $0.int64(0) != 0 }
-                ).first ?? false
+                let hasHistory =
+                    try db.query(
+                        """
+                        SELECT EXISTS (SELECT 1 FROM outbox_handler_progress WHERE consumer_id = ?1)
+                            OR EXISTS (SELECT 1 FROM outbox_failures WHERE consumer_id = ?1)
+                        """, [.integer(consumerID)], row: { $0.int64(0) != 0 }
+                    ).first ?? false
                 var completed: [Int64: Set<String>] = [:]
                 if hasHistory {
                     let progress = try db.statement(

@@ -176,7 +176,8 @@ public struct LedgerError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    package static func consumerOwnedByAnother(path: String, consumer: String, owner: String, requestedBy: String) -> LedgerError {
+    package static func consumerOwnedByAnother(path: String, consumer: String, owner: String, requestedBy: String) -> LedgerError
+    {
         var error = LedgerError(
             .consumerOwnedByAnother,
             message:

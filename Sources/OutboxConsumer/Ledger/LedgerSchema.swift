@@ -73,9 +73,10 @@ enum LedgerSchema {
     /// version than this build's, and for anything that is not a positive integer (0, -1, 'abc',
     /// a missing row): such a file is not one to migrate.
     static func storedVersion(_ db: SQLiteConnection, path: String) throws -> Int64? {
-        let hasSchemaTable = try db.query(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
-        ) { $0.int64(0) }.first ?? 0
+        let hasSchemaTable =
+            try db.query(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox_schema'"
+            ) { $0.int64(0) }.first ?? 0
         guard hasSchemaTable > 0 else { return nil }
         let rows = try db.query("SELECT typeof(version), quote(version), version FROM outbox_schema WHERE id = 1") {
             ($0.string(0) ?? "", $0.string(1) ?? "NULL", $0.int64(2))
@@ -98,7 +99,7 @@ enum LedgerSchema {
         """
 
     /// Creates or checks the tables, migrating older ones in place. Call inside a write transaction.
-    static func prepare(_ db: SQLiteConnection, path: String) throws -> Void {
+    static func prepare(_ db: SQLiteConnection, path: String) throws {
         let found = try storedVersion(db, path: path)
         try db.execute(createVersion1)
         if (found ?? 1) < 2 { try db.execute(migrateToVersion2) }

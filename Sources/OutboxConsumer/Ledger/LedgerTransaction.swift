@@ -2,7 +2,7 @@ internal import OutboxSQLite
 
 /// The ledger's database inside an open transaction.
 ///
-/// Handed to transactional handlers (``OutboxConsumer/onTransactional(_:name:_:)``): what they
+/// Handed to transactional handlers (``EventHandlers/onTransactional(_:name:_:)``): what they
 /// write commits in the same SQLite transaction that records the event, or not at all. Also used
 /// by ``SQLiteLedger/write(_:)`` and ``SQLiteLedger/read(_:)``. Do not keep it beyond the call.
 public struct LedgerTransaction {
@@ -25,9 +25,12 @@ public struct LedgerTransaction {
     /// try db.execute("INSERT INTO seen (event_id, subject) VALUES (?, ?)", event.eventID, issue.subject)
     /// ```
     ///
-    /// - Parameter cached: keep the prepared statement for the next call with the same SQL, for
-    ///   statements run for every event. Default false: prepared for this call and finalized
-    ///   after it, so SQL built at run time does not pile up.
+    /// - Parameters:
+    ///   - sql: one statement, with `?` placeholders.
+    ///   - arguments: the values of the placeholders, in order (`nil` binds NULL).
+    ///   - cached: keep the prepared statement for the next call with the same SQL, for
+    ///     statements run for every event. Default false: prepared for this call and finalized
+    ///     after it, so SQL built at run time does not pile up.
     /// - Throws: ``DatabaseError``, with the result code (``SQLiteResultCode/constraintUnique``,
     ///   ``SQLiteResultCode/busy``, ...), SQLite's message and the SQL.
     public func execute(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws {
@@ -44,9 +47,14 @@ public struct LedgerTransaction {
     }
 
     /// The rows of a query; read their columns with ``DatabaseRow``'s typed subscripts.
-    /// - Parameter cached: as for ``execute(_:_:cached:)``.
+    /// - Parameters:
+    ///   - sql: one query, with `?` placeholders.
+    ///   - arguments: the values of the placeholders, in order (`nil` binds NULL).
+    ///   - cached: as for ``execute(_:_:cached:)``.
     /// - Throws: ``DatabaseError``.
-    public func query(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws -> [DatabaseRow] {
+    public func query(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws
+        -> [DatabaseRow]
+    {
         try query(sql, arguments: arguments, cached: cached)
     }
 
@@ -65,7 +73,9 @@ public struct LedgerTransaction {
 
     /// The first column of the first row, or nil when there is no row.
     /// - Throws: ``DatabaseError``.
-    public func scalar(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws -> DatabaseValue? {
+    public func scalar(_ sql: String, _ arguments: (any DatabaseValueConvertible)?..., cached: Bool = false) throws
+        -> DatabaseValue?
+    {
         try query(sql, arguments: arguments, cached: cached).first?.values.first
     }
 

@@ -10,7 +10,7 @@ import Synchronization
 /// never shadow each other, and SQLite's write lock serializes their batches. Consumers in one
 /// process may share one `SQLiteLedger` object: their batches wait their turn. The file may also
 /// hold your own tables, written by transactional handlers in the same transaction that records
-/// the event (see ``OutboxConsumer/onTransactional(_:name:_:)``).
+/// the event (see ``EventHandlers/onTransactional(_:name:_:)``).
 ///
 /// Opening is lazy: the file is created or checked on first use, on the ledger's own thread.
 /// Call ``prepare()`` to surface a bad path or an incompatible file early.
@@ -68,7 +68,10 @@ public final class SQLiteLedger: EventLedger {
     /// Throws at once when `path` is empty or names a directory; other problems (no such
     /// directory, not writable, not a database, newer schema) surface from ``prepare()`` or the
     /// first use, as ``LedgerError``.
-    /// - Parameter logger: where waits for another process's write lock are logged; none when nil.
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - configuration: how the ledger uses SQLite (see ``Configuration``).
+    ///   - logger: where waits for another process's write lock are logged; none when nil.
     public init(path: String, configuration: Configuration = .init(), logger: Logger? = nil) throws {
         guard !path.isEmpty else { throw LedgerError.cannotOpen(path: path, reason: "the path is empty") }
         var isDirectory: ObjCBool = false
@@ -211,7 +214,8 @@ public final class SQLiteLedger: EventLedger {
                     "SELECT count(*), min(processed_at), max(processed_at) FROM outbox_processed WHERE consumer_id = ?",
                     id)[0]
                 var failures: [FailureKind: Int] = [:]
-                for failure in try db.query("SELECT kind, count(*) FROM outbox_failures WHERE consumer_id = ? GROUP BY kind", id) {
+                for failure in try db.query("SELECT kind, count(*) FROM outbox_failures WHERE consumer_id = ? GROUP BY kind", id)
+                {
                     failures[FailureKind(rawValue: try failure[0, as: String.self])] = try failure[1, as: Int.self]
                 }
                 var checkpoints: [String: String] = [:]

@@ -74,9 +74,10 @@ struct Consume: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "audit-log")
-        let ledger = try consumerOptions.makeLedger(logger: logger)
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "audit-log")
+        let ledger = try settings.makeLedger(logger: logger)
+        let consumer = try await settings.makeConsumer(
             defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, ledger: ledger,
             logger: logger, handlers: AuditLogProgram.handlers)
         let trailFile = TrailFile(path: trail, ledger: ledger, consumer: consumer.name)
@@ -167,10 +168,11 @@ struct Query: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let now = try now.map { text in
-            guard let date = TimeArgument.timestamp(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
-            return date
-        } ?? Date()
+        let now =
+            try now.map { text in
+                guard let date = TimeArgument.timestamp(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
+                return date
+            } ?? Date()
         func instant(_ text: String?, _ option: String) throws -> Date? {
             guard let text else { return nil }
             guard let date = TimeArgument.parse(text, now: now) else {

@@ -109,7 +109,8 @@ public enum AuditRecordBuilder {
 
         default:  // helpdesk_ticket.updated, journal_message.updated
             let isTicket = type == HelpdeskTicketUpdated.eventType
-            let what = isTicket
+            let what =
+                isTicket
                 ? "helpdesk ticket #\(f.int("helpdesk_ticket_id").map(String.init) ?? "?")"
                 : "email #\(f.int("journal_message_id").map(String.init) ?? "?")"
             var now: [String] = []

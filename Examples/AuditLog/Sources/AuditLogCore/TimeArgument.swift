@@ -21,7 +21,8 @@ public enum TimeArgument {
 
     /// A timestamp in one of the forms the outbox contract allows, or a bare date (midnight UTC).
     public static func timestamp(_ text: String) -> Date? {
-        let normalized = text.count == 19 && text.dropFirst(10).first == " "
+        let normalized =
+            text.count == 19 && text.dropFirst(10).first == " "
             ? text.prefix(10) + "T" + text.dropFirst(11) + "Z"  // MySQL's `2026-04-21 12:15:00`, UTC
             : Substring(text)
         for style in styles {

@@ -47,8 +47,9 @@ struct Consume: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let logger = consumerOptions.makeLogger(label: "customer-timeline")
-        let consumer = try await consumerOptions.makeConsumer(
+        let settings = try await consumerOptions.resolve()
+        let logger = settings.makeLogger(label: "customer-timeline")
+        let consumer = try await settings.makeConsumer(
             defaultName: CustomerTimelineProgram.defaultConsumerName, owner: CustomerTimelineProgram.commandName, logger: logger,
             handlers: CustomerTimelineProgram.handlers)
         let result = try await source.runForSummary(consumer, logger: logger)
@@ -201,10 +202,11 @@ struct Find: AsyncParsableCommand {
 
     func run() async throws {
         let ledger = try await QueryOptions.openProjection(self.ledger)
-        let now = try self.now.map { text in
-            guard let date = Timestamp.parse(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
-            return date
-        } ?? Date()
+        let now =
+            try self.now.map { text in
+                guard let date = Timestamp.parse(text) else { throw ValidationError("--now: not a timestamp: \(text)") }
+                return date
+            } ?? Date()
         guard let match = try await CustomerTimeline.find(customer, now: now, in: ledger) else {
             throw CommandError("no customer matches '\(customer)'")
         }

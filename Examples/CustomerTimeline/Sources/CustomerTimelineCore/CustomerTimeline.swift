@@ -196,7 +196,8 @@ struct TimelineBuilder {
                 if previousCompany != company {
                     changes.append("company '\(previousCompany ?? "none")' → '\(company ?? "none")'")
                 }
-                summary = changes.isEmpty
+                summary =
+                    changes.isEmpty
                     ? "\(isCompany ? "company" : "contact") '\(label)' (#\(contactID)) updated\(by)"
                     : "\(previousName ?? name) (#\(contactID)): \(changes.joined(separator: ", "))\(by)"
             }
@@ -217,7 +218,8 @@ struct TimelineBuilder {
             let to = row["to_address"].string
             let author = row["journal_id"].int.flatMap { journalAuthors[$0] }
             let actor = incoming ? from : (author ?? from)
-            var summary = incoming
+            var summary =
+                incoming
                 ? "email from \(from ?? "an unknown sender")"
                 : "reply to \(to ?? "an unknown address")" + (author.map { " by \($0)" } ?? "")
             if let cc = row["cc_address"].string { summary += " (cc \(cc))" }
@@ -384,7 +386,8 @@ struct TimelineBuilder {
         let journalIDs = messages.compactMap { $0["journal_id"].int }
         guard !journalIDs.isEmpty else { return [:] }
         let rows = try db.query(
-            "SELECT journal_id, user_name FROM timeline_journals WHERE journal_id IN (\(journalIDs.map(String.init).joined(separator: ",")))")
+            "SELECT journal_id, user_name FROM timeline_journals WHERE journal_id IN (\(journalIDs.map(String.init).joined(separator: ",")))"
+        )
         var authors: [Int: String] = [:]
         for row in rows { if let id = row[0].int, let name = row[1].string { authors[id] = name } }
         return authors

@@ -8,7 +8,8 @@ public enum HTMLRenderer {
     public static func render(_ report: TimelineReport, statuses: StatusConfiguration) -> String {
         let entries = report.entries ?? []
         let customer = report.customer
-        let title = customer.contacts.count == 1
+        let title =
+            customer.contacts.count == 1
             ? customer.displayName : "\(customer.displayName) · \(customer.contacts.count) contacts"
         var html = """
             <!DOCTYPE html>
@@ -55,7 +56,9 @@ public enum HTMLRenderer {
     static func meta(_ report: TimelineReport) -> String {
         let customer = report.customer
         var parts = ["‘\(customer.query)’ matched by \(TableRenderer.matchText(customer.matchedBy))"]
-        if report.window != nil { parts.append(TableRenderer.windowText(report)) } else {
+        if report.window != nil {
+            parts.append(TableRenderer.windowText(report))
+        } else {
             parts.append("as of \(TableRenderer.minute(report.now)) UTC")
         }
         return parts.joined(separator: " · ")
@@ -90,15 +93,17 @@ public enum HTMLRenderer {
         case .openIssues: cells = []
         }
         if let issues = report.openIssues { cells.append(("open issues", issues.count, "issue")) }
-        return "<section class=\"stats\">" + cells.map { label, count, kind in
-            "<div class=\"stat \(kind)\"><b>\(count)</b><span>\(escape(label))</span></div>"
-        }.joined() + "</section>\n"
+        return "<section class=\"stats\">"
+            + cells.map { label, count, kind in
+                "<div class=\"stat \(kind)\"><b>\(count)</b><span>\(escape(label))</span></div>"
+            }.joined() + "</section>\n"
     }
 
     static func openIssuesTable(_ issues: [IssueSummary], statuses: StatusConfiguration) -> String {
         var html = "<section class=\"issues\">\n<h2>Open issues involving the customer (\(issues.count))</h2>\n"
         guard !issues.isEmpty else { return html + "<p class=\"empty\">None.</p>\n</section>\n" }
-        html += "<table>\n<thead><tr><th>Issue</th><th>Status</th><th>Subject</th><th>Assigned to</th><th>Opened</th><th>Last activity</th><th>Emails</th></tr></thead>\n<tbody>\n"
+        html +=
+            "<table>\n<thead><tr><th>Issue</th><th>Status</th><th>Subject</th><th>Assigned to</th><th>Opened</th><th>Last activity</th><th>Emails</th></tr></thead>\n<tbody>\n"
         for issue in issues {
             html += "<tr><td class=\"num\">#\(issue.issueID)</td>"
             html += "<td><span class=\"pill status\">\(escape(issue.statusName ?? "unknown"))</span></td>"
@@ -286,14 +291,17 @@ struct TimeAxis {
             """
         for (index, lane) in Self.lanes.enumerated() {
             let y = top + Double(index) * laneHeight
-            svg += "<rect class=\"lane-bg\(index % 2 == 1 ? " alt" : "")\" x=\"0\" y=\"\(format(y))\" width=\"\(format(width))\" height=\"\(format(laneHeight))\"/>"
+            svg +=
+                "<rect class=\"lane-bg\(index % 2 == 1 ? " alt" : "")\" x=\"0\" y=\"\(format(y))\" width=\"\(format(width))\" height=\"\(format(laneHeight))\"/>"
             svg += "<text class=\"lane-label\" x=\"8\" y=\"\(format(y + laneHeight / 2 + 4))\">\(lane.1)</text>\n"
         }
         let axisY = top + Double(Self.lanes.count) * laneHeight
         for tick in ticks() {
             let tx = x(tick.date)
-            svg += "<line class=\"tick\" x1=\"\(format(tx))\" y1=\"\(format(top))\" x2=\"\(format(tx))\" y2=\"\(format(axisY + 4))\"/>"
-            svg += "<text class=\"tick-label\" x=\"\(format(tx))\" y=\"\(format(axisY + 18))\" text-anchor=\"middle\">\(tick.label)</text>\n"
+            svg +=
+                "<line class=\"tick\" x1=\"\(format(tx))\" y1=\"\(format(top))\" x2=\"\(format(tx))\" y2=\"\(format(axisY + 4))\"/>"
+            svg +=
+                "<text class=\"tick-label\" x=\"\(format(tx))\" y=\"\(format(axisY + 18))\" text-anchor=\"middle\">\(tick.label)</text>\n"
         }
         let (_, to) = domain
         if report.now <= to && report.now >= domain.from {
@@ -329,15 +337,20 @@ struct TimeAxis {
         case .emailSent, .emailCorrected:
             return "<circle class=\"\(css)\" cx=\"\(cx)\" cy=\"\(cy)\" r=\"5\">\(title)</circle>\n"
         case .issueOpened:
-            return "<rect class=\"\(css)\" x=\"\(format(x - 6))\" y=\"\(format(y - 6))\" width=\"12\" height=\"12\">\(title)</rect>\n"
+            return
+                "<rect class=\"\(css)\" x=\"\(format(x - 6))\" y=\"\(format(y - 6))\" width=\"12\" height=\"12\">\(title)</rect>\n"
         case .note, .issueChanged:
-            return "<rect class=\"\(css)\" x=\"\(format(x - 4))\" y=\"\(format(y - 4))\" width=\"8\" height=\"8\">\(title)</rect>\n"
+            return
+                "<rect class=\"\(css)\" x=\"\(format(x - 4))\" y=\"\(format(y - 4))\" width=\"8\" height=\"8\">\(title)</rect>\n"
         case .statusChanged:
-            return "<path class=\"\(css)\" d=\"M\(cx),\(format(y - 7)) L\(format(x + 7)),\(cy) L\(cx),\(format(y + 7)) L\(format(x - 7)),\(cy) Z\">\(title)</path>\n"
+            return
+                "<path class=\"\(css)\" d=\"M\(cx),\(format(y - 7)) L\(format(x + 7)),\(cy) L\(cx),\(format(y + 7)) L\(format(x - 7)),\(cy) Z\">\(title)</path>\n"
         case .assigneeChanged:
-            return "<path class=\"\(css)\" d=\"M\(cx),\(format(y - 6)) L\(format(x + 6)),\(format(y + 5)) L\(format(x - 6)),\(format(y + 5)) Z\">\(title)</path>\n"
+            return
+                "<path class=\"\(css)\" d=\"M\(cx),\(format(y - 6)) L\(format(x + 6)),\(format(y + 5)) L\(format(x - 6)),\(format(y + 5)) Z\">\(title)</path>\n"
         case .contactCreated, .contactChanged:
-            return "<rect class=\"\(css)\" x=\"\(format(x - 6))\" y=\"\(format(y - 4))\" width=\"12\" height=\"8\" rx=\"4\">\(title)</rect>\n"
+            return
+                "<rect class=\"\(css)\" x=\"\(format(x - 6))\" y=\"\(format(y - 4))\" width=\"12\" height=\"8\" rx=\"4\">\(title)</rect>\n"
         }
     }
 
@@ -356,7 +369,9 @@ struct TimeAxis {
             let date = Date(timeIntervalSince1970: t)
             let stamp = Timestamp.format(date)  // 2026-04-21T12:15:00Z
             let day = Self.dayLabel(stamp)
-            let label = step >= 86_400 ? day : (day != previousDay ? "\(day) \(stamp.dropFirst(11).prefix(5))" : String(stamp.dropFirst(11).prefix(5)))
+            let label =
+                step >= 86_400
+                ? day : (day != previousDay ? "\(day) \(stamp.dropFirst(11).prefix(5))" : String(stamp.dropFirst(11).prefix(5)))
             previousDay = day
             ticks.append((date, label))
             t += step

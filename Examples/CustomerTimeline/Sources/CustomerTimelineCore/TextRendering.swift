@@ -8,7 +8,9 @@ public enum TableRenderer {
         switch report.kind {
         case .openIssues:
             let issues = report.openIssues ?? []
-            lines.append("\(report.kind.title) involving the customer: \(issues.count) (closed statuses: \(report.closedStatusIDs.map(String.init).joined(separator: ", ")))")
+            lines.append(
+                "\(report.kind.title) involving the customer: \(issues.count) (closed statuses: \(report.closedStatusIDs.map(String.init).joined(separator: ", ")))"
+            )
             guard !issues.isEmpty else { break }
             lines.append("")
             lines += table(

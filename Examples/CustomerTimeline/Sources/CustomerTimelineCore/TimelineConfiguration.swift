@@ -92,7 +92,8 @@ public struct TimeWindow: Sendable, Hashable {
 public enum Timestamp {
     public static func parse(_ text: String) -> Date? {
         let text = text.trimmingCharacters(in: .whitespaces)
-        let normalized = text.count == 19 && text.dropFirst(10).first == " "
+        let normalized =
+            text.count == 19 && text.dropFirst(10).first == " "
             ? text.prefix(10) + "T" + text.dropFirst(11) + "Z"
             : Substring(text)
         for style in styles {

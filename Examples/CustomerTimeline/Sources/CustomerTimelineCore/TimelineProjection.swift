@@ -90,7 +90,8 @@ public enum TimelineProjection {
     /// ledger's write lock from a running consumer.
     public static func requireTables(in ledger: SQLiteLedger) async throws {
         let exists = try await ledger.read { db in
-            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'timeline_owner'", as: Int.self) ?? 0
+            try db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'timeline_owner'", as: Int.self)
+                ?? 0
         }
         guard exists > 0 else {
             throw TimelineError("no customer timeline in \(ledger.path); build one with `customer-timeline consume`")
