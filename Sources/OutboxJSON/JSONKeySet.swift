@@ -110,7 +110,8 @@ package struct JSONKeySet: Sendable {
             guard let base = content.baseAddress else { return entries[i].slot }  // empty: bucket 0
             let head = leadingWord(base, length)
             // Past 8 bytes, the last 8 as one word too; only keys over 16 bytes compare the middle.
-            let tail = length > 8 ? UInt64(littleEndian: UnsafeRawPointer(base + (length &- 8)).loadUnaligned(as: UInt64.self)) : 0
+            let tail =
+                length > 8 ? UInt64(littleEndian: UnsafeRawPointer(base + (length &- 8)).loadUnaligned(as: UInt64.self)) : 0
             while i < end {
                 let entry = entries[i]
                 // Keys in one bucket below 64 all have this length; the long bucket mixes lengths.

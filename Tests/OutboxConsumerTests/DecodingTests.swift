@@ -321,7 +321,8 @@ import Testing
 
     @Test func arrayFieldsReadInPlaceOrThroughTheGeneralRules() async throws {
         var contact = TestEvent.samplePayload("contact.created")!
-        let journal = #"{"journal_id":9,"issue_id":123,"project_id":4,"user_id":5,"user_name":"Jane","subject":"S","#
+        let journal =
+            #"{"journal_id":9,"issue_id":123,"project_id":4,"user_id":5,"user_name":"Jane","subject":"S","#
             + #""private_notes":false,"has_notes":true,"created_on":"2026-04-21T12:00:00Z","changed_fields":"#
         let envelope = #"{"event_type":"journal.created","occurred_at":"2026-04-21T12:15:00Z","event_id":"#
         contact["project_ids"] = ["4", 5]
@@ -345,8 +346,12 @@ import Testing
         #expect(contacts.events.map(\.projectIDs) == [[4, 5]])
         let reasons = try await ledger.failures(consumer: "test").sorted { $0.eventID ?? 0 < $1.eventID ?? 0 }.map(\.reason)
         #expect(reasons.count == 2)
-        #expect(reasons.first?.contains("project_ids") == true && reasons.first?.contains("expected an integer, found a number 1.5") == true, "\(reasons)")
-        #expect(reasons.last?.contains("changed_fields") == true && reasons.last?.contains("expected a string, found an array") == true, "\(reasons)")
+        #expect(
+            reasons.first?.contains("project_ids") == true
+                && reasons.first?.contains("expected an integer, found a number 1.5") == true, "\(reasons)")
+        #expect(
+            reasons.last?.contains("changed_fields") == true
+                && reasons.last?.contains("expected a string, found an array") == true, "\(reasons)")
     }
 
     @Test func badInputIsKeptWithItsReasonAndOrigin() async throws {

@@ -32,8 +32,10 @@ import Testing
 
     @Test func keysSharingTheirFirstEightBytesAreToldApart() throws {
         let set = JSONKeySet(["assigned_to_id", "assigned_to_name", "assigned", "assigned_to_nam"])
-        let found = try JSONDocument(parsing: #"{"assigned_to_nam":4,"assigned":3,"assigned_to_name":2,"assigned_to_id":1,"assigned_to_idx":5}"#)
-            .root.scan(set)
+        let found = try JSONDocument(
+            parsing: #"{"assigned_to_nam":4,"assigned":3,"assigned_to_name":2,"assigned_to_id":1,"assigned_to_idx":5}"#
+        )
+        .root.scan(set)
         #expect([found[0]?.int64, found[1]?.int64, found[2]?.int64, found[3]?.int64] == [1, 2, 3, 4])
     }
 
