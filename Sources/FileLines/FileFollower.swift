@@ -144,8 +144,8 @@ package actor FileFollower {
         pendingNotices = []
         while items.count < maxLines && bytes < maxBytes {
             if let item = splitter.nextItem() {
-                items.append(item)
                 bytes += item.heldBytes
+                items.append(item)  // its last use: moved, not copied
                 continue
             }
             guard let current = file else {

@@ -140,8 +140,8 @@ package actor LineFileReader {
         var bytes = 0
         while items.count < limit && bytes < maxBytes {
             if let item = splitter.nextItem() {
-                items.append(item)
                 bytes += item.heldBytes
+                items.append(item)  // its last use: moved, not copied
                 continue
             }
             if reachedEnd {

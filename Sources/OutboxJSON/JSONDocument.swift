@@ -117,7 +117,6 @@ enum Tape {
     static let exactInt: UInt64 = 1 << 4
 
     static let countShift: UInt64 = 8
-    static let countUnit: UInt64 = 1 << countShift
 }
 
 struct TapeHeader {
@@ -309,6 +308,9 @@ struct TapeParser {
         guard i < count else { throw JSONParseError(.empty, at: 0) }
         sawWhitespace = false  // only whitespace inside the value matters for `isCompact`
         var open = -1  // innermost open container, -1 at top level
+        // Values of `open` that ended since its count was last written to its node: kept here
+        // and written when the parser descends into a child or closes `open`.
+        var members: UInt64 = 0
         var inObject = false
         var depth = 0
 
@@ -336,6 +338,8 @@ struct TapeParser {
                     depth &-= 1
                     i &+= 1
                 } else {
+                    if open >= 0 { withNodes { [open, members] in $0[open].meta &+= members &<< Tape.countShift } }
+                    members = 0
                     open = node
                     inObject = isObject
                     if isObject { i = try appendKey(i) }
@@ -365,7 +369,7 @@ struct TapeParser {
                 if open < 0 { break parsing }
                 i = skipWhitespace(i)
                 guard i < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-                withNodes { $0[open].meta &+= Tape.countUnit }
+                members &+= 1
                 let separator = base[i]
                 if separator == ASCII.comma {
                     i = skipWhitespace(i &+ 1)
@@ -375,7 +379,11 @@ struct TapeParser {
                 guard separator == (inObject ? ASCII.closeBrace : ASCII.closeBracket) else {
                     throw unexpected(at: i)
                 }
-                let parent = withNodes { $0[open].aux }
+                let parent = withNodes { [open, members] in
+                    $0[open].meta &+= members &<< Tape.countShift
+                    return $0[open].aux
+                }
+                members = 0
                 close(open, end: i &+ 1)
                 open = parent
                 inObject = open >= 0 && withNodes { $0[parent].kindCode } == Tape.object

@@ -87,6 +87,20 @@ struct UnescapingReader {
         if content[position] != ASCII.backslash {
             let start = position
             position &+= 1
+            // Word at a time to the next backslash (a payload held in a string has one every
+            // few bytes, before each quote, but long runs elsewhere).
+            let base = content.baseAddress!
+            while position &+ 8 <= count {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+                let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+                let found = (backslashes &- 0x0101_0101_0101_0101) & ~backslashes & 0x8080_8080_8080_8080
+                if found != 0 {
+                    // Only the lowest flagged byte is exact (borrows), and it is the first one.
+                    position &+= found.trailingZeroBitCount &>> 3
+                    return .run(UnsafeBufferPointer(start: base + start, count: position &- start))
+                }
+                position &+= 8
+            }
             while position < count && content[position] != ASCII.backslash { position &+= 1 }
             return .run(UnsafeBufferPointer(rebasing: content[start..<position]))
         }

@@ -49,12 +49,16 @@ package enum JSONTimestamp: Sendable {
             return value
         }
 
-        let year = digits(0, 4)
-        let month = digits(5, 2)
-        let day = digits(8, 2)
-        let hour = digits(11, 2)
-        let minute = digits(14, 2)
-        let second = digits(17, 2)
+        // The first 19 bytes are there (checked above): read their fields without loops.
+        let base = text.baseAddress!
+        let century = twoDigits(base, 0)
+        let yearOfCentury = twoDigits(base, 2)
+        let year = century < 0 || yearOfCentury < 0 ? -1 : century &* 100 &+ yearOfCentury
+        let month = twoDigits(base, 5)
+        let day = twoDigits(base, 8)
+        let hour = twoDigits(base, 11)
+        let minute = twoDigits(base, 14)
+        let second = twoDigits(base, 17)
         let separator = text[10]
         guard year >= 0, text[4] == ASCII.minus, month >= 1, month <= 12, text[7] == ASCII.minus,
             day >= 1, day <= daysInMonth(year: year, month: month),
@@ -107,6 +111,16 @@ package enum JSONTimestamp: Sendable {
         // Date stores seconds since 2001 as a Double: build that directly, one rounding only.
         return Date(
             timeIntervalSinceReferenceDate: Double(seconds - referenceOffset) + Double(nanoseconds) / 1e9)
+    }
+
+    /// The value of the two decimal digits at `base + start`, or a negative number if either
+    /// is not a digit.
+    @inline(__always)
+    private static func twoDigits(_ base: UnsafePointer<UInt8>, _ start: Int) -> Int {
+        let tens = base[start] &- ASCII.zero
+        let ones = base[start &+ 1] &- ASCII.zero
+        guard tens < 10, ones < 10 else { return -1 }
+        return Int(tens) &* 10 &+ Int(ones)
     }
 
     /// Formats as `2026-04-21T12:15:00Z` in UTC, or `2026-04-21T12:15:00.123Z` when the time

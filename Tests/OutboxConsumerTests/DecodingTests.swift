@@ -319,6 +319,41 @@ import Testing
         await #expect(throws: ConsumerConfigurationError.self) { try await run(maxBatchBytes: 0, consumer: "d") }
     }
 
+    @Test func arrayFieldsReadInPlaceOrThroughTheGeneralRules() async throws {
+        var contact = TestEvent.samplePayload("contact.created")!
+        let journal =
+            #"{"journal_id":9,"issue_id":123,"project_id":4,"user_id":5,"user_name":"Jane","subject":"S","#
+            + #""private_notes":false,"has_notes":true,"created_on":"2026-04-21T12:00:00Z","changed_fields":"#
+        let envelope = #"{"event_type":"journal.created","occurred_at":"2026-04-21T12:15:00Z","event_id":"#
+        contact["project_ids"] = ["4", 5]
+        let quotedIDs = TestEvent.line(eventID: 3, type: "contact.created", payload: contact)
+        contact["project_ids"] = [4, 1.5]
+        let fraction = TestEvent.line(eventID: 4, type: "contact.created", payload: contact)
+        let lines = [
+            envelope + #"1,"payload":"# + journal + #"["status_id","a\u00e9\"b"]}}"#,
+            envelope + #"2,"payload":"# + journal + #"["x",5]}}"#,
+            quotedIDs, fraction,
+            envelope + #"5,"payload":"# + journal + #"["x",[1]]}}"#,
+        ]
+        let journals = Received<JournalCreated>()
+        let contacts = Received<ContactCreated>()
+        let (_, ledger, report) = try await consume(lines) { consumer in
+            consumer.on(JournalCreated.self) { journals.add($0) }
+            consumer.on(ContactCreated.self) { contacts.add($0) }
+        }
+        #expect(report.delivered == 3)
+        #expect(journals.events.map(\.changedFields) == [["status_id", "a\u{e9}\"b"], ["x", "5"]])
+        #expect(contacts.events.map(\.projectIDs) == [[4, 5]])
+        let reasons = try await ledger.failures(consumer: "test").sorted { $0.eventID ?? 0 < $1.eventID ?? 0 }.map(\.reason)
+        #expect(reasons.count == 2)
+        #expect(
+            reasons.first?.contains("project_ids") == true
+                && reasons.first?.contains("expected an integer, found a number 1.5") == true, "\(reasons)")
+        #expect(
+            reasons.last?.contains("changed_fields") == true
+                && reasons.last?.contains("expected a string, found an array") == true, "\(reasons)")
+    }
+
     @Test func badInputIsKeptWithItsReasonAndOrigin() async throws {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         var missingRequired = TestEvent.samplePayload("issue.created")!

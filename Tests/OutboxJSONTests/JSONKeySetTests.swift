@@ -30,6 +30,25 @@ import Testing
         #expect([found[0]?.int64, found[1]?.int64, found[2]?.int64] == [1, 2, 3])
     }
 
+    @Test func keysSharingTheirFirstEightBytesAreToldApart() throws {
+        let set = JSONKeySet(["assigned_to_id", "assigned_to_name", "assigned", "assigned_to_nam"])
+        let found = try JSONDocument(
+            parsing: #"{"assigned_to_nam":4,"assigned":3,"assigned_to_name":2,"assigned_to_id":1,"assigned_to_idx":5}"#
+        )
+        .root.scan(set)
+        #expect([found[0]?.int64, found[1]?.int64, found[2]?.int64, found[3]?.int64] == [1, 2, 3, 4])
+    }
+
+    @Test func setsOfMoreThanSixteenKeysFindEverySlot() throws {
+        let names = (0..<40).map { "field_\($0)" }
+        let set = JSONKeySet(names)
+        let object = "{" + names.enumerated().reversed().map { #""\#($1)":\#($0)"# }.joined(separator: ",") + "}"
+        let found = try JSONDocument(parsing: object).root.scan(set)
+        #expect((0..<40).allSatisfy { found[$0]?.int64 == Int64($0) })
+        let sparse = try JSONDocument(parsing: #"{"field_3":3,"field_39":39}"#).root.scan(set)
+        #expect(sparse.contains(3) && sparse.contains(39) && !sparse.contains(17) && sparse[16] == nil)
+    }
+
     @Test func keysOf64BytesOrMoreAreFoundWrittenPlainOrEscaped() throws {
         let long = String(repeating: "k", count: 64)
         let longer = String(repeating: "l", count: 200)

@@ -49,47 +49,76 @@ public struct RecordOrigin: Sendable, Hashable, CustomStringConvertible {
     /// The byte offset of the record's first byte, for file sources.
     public var byteOffset: Int64?
     // Positions are formatted only when someone reads them: sources create an origin for
-    // every record, and most are never looked at.
-    private var explicitPosition: String?
-    private var entryID: String?
+    // every record, and most are never looked at. The rarely set texts share one optional
+    // (nil for a file line), so copying an origin, which dispatch does several times per
+    // record, counts one string's references rather than three.
+    private var texts: Texts?
+
+    private enum Texts: Sendable, Hashable {
+        case explicitPosition(String)
+        case entryID(String)
+        case both(explicitPosition: String, entryID: String)
+
+        var explicitPosition: String? {
+            switch self {
+            case .explicitPosition(let position), .both(let position, _): position
+            case .entryID: nil
+            }
+        }
+
+        var entryID: String? {
+            switch self {
+            case .entryID(let id), .both(_, let id): id
+            case .explicitPosition: nil
+            }
+        }
+    }
 
     /// The position inside the source, readable by a person: `line 12 (byte 3456)`,
     /// `entry 1713000000000-0`.
     public var position: String {
         get {
-            if let explicitPosition { return explicitPosition }
-            if let entryID { return "entry \(entryID)" }
+            if let explicitPosition = texts?.explicitPosition { return explicitPosition }
+            if let entryID = texts?.entryID { return "entry \(entryID)" }
             if let line, let byteOffset { return "line \(line) (byte \(byteOffset))" }
             if let line { return "line \(line)" }
             return ""
         }
-        set { explicitPosition = newValue }
+        set {
+            if let entryID = texts?.entryID {
+                texts = .both(explicitPosition: newValue, entryID: entryID)
+            } else {
+                texts = .explicitPosition(newValue)
+            }
+        }
     }
 
     public init(source: String, position: String, line: Int? = nil, byteOffset: Int64? = nil) {
         self.source = source
-        self.explicitPosition = position
+        self.texts = .explicitPosition(position)
         self.line = line
         self.byteOffset = byteOffset
     }
 
+    private init(source: String, line: Int?, byteOffset: Int64?, texts: Texts?) {
+        self.source = source
+        self.line = line
+        self.byteOffset = byteOffset
+        self.texts = texts
+    }
+
     /// A line of a JSONL file.
     public static func file(_ path: String, line: Int, byteOffset: Int64) -> RecordOrigin {
-        var origin = RecordOrigin(source: path, position: "", line: line, byteOffset: byteOffset)
-        origin.explicitPosition = nil
-        return origin
+        RecordOrigin(source: path, line: line, byteOffset: byteOffset, texts: nil)
     }
 
     /// An entry of a Redis Stream.
     public static func streamEntry(stream: String, id: String) -> RecordOrigin {
-        var origin = RecordOrigin(source: "redis:\(stream)", position: "")
-        origin.explicitPosition = nil
-        origin.entryID = id
-        return origin
+        RecordOrigin(source: "redis:\(stream)", line: nil, byteOffset: nil, texts: .entryID(id))
     }
 
     /// The entry ID of a ``streamEntry(stream:id:)`` origin; nil for other origins.
-    public var streamEntryID: String? { entryID }
+    public var streamEntryID: String? { texts?.entryID }
 
     public var description: String { "\(source) \(position)" }
 }

@@ -136,8 +136,14 @@ public struct PayloadFields<Field: CaseIterable & RawRepresentable & Sendable>: 
         if let date = scanned.timestamp(field.rawValue) { return date }
         return try value(field).date(name(field))
     }
-    public func ints(_ field: Field) throws(EventDecodingError) -> [Int] { try value(field).ints(name(field)) }
-    public func strings(_ field: Field) throws(EventDecodingError) -> [String] { try value(field).strings(name(field)) }
+    public func ints(_ field: Field) throws(EventDecodingError) -> [Int] {
+        if let ints = scanned.ints(field.rawValue) { return ints }
+        return try value(field).ints(name(field))
+    }
+    public func strings(_ field: Field) throws(EventDecodingError) -> [String] {
+        if let strings = scanned.strings(field.rawValue) { return strings }
+        return try value(field).strings(name(field))
+    }
     public func optionalInt(_ field: Field) throws(EventDecodingError) -> Int? {
         if scanned.isAbsentOrNull(field.rawValue) { return nil }
         return try int(field)
