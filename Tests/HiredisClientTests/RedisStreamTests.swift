@@ -270,14 +270,14 @@ struct RedisStreamTests {
 
         let start = ContinuousClock.now
         async let received = reader.readGroup(
-            stream: stream, group: "g", consumer: "c", count: 10, block: .seconds(30), id: ">")
+            stream: stream, group: "g", consumer: "c", count: 10, block: .seconds(20), id: ">")
         try await Task.sleep(for: .milliseconds(150))
         let id = try await writer.add(stream: stream, fields: [StreamField("hello", "world")])
         let entries = try await received
         let elapsed = ContinuousClock.now - start
         #expect(entries.map(\.id) == [id])
         #expect(entries.first?.field("hello") == Array("world".utf8))
-        // Woken, not timed out (the block is 30 s); loose enough for a loaded machine.
+        // Woken, not timed out (the block is 20 s); loose enough for a loaded machine.
         #expect(elapsed < .seconds(10), "reader was not woken: \(elapsed)")
 
         _ = try await writer.command("DEL", RedisArgument(stream))
