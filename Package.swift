@@ -111,6 +111,8 @@ let package = Package(
             dependencies: [
                 "OutboxConsumer",
                 "OutboxConsumerRedis",
+                // `--ledger postgres://...`
+                "OutboxConsumerPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -218,8 +220,8 @@ let package = Package(
             name: "OutboxConsumerPostgresTests",
             dependencies: [
                 "OutboxConsumerPostgres", "OutboxConsumer", "OutboxConsumerTesting", "TestSupport", "HiredisClient",
-                // Run as processes by the scale-out test.
-                "OutboxTestDriver",
+                // Run as processes by the scale-out and command-line tests.
+                "OutboxTestDriver", "OutboxConsumerCLI", "CustomerTimeline",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

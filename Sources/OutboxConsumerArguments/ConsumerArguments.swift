@@ -18,7 +18,10 @@ public struct ConsumerArguments: ParsableArguments, Sendable {
             valueName: "file"))
     public var config: String?
 
-    @Option(help: "The SQLite ledger file; or OUTBOX_LEDGER. (default: ./outbox-ledger.sqlite)")
+    @Option(
+        help:
+            "The ledger: a SQLite file, or postgres://user@host/db?schema=NAME (password in PGPASSWORD); or OUTBOX_LEDGER. (default: ./outbox-ledger.sqlite)"
+    )
     public var ledger: String?
 
     @Option(help: "The consumer name: events are deduped per name; or OUTBOX_CONSUMER. (default: the program's own)")
@@ -88,7 +91,7 @@ public struct OutputArguments: ParsableArguments, Sendable {
 
     /// The `--print` and `--count-types` handlers, when asked for, and no others: the handlers of
     /// a generic consumer (for ``ConsumerSettings/makeConsumer(defaultName:owner:ledger:logger:handlers:)``).
-    public func handlers(ledger: SQLiteLedger, consumerName: String) -> EventHandlers {
+    public func handlers(ledger: any EventLedger, consumerName: String) -> EventHandlers {
         var handlers = EventHandlers()
         install(into: &handlers)
         return handlers

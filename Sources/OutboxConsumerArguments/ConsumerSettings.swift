@@ -22,7 +22,7 @@ import OutboxConsumerRedis
 public struct ConsumerSettings: Sendable {
     /// The config file that was read, if any.
     public var configFile: String?
-    /// The SQLite ledger file.
+    /// The ledger: a SQLite file path or a `postgres://` URL (``LedgerLocation``).
     public var ledger: String
     /// The consumer name; nil for the program's default.
     public var consumer: String?
@@ -48,9 +48,9 @@ public struct ConsumerSettings: Sendable {
     /// ``consumer``, or `defaultName`.
     public func consumerName(default defaultName: String) -> String { consumer ?? defaultName }
 
-    /// The ledger at ``ledger``, waiting ``lockWait`` for another process's write lock.
-    public func makeLedger(logger: Logger) throws -> SQLiteLedger {
-        try SQLiteLedger(path: ledger, configuration: .init(lockWait: lockWait.map { .seconds(max(0, $0)) }), logger: logger)
+    /// The ledger at ``ledger`` (a file or a PostgreSQL URL), waiting ``lockWait`` for another process's write lock.
+    public func makeLedger(logger: Logger) throws -> any EventLedger {
+        try LedgerLocation.open(ledger, lockWait: lockWait, logger: logger)
     }
 
     /// A consumer named ``consumer`` (or `defaultName`) on `ledger` (default: ``makeLedger(logger:)``),
@@ -64,8 +64,8 @@ public struct ConsumerSettings: Sendable {
     ///   - logger: for the consumer and the ledger.
     ///   - handlers: your program's handlers, given the ledger and the consumer name.
     public func makeConsumer(
-        defaultName: String, owner: String? = nil, ledger: SQLiteLedger? = nil, logger: Logger,
-        handlers: (_ ledger: SQLiteLedger, _ consumerName: String) async throws -> EventHandlers
+        defaultName: String, owner: String? = nil, ledger: (any EventLedger)? = nil, logger: Logger,
+        handlers: (_ ledger: any EventLedger, _ consumerName: String) async throws -> EventHandlers
     ) async throws -> EventConsumer {
         let ledger = try ledger ?? makeLedger(logger: logger)
         let name = consumerName(default: defaultName)

@@ -10,7 +10,7 @@ import OutboxConsumer
 /// enum MyProgram: ConsumerProgram {
 ///     static let commandName = "my-consumer"
 ///     static let defaultConsumerName = "my-consumer"
-///     static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers {
+///     static func handlers(ledger: any EventLedger, consumerName: String) async throws -> EventHandlers {
 ///         var handlers = EventHandlers()
 ///         handlers.on(IssueCreated.self, name: "index") { event in ... }
 ///         return handlers
@@ -30,7 +30,7 @@ public protocol ConsumerProgram: Sendable {
     static var defaultConsumerName: String { get }
     /// Prepares the program's tables in `ledger` and returns its handlers for consumer
     /// `consumerName`, exactly as its consuming command does.
-    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers
+    static func handlers(ledger: any EventLedger, consumerName: String) async throws -> EventHandlers
 }
 
 extension ConsumerProgram {
@@ -39,7 +39,7 @@ extension ConsumerProgram {
 
 /// `--ledger` and `--json`, for commands that only read or maintain the ledger.
 public struct LedgerArguments: ParsableArguments, Sendable {
-    @Option(help: "The SQLite ledger file.")
+    @Option(help: "The ledger: a SQLite file, or postgres://user@host/db?schema=NAME (password in PGPASSWORD).")
     public var ledger: String = "./outbox-ledger.sqlite"
 
     @Flag(help: "Print JSON instead of text.")
@@ -48,11 +48,8 @@ public struct LedgerArguments: ParsableArguments, Sendable {
     public init() {}
 
     /// Opens an existing ledger; inspecting a file that is not there would only create an empty one.
-    public func openExisting() async throws -> SQLiteLedger {
-        guard FileManager.default.fileExists(atPath: ledger) else {
-            throw CommandError("no ledger at \(ledger) (use --ledger PATH)")
-        }
-        return try SQLiteLedger(path: ledger)
+    public func openExisting() async throws -> any EventLedger {
+        try LedgerLocation.openExisting(ledger)
     }
 }
 

@@ -11,7 +11,7 @@ enum GenericConsumerProgram: ConsumerProgram {
     /// commands (replay, follow, consume) claim theirs as `outbox-consumer`, so that they never
     /// mark another program's events done without that program's handlers.
     static let owner: String? = nil
-    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers { EventHandlers() }
+    static func handlers(ledger: any EventLedger, consumerName: String) async throws -> EventHandlers { EventHandlers() }
 }
 
 typealias FailuresCommand = OutboxConsumerArguments.FailuresCommand<GenericConsumerProgram>

@@ -85,12 +85,8 @@ struct LedgerCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: ledgerOptions.ledger) else {
-                throw CommandError("no ledger at \(ledgerOptions.ledger) (use --ledger PATH)")
-            }
-            let ledger = try SQLiteLedger(
-                path: ledgerOptions.ledger,
-                configuration: .init(minimumRetention: .seconds(minimumDays * 86_400)))
+            let ledger = try LedgerLocation.openExisting(
+                ledgerOptions.ledger, minimumRetention: .seconds(minimumDays * 86_400))
             if let consumer {
                 let known = try await ledger.stats().consumers.map(\.consumer)
                 guard known.contains(consumer) else {
@@ -99,7 +95,7 @@ struct LedgerCommand: AsyncParsableCommand {
                 }
             }
             let report = try await ledger.purge(
-                consumer: consumer, olderThan: .seconds(olderThan * 86_400), apply: apply)
+                consumer: consumer, olderThan: .seconds(olderThan * 86_400), apply: apply, batchSize: 10_000)
             let output = StandardOutput.shared
             let cutoff = ISO8601DateFormatter().string(from: report.cutoff)
             if ledgerOptions.json {

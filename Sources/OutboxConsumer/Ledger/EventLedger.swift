@@ -28,11 +28,14 @@ public protocol EventLedger: Sendable {
 }
 
 extension EventLedger {
-    /// Kept failures of all consumers, oldest first.
-    public func failures() async throws -> [KeptFailure] { try await failures(consumer: nil, ids: nil, limit: nil) }
     /// Kept failures of `consumer` (all when nil), only those with `ids` when given.
-    public func failures(consumer: String?, ids: [Int64]? = nil) async throws -> [KeptFailure] {
+    public func failures(consumer: String? = nil, ids: [Int64]? = nil) async throws -> [KeptFailure] {
         try await failures(consumer: consumer, ids: ids, limit: nil)
+    }
+
+    /// At most `limit` kept failures of `consumer` (all consumers when nil), oldest first.
+    public func failures(consumer: String?, limit: Int?) async throws -> [KeptFailure] {
+        try await failures(consumer: consumer, ids: nil, limit: limit)
     }
 }
 

@@ -23,7 +23,8 @@ struct AuditLogCommand: AsyncParsableCommand {
 enum AuditLogProgram: ConsumerProgram {
     static let commandName = "audit-log"
     static let defaultConsumerName = AuditStore.defaultConsumerName
-    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers {
+    static func handlers(ledger: any EventLedger, consumerName: String) async throws -> EventHandlers {
+        let ledger = try LedgerLocation.requireSQLite(ledger, for: commandName)
         try await AuditStore.prepare(ledger)
         var handlers = EventHandlers()
         AuditStore.install(into: &handlers, consumerName: consumerName)
@@ -76,7 +77,7 @@ struct Consume: AsyncParsableCommand {
     func run() async throws {
         let settings = try await consumerOptions.resolve()
         let logger = settings.makeLogger(label: "audit-log")
-        let ledger = try settings.makeLedger(logger: logger)
+        let ledger = try LedgerLocation.requireSQLite(settings.makeLedger(logger: logger), for: AuditLogProgram.commandName)
         let consumer = try await settings.makeConsumer(
             defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, ledger: ledger,
             logger: logger, handlers: AuditLogProgram.handlers)

@@ -27,7 +27,8 @@ struct CustomerTimelineCommand: AsyncParsableCommand {
 enum CustomerTimelineProgram: ConsumerProgram {
     static let commandName = "customer-timeline"
     static let defaultConsumerName = TimelineProjection.defaultConsumerName
-    static func handlers(ledger: SQLiteLedger, consumerName: String) async throws -> EventHandlers {
+    static func handlers(ledger: any EventLedger, consumerName: String) async throws -> EventHandlers {
+        let ledger = try LedgerLocation.requireSQLite(ledger, for: commandName)
         try await TimelineProjection.prepare(ledger, owner: consumerName)
         var handlers = EventHandlers()
         TimelineProjection.install(into: &handlers)
