@@ -50,7 +50,9 @@ public enum LedgerLocation {
     }
 
     /// The SQLite ledger a program that keeps its own tables in it needs, or a clear error.
-    /// - Parameter program: the program's name, for the message.
+    /// - Parameters:
+    ///   - ledger: the ledger the program was given.
+    ///   - program: the program's name, for the message.
     public static func requireSQLite(_ ledger: any EventLedger, for program: String) throws -> SQLiteLedger {
         guard let sqlite = ledger as? SQLiteLedger else {
             throw CommandError(
