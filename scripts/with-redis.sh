@@ -68,28 +68,8 @@ ping_redis() {
     [[ "$reply" == "PONG" ]]
 }
 
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    local port
-    if command -v python3 >/dev/null 2>&1 &&
-        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' 2>/dev/null) &&
-        [[ "$port" =~ ^[0-9]+$ ]]; then
-        printf '%s' "$port"
-        return
-    fi
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 40000))
-        if ! port_in_use "$port"; then
-            printf '%s' "$port"
-            return
-        fi
-    done
-    log "could not find a free TCP port on 127.0.0.1"
-    return 1
-}
+# port_in_use, free_port
+source "$(dirname "${BASH_SOURCE[0]}")/free-port.sh"
 
 DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/with-redis.XXXXXX")
 SERVER_PID=""
