@@ -96,38 +96,22 @@ public struct EventHandlers: Sendable {
     /// Handles events whose type has no handler and no registered payload type (what a newer
     /// producer sends), with the raw payload, on Swift's cooperative thread pool.
     public mutating func onUnknown(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
-        register(
-            .unknownTypes, name: name, payloadType: nil,
-            body: .async { decoded, origin in
-                try await handler(Self.raw(decoded, origin))
-            })
+        register(.unknownTypes, name: name, payloadType: nil, body: Self.rawBody(handler))
     }
 
     /// ``onUnknown(name:_:)`` as an inline handler (see ``onInline(_:name:_:)``).
     public mutating func onUnknownInline(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
-        register(
-            .unknownTypes, name: name, payloadType: nil,
-            body: .inline { decoded, origin in
-                try handler(Self.raw(decoded, origin))
-            })
+        register(.unknownTypes, name: name, payloadType: nil, body: Self.rawInlineBody(handler))
     }
 
     /// Handles every event, known or not, with its raw payload, on Swift's cooperative thread pool.
     public mutating func onEvery(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) async throws -> Void) {
-        register(
-            .everyEvent, name: name, payloadType: nil,
-            body: .async { decoded, origin in
-                try await handler(Self.raw(decoded, origin))
-            })
+        register(.everyEvent, name: name, payloadType: nil, body: Self.rawBody(handler))
     }
 
     /// ``onEvery(name:_:)`` as an inline handler (see ``onInline(_:name:_:)``).
     public mutating func onEveryInline(name: String? = nil, _ handler: @escaping @Sendable (RawEvent) throws -> Void) {
-        register(
-            .everyEvent, name: name, payloadType: nil,
-            body: .inline { decoded, origin in
-                try handler(Self.raw(decoded, origin))
-            })
+        register(.everyEvent, name: name, payloadType: nil, body: Self.rawInlineBody(handler))
     }
 
     /// Handles every event inside the ledger's transaction (see ``onTransactional(_:name:_:)``).
@@ -192,6 +176,16 @@ public struct EventHandlers: Sendable {
         if let typed = decoded.typed as? Payload { return typed }
         // Another type owns this event type's decoding; decode this handler's own view.
         return try Payload(payload: decoded.payload)
+    }
+
+    /// The body of an async handler of raw events.
+    private static func rawBody(_ handler: @escaping @Sendable (RawEvent) async throws -> Void) -> RegisteredHandler.Body {
+        .async { decoded, origin in try await handler(raw(decoded, origin)) }
+    }
+
+    /// The body of an inline handler of raw events.
+    private static func rawInlineBody(_ handler: @escaping @Sendable (RawEvent) throws -> Void) -> RegisteredHandler.Body {
+        .inline { decoded, origin in try handler(raw(decoded, origin)) }
     }
 
     private static func raw(_ decoded: DecodedEvent, _ origin: RecordOrigin) -> RawEvent {
