@@ -172,7 +172,7 @@ public final class PostgresLedger: Sendable, CustomStringConvertible {
         }
     }
 
-    // MARK: Consumers and checkpoints
+    // MARK: Consumers
 
     /// The id of consumer `name`, registering it when new. With an `owner`, the name must be
     /// unowned (then it is claimed for `owner`) or owned by `owner`, else this throws
@@ -211,20 +211,6 @@ public final class PostgresLedger: Sendable, CustomStringConvertible {
         }
         state.withLock { $0.consumers[name] = registered }
         return registered.id
-    }
-
-    /// The saved position of `source` for the consumer with id `consumerID`.
-    package func checkpoint(consumerID: Int64, source: String) async throws -> String? {
-        try await prepare()
-        let tables = self.tables
-        let logger = self.logger
-        return try await run("reading the checkpoint of \(source)") {
-            let rows = try await self.client.query(
-                "SELECT position FROM \(unescaped: tables.checkpoints) WHERE consumer_id = \(consumerID) AND source = \(source)",
-                logger: logger)
-            for try await position in rows.decode(String.self) { return position }
-            return nil
-        }
     }
 
     /// Runs `body`, turning postgres-nio's errors into ``PostgresLedgerError``s saying what the

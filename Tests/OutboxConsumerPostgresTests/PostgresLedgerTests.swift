@@ -288,7 +288,6 @@ struct PostgresRecordTests {
             #expect(try await ledger.isProcessed(consumer: "c", eventID: 5))
             #expect(try await ledger.failures(consumer: "c").map(\.eventID) == [nil])
             #expect(try await ledger.checkpoint(consumer: "c", source: "/data/events.jsonl") == "4096")
-            #expect(try await ledger.checkpoint(consumerID: consumer, source: "/data/events.jsonl") == "4096")
             let history = try await sql(ledger, "SELECT count(*) FROM \"\(ledger.schema)\".handler_progress").first?.decode(
                 Int64.self)
             #expect(history == 0)
