@@ -135,7 +135,7 @@ struct PostgresLedgerForSetup: Sendable {
     }
 
     func count() async throws -> Int {
-        // The server may be restarting: no count until it is back.
+        // Called before the restart only (the test waits for progress, then restarts the server).
         for try await count in try await client.query("SELECT count(*) FROM scaleout_effects", logger: quietLogger)
             .decode(Int64.self)
         {
