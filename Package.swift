@@ -139,7 +139,12 @@ let package = Package(
         // MARK: Examples (public API of the library products only)
         .target(
             name: "AuditLogCore",
-            dependencies: ["OutboxConsumer"],
+            // Its trail table is written for either ledger: SQLite, or PostgreSQL through postgres-nio.
+            dependencies: [
+                "OutboxConsumer", "OutboxConsumerPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Examples/AuditLog/Sources/AuditLogCore"
         ),
         .executableTarget(
@@ -211,7 +216,8 @@ let package = Package(
             name: "ExamplesTests",
             dependencies: [
                 "AuditLogCore", "CustomerTimelineCore", "AuditLog", "CustomerTimeline", "TestSupport",
-                "OutboxConsumer", "OutboxConsumerTesting",
+                "OutboxConsumer", "OutboxConsumerTesting", "OutboxConsumerPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 // `outbox-consumer publish` loads Redis Streams for the Redis tests.
                 "OutboxConsumerCLI",
             ]
@@ -221,7 +227,7 @@ let package = Package(
             dependencies: [
                 "OutboxConsumerPostgres", "OutboxConsumer", "OutboxConsumerTesting", "TestSupport", "HiredisClient",
                 // Run as processes by the scale-out and command-line tests.
-                "OutboxTestDriver", "OutboxConsumerCLI", "CustomerTimeline",
+                "OutboxTestDriver", "OutboxConsumerCLI", "CustomerTimeline", "AuditLog",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

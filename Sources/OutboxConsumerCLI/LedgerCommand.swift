@@ -6,8 +6,35 @@ import OutboxConsumerArguments
 struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
-        abstract: "Inspect the dedupe ledger or purge old rows.",
-        subcommands: [Stats.self, Purge.self])
+        abstract: "Create or check the dedupe ledger's tables, inspect it, or purge old rows.",
+        subcommands: [Migrate.self, Stats.self, Purge.self])
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the ledger's tables, or check they are current, without consuming.",
+            discussion: """
+                Consumers create them on first use too; run this to create them ahead of time, for \
+                example as a role allowed to create tables while consumers run as one that is not. A \
+                ledger written by a newer OutboxConsumer is refused, and nothing is changed. Safe to run \
+                from many processes at once.
+                """)
+        @OptionGroup var ledgerOptions: LedgerOptions
+
+        func run() async throws {
+            let ledger = try LedgerLocation.open(ledgerOptions.ledger, logger: LedgerLocation.errorsOnly)
+            try await ledger.prepare()
+            let version = try await ledger.stats().schemaVersion
+            let output = StandardOutput.shared
+            if ledgerOptions.json {
+                let object: [String: Any] = ["ledger": ledger.location, "schema_version": version]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                output.writeLine(String(decoding: data, as: UTF8.self))
+            } else {
+                output.writeLine("ledger \(ledger.location): tables current (schema version \(version))")
+            }
+            output.flush()
+        }
+    }
 
     struct Stats: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Counts per consumer: processed events, failures, checkpoints.")

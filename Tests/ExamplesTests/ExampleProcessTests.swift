@@ -141,7 +141,7 @@ extension ExampleProcessTests {
             let cli = try builtProductPath("outbox-consumer")
             // The audit table refuses writes for a while: the handler fails for good.
             let observed = try await observedLedger(ledger)
-            try await AuditStore.prepare(observed)
+            try await SQLiteAuditTrail(ledger: observed).prepare()
             try await observed.write { db in
                 try db.execute(
                     "CREATE TRIGGER refuse BEFORE INSERT ON audit_trail BEGIN SELECT RAISE(ABORT, 'audit disk full'); END")

@@ -16,7 +16,9 @@ func makeConsumer(_ name: String, ledger: SQLiteLedger, batchSize: Int = 500) ->
 }
 
 /// A consumer with the examples' handlers, made as the examples' commands make theirs.
-func makeConsumer(_ name: String, handlers: EventHandlers, ledger: SQLiteLedger, batchSize: Int = 500) throws -> EventConsumer {
+func makeConsumer(
+    _ name: String, handlers: EventHandlers, ledger: any EventLedger, batchSize: Int = 500
+) throws -> EventConsumer {
     try EventConsumer(
         name: name, handlers: handlers, ledger: ledger,
         configuration: .init(

@@ -12,7 +12,8 @@ struct AuditLogCommand: AsyncParsableCommand {
         abstract: "An append-only audit trail of Redmine outbox events: who did what, when, to which object.",
         discussion: """
             `consume` records one audit record per delivered event in the ledger database (exactly once, in \
-            the ledger's transaction) and appends it to a JSONL trail file. `query` searches the records, \
+            the ledger's transaction; a SQLite file or a shared PostgreSQL schema) and appends it to a JSONL \
+            trail file. `query` searches the records, \
             `render` prints a trail file as text, `export` rebuilds or catches up a trail file.
             """,
         subcommands: [Consume.self, Query.self, Render.self, Export.self, FailuresCommand<AuditLogProgram>.self],
@@ -24,33 +25,32 @@ enum AuditLogProgram: ConsumerProgram {
     static let commandName = "audit-log"
     static let defaultConsumerName = AuditStore.defaultConsumerName
     static func handlers(ledger: any EventLedger, consumerName: String) async throws -> EventHandlers {
-        let ledger = try LedgerLocation.requireSQLite(ledger, for: commandName)
-        try await AuditStore.prepare(ledger)
+        let trail = try AuditStore.trail(in: ledger, logger: LedgerLocation.errorsOnly)
+        try await trail.prepare()
         var handlers = EventHandlers()
-        AuditStore.install(into: &handlers, consumerName: consumerName)
+        trail.install(into: &handlers, consumerName: consumerName)
         return handlers
     }
 }
 
 /// `--ledger` and `--consumer` for the commands that only read what `consume` recorded.
 struct TrailLedgerOptions: ParsableArguments {
-    @Option(help: "The SQLite ledger file `consume` wrote to.")
+    @Option(
+        help: "The ledger `consume` wrote to: a SQLite file, or postgres://user@host/db?schema=NAME (password in PGPASSWORD).")
     var ledger: String = "./outbox-ledger.sqlite"
 
     @Option(help: "The consumer name `consume` ran as.")
     var consumer: String = AuditStore.defaultConsumerName
 
-    func openExisting() async throws -> SQLiteLedger {
-        guard FileManager.default.fileExists(atPath: ledger) else {
-            throw CommandError("no ledger at \(ledger) (use --ledger PATH)")
-        }
-        let ledger = try SQLiteLedger(path: self.ledger)
+    /// The trail `consume` recorded, or a clear error when there is none.
+    func openExisting() async throws -> any AuditTrailStore {
+        let trail = try AuditStore.trail(in: try LedgerLocation.openExisting(ledger), logger: LedgerLocation.errorsOnly)
         do {
-            try await AuditStore.requireTable(in: ledger)
+            try await trail.requireTable()
         } catch let error as AuditLogError {
             throw CommandError(error.description)
         }
-        return ledger
+        return trail
     }
 }
 
@@ -77,11 +77,12 @@ struct Consume: AsyncParsableCommand {
     func run() async throws {
         let settings = try await consumerOptions.resolve()
         let logger = settings.makeLogger(label: "audit-log")
-        let ledger = try LedgerLocation.requireSQLite(settings.makeLedger(logger: logger), for: AuditLogProgram.commandName)
+        let ledger = try settings.makeLedger(logger: logger)
+        let trailStore = try AuditStore.trail(in: ledger, logger: logger)
         let consumer = try await settings.makeConsumer(
             defaultName: AuditLogProgram.defaultConsumerName, owner: AuditLogProgram.commandName, ledger: ledger,
             logger: logger, handlers: AuditLogProgram.handlers)
-        let trailFile = TrailFile(path: trail, ledger: ledger, consumer: consumer.name)
+        let trailFile = TrailFile(path: trail, store: trailStore, consumer: consumer.name)
         let show = self.show
         /// Appends what the ledger committed since the file's last line; returns how many records.
         @Sendable func catchUp() async throws -> Int {
@@ -115,7 +116,7 @@ struct Consume: AsyncParsableCommand {
         exporter.cancel()
         added += await exporter.value
         added += try await catchUp()
-        let total = try await AuditStore.count(consumer: consumer.name, in: ledger)
+        let total = try await trailStore.count(consumer: consumer.name)
         RunSummary.print(
             result.report, json: json,
             extra: result.sourceCounts + [("trail_records_added", added), ("trail_records", total)])
@@ -184,8 +185,8 @@ struct Query: AsyncParsableCommand {
         let query = AuditQuery(
             issueIDs: issues, contactIDs: contacts, user: user, eventTypes: types,
             since: try instant(since, "--since"), until: try instant(until, "--until"), limit: limit)
-        let ledger = try await ledgerOptions.openExisting()
-        let records = try await AuditStore.records(matching: query, consumer: ledgerOptions.consumer, in: ledger)
+        let trail = try await ledgerOptions.openExisting()
+        let records = try await trail.records(matching: query, consumer: ledgerOptions.consumer)
         let output = StandardOutput.shared
         for record in records {
             output.writeLine(json ? record.jsonLine : record.text)
@@ -236,8 +237,8 @@ struct Export: AsyncParsableCommand {
     var trail: String = "./audit-trail.jsonl"
 
     func run() async throws {
-        let ledger = try await ledgerOptions.openExisting()
-        let appended = try await TrailFile(path: trail, ledger: ledger, consumer: ledgerOptions.consumer).catchUp()
+        let store = try await ledgerOptions.openExisting()
+        let appended = try await TrailFile(path: trail, store: store, consumer: ledgerOptions.consumer).catchUp()
         StandardOutput.shared.writeLine("appended \(appended.count) record(s) to \(trail)")
         StandardOutput.shared.flush()
     }

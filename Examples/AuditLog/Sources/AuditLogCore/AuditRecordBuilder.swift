@@ -6,22 +6,26 @@ import OutboxConsumer
 /// Works on the allowed fields only (``AuditPolicy/copyAllowedFields(of:from:)``), never on the
 /// raw payload, so the summary cannot mention anything the policy did not allow either.
 public enum AuditRecordBuilder {
-    /// - Parameter journalAuthor: the user who wrote journal `id`, when the trail knows it; asked
-    ///   for outgoing emails, so a reply reads "Support User wrote to ..." rather than only the
-    ///   support address.
-    public static func record(
-        for event: RawEvent, journalAuthor: (Int) throws -> AuditActor? = { _ in nil }
-    ) rethrows -> AuditRecord {
+    /// The journal whose author ``record(for:journalAuthor:)`` wants for `event`, if any: an
+    /// outgoing email names the user who wrote its journal, so a reply reads "Support User wrote
+    /// to ..." rather than only the support address. The trail knows that user from the
+    /// journal's own `journal.created` record.
+    public static func journalNeedingAuthor(for event: RawEvent) -> Int? {
+        let metadata = event.metadata
+        guard metadata.eventType == JournalMessageCreated.eventType else { return nil }
+        let view = FieldView(
+            fields: AuditPolicy.copyAllowedFields(of: metadata.eventType, from: event.payload), metadata: metadata)
+        return view.bool("is_incoming") == false ? view.int("journal_id") : nil
+    }
+
+    /// - Parameter journalAuthor: who wrote the journal ``journalNeedingAuthor(for:)`` named,
+    ///   when the trail knows it.
+    public static func record(for event: RawEvent, journalAuthor: AuditActor? = nil) -> AuditRecord {
         let metadata = event.metadata
         let fields = AuditPolicy.copyAllowedFields(of: metadata.eventType, from: event.payload)
         let known = AuditPolicy.allowedFields[metadata.eventType] != nil
         let view = FieldView(fields: fields, metadata: metadata)
-        var replyAuthor: AuditActor?
-        if metadata.eventType == JournalMessageCreated.eventType, view.bool("is_incoming") == false,
-            let journal = view.int("journal_id")
-        {
-            replyAuthor = try journalAuthor(journal)
-        }
+        let replyAuthor = journalNeedingAuthor(for: event) != nil ? journalAuthor : nil
         let description = known ? describe(metadata.eventType, view, replyAuthor: replyAuthor) : describeUnknown(metadata)
         var projectIDs = view.ints("project_ids")
         if projectIDs.isEmpty, let project = view.int("project_id") ?? metadata.projectID { projectIDs = [project] }

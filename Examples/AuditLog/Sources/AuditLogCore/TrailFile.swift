@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// The audit trail as an append-only JSONL file: the committed rows of the `audit_trail`
-/// table, in commit order, one record per line.
+/// table (in either ledger, see ``AuditTrailStore``), in commit order, one record per line.
 ///
 /// The file is derived from the table, never written from a handler: a handler that appended a
 /// line and then crashed before its batch committed would leave a line for an event the ledger
@@ -21,12 +21,12 @@ import Darwin
 /// appending to the same file at once.
 public struct TrailFile: Sendable {
     public let path: String
-    public let ledger: SQLiteLedger
+    public let store: any AuditTrailStore
     public let consumer: String
 
-    public init(path: String, ledger: SQLiteLedger, consumer: String) {
+    public init(path: String, store: any AuditTrailStore, consumer: String) {
         self.path = path
-        self.ledger = ledger
+        self.store = store
         self.consumer = consumer
     }
 
@@ -46,12 +46,7 @@ public struct TrailFile: Sendable {
         var offset = tail.end
         var appended: [String] = []
         while true {
-            let rows = try await ledger.read { [consumer, afterSeq] db in
-                try db.query(
-                    "SELECT seq, record FROM audit_trail WHERE consumer = ? AND seq > ? ORDER BY seq LIMIT 1000",
-                    consumer, afterSeq
-                ).map { (seq: try $0["seq", as: Int64.self], line: try $0["record", as: String.self]) }
-            }
+            let rows = try await store.rows(consumer: consumer, after: afterSeq, limit: 1000)
             guard let last = rows.last else { break }
             var bytes: [UInt8] = []
             for row in rows {
@@ -72,18 +67,12 @@ public struct TrailFile: Sendable {
         guard let record = try? AuditRecord(jsonLine: line) else {
             throw TrailFileError("the last line of \(path) is not an audit record; is it an audit trail?")
         }
-        let row = try await ledger.read { [consumer] db in
-            try db.query(
-                "SELECT seq, record FROM audit_trail WHERE consumer = ? AND event_id = ?",
-                consumer, record.eventID
-            ).first
-        }
-        guard let row, try row["record", as: String.self] == line else {
+        guard let row = try await store.row(consumer: consumer, eventID: record.eventID), row.line == line else {
             throw TrailFileError(
-                "\(path) does not match the ledger \(ledger.path) (consumer \(consumer)): its last line, event "
+                "\(path) does not match the ledger \(store.location) (consumer \(consumer)): its last line, event "
                     + "\(record.eventID), is not in that trail; use the ledger it was written from, or another --trail file")
         }
-        return try row["seq", as: Int64.self]
+        return row.seq
     }
 
     /// Waits for the advisory lock without blocking a thread of the cooperative pool.
