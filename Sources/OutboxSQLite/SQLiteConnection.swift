@@ -171,6 +171,15 @@ package final class SQLiteStatement {
         }
     }
 
+    /// Binds UTF-8 bytes as text (not as a blob: SQLite's JSON functions read a blob as JSONB).
+    package func bind(utf8 text: [UInt8], at index: Int32) {
+        text.withUnsafeBufferPointer { utf8 in
+            // A zero-length text needs a non-NULL pointer, or SQLite binds NULL instead.
+            let start = UnsafeRawPointer(utf8.baseAddress) ?? UnsafeRawPointer(bitPattern: 1)
+            _ = sqlite3_bind_text(handle, index, start?.assumingMemoryBound(to: CChar.self), Int32(utf8.count), Self.transient)
+        }
+    }
+
     package func bind(bytes: ArraySlice<UInt8>, at index: Int32) {
         bytes.withUnsafeBytes { buffer in
             // A zero-length blob needs a non-NULL pointer, or SQLite stores NULL instead.
