@@ -22,3 +22,14 @@ import Testing
         #expect(LedgerConnection.matchClaims([], inserted: []) == [])
     }
 }
+
+/// The claim's id list, written digit by digit, is the JSON `String(id)` would have written.
+@Suite struct ClaimListTests {
+    @Test func theIdListIsTheJSONArrayOfTheIDs() {
+        let ids: [Int64] = [0, 1, 9, 10, 99, 100, 123_456_789, -1, -10, Int64.max, Int64.min, 7]
+        let expected = "[" + ids.map { String($0) }.joined(separator: ",") + "]"
+        #expect(String(decoding: LedgerConnection.jsonArray(of: ids), as: UTF8.self) == expected)
+        #expect(String(decoding: LedgerConnection.jsonArray(of: []), as: UTF8.self) == "[]")
+        #expect(String(decoding: LedgerConnection.jsonArray(of: [42]), as: UTF8.self) == "[42]")
+    }
+}

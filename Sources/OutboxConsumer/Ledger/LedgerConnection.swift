@@ -284,13 +284,7 @@ actor LedgerConnection {
     /// Inserts the batch's ids in one statement (json_each feeds them, RETURNING names those
     /// inserted): one statement run instead of one per event, with its cursor kept open.
     private static func claim(_ eventIDs: [Int64], consumerID: Int64, now: Int64, db: SQLiteConnection) throws -> [Bool] {
-        var list = "["
-        list.reserveCapacity(eventIDs.count * 12 + 2)
-        for (position, id) in eventIDs.enumerated() {
-            if position > 0 { list += "," }
-            list += String(id)
-        }
-        list += "]"
+        let list = jsonArray(of: eventIDs)
         let claim = try db.statement(
             """
             INSERT INTO outbox_processed (consumer_id, event_id, processed_at)
@@ -299,12 +293,36 @@ actor LedgerConnection {
             """)
         claim.bind(consumerID, at: 1)
         claim.bind(now, at: 2)
-        claim.bind(list, at: 3)
+        claim.bind(utf8: list, at: 3)
         defer { claim.reset() }
         var inserted: [Int64] = []
         inserted.reserveCapacity(eventIDs.count)
         while try claim.step() { inserted.append(claim.int64(0)) }
         return matchClaims(eventIDs, inserted: inserted)
+    }
+
+    /// `[1,2,3]` as UTF-8 bytes, written digit by digit: a `String` per id was about 4% of a
+    /// replay's instructions, on the ledger's thread.
+    static func jsonArray(of ids: [Int64]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 12 + 2)
+        bytes.append(UInt8(ascii: "["))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            for (position, id) in ids.enumerated() {
+                if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                if id < 0 { bytes.append(UInt8(ascii: "-")) }
+                var magnitude = id.magnitude
+                var start = digits.count
+                repeat {
+                    start -= 1
+                    digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                } while magnitude > 0
+                bytes.append(contentsOf: digits[start...])
+            }
+        }
+        bytes.append(UInt8(ascii: "]"))
+        return bytes
     }
 
     /// For each of `eventIDs`, whether it is among `inserted`. An id twice in one batch is
