@@ -1,6 +1,7 @@
-# Sourced by compare-replay.sh and compare-redis.sh: the reference script check, the release
-# build, the generated archive (reused while its parameters match) and medians.
-# Needs `events`, `work` and `python_consumer` set; sets `bin` and `archive`.
+# Sourced by compare-replay.sh, compare-redis.sh and compare-scaleout.sh: the reference script
+# check, the release build, the generated archive (reused while its parameters match) and medians.
+# Needs `events` and `work` set (and `python_consumer` for prepare_comparison); sets `bin` and
+# `archive`.
 
 # prepare_comparison PYTHON_MODULE...: checks the reference script and its modules, builds,
 # generates the archive if missing.
@@ -10,9 +11,17 @@ prepare_comparison() {
     for module in "$@"; do
         python3 -c "import $module" 2>/dev/null || python3 -m pip install -q "$module" >&2
     done
+    build_and_generate
+}
+
+# build_and_generate: the release build (in SCRATCH_PATH when set, else .build) and the archive
+# of `events` events (SEED, PAYLOAD_AS_STRING), generated if missing.
+build_and_generate() {
     mkdir -p "$work"
-    swift build -c release --product outbox-consumer >&2
-    bin="$(swift build -c release --show-bin-path)/outbox-consumer"
+    local scratch=()
+    [[ -z "${SCRATCH_PATH:-}" ]] || scratch=(--scratch-path "$SCRATCH_PATH")
+    swift build -c release "${scratch[@]}" --product outbox-consumer >&2
+    bin="$(swift build -c release "${scratch[@]}" --show-bin-path)/outbox-consumer"
     local seed="${SEED:-7}" as_string="${PAYLOAD_AS_STRING:-0}"
     archive="$work/archive-$events-seed$seed.jsonl"
     [[ "$as_string" == 0 ]] || archive="$work/archive-$events-seed$seed-strings$as_string.jsonl"
