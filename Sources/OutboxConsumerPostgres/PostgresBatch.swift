@@ -183,22 +183,11 @@ extension PostgresLedger {
         let lockTimeout = Self.milliseconds(configuration.lockTimeout)
         do {
             return try await client.withConnection(isolation: isolation) { connection in
-                do {
-                    try await connection.checkedQuery("BEGIN", logger: logger)
-                } catch {
-                    throw PostgresLedgerError.wrap(error, doing: "beginning the batch's transaction")
-                }
                 let value: R
                 do {
-                    try await connection.checkedQuery(
-                        "SET LOCAL lock_timeout = \(unescaped: "'\(lockTimeout)ms'")", logger: logger)
-                    let claim: BatchClaim
-                    do {
-                        claim = try await Self.claim(
-                            eventIDs, consumerID: consumerID, tables: tables, connection: connection, logger: logger)
-                    } catch {
-                        throw PostgresLedgerError.wrap(error, doing: "claiming the batch")
-                    }
+                    let claim = try await Self.begin(
+                        eventIDs, consumerID: consumerID, lockTimeout: lockTimeout, tables: tables, connection: connection,
+                        logger: logger)
                     let transaction = PostgresBatchTransaction(
                         connection: connection, consumerID: consumerID, tables: tables, logger: logger)
                     value = try await body(transaction, claim)
@@ -238,43 +227,76 @@ extension PostgresLedger {
         }
     }
 
-    /// The claim statement and the history lookup (see ``withBatch(consumerID:eventIDs:isolation:_:)``).
-    static func claim(
-        _ eventIDs: [Int64], consumerID: Int64, tables: PostgresLedgerSchema, connection: PostgresConnection, logger: Logger
+    /// `BEGIN`, `SET LOCAL lock_timeout`, the claim statement and the history lookup (see
+    /// ``withBatch(consumerID:eventIDs:isolation:_:)``), in two waits instead of four: postgres-nio
+    /// queues a connection's queries and sends each as soon as the previous one is answered, so
+    /// the statements written together cost the server's round trips but one wake-up of this task.
+    /// The claim is written only once `BEGIN` succeeded: after a failed `BEGIN` it would run, and
+    /// commit, on its own.
+    static func begin(
+        _ eventIDs: [Int64], consumerID: Int64, lockTimeout: Int64, tables: PostgresLedgerSchema,
+        connection: PostgresConnection, logger: Logger
     ) async throws -> BatchClaim {
-        guard !eventIDs.isEmpty else { return BatchClaim(claimed: [], completedHandlers: [:], hasHistory: false) }
-        let unique = Array(Set(eventIDs)).sorted()
-        let rows = try await connection.checkedQuery(
-            """
-            INSERT INTO \(unescaped: tables.processed) (consumer_id, event_id, processed_at)
-            SELECT \(consumerID), id, now() FROM unnest(\(unique)::bigint[]) AS t(id) ORDER BY id
-            ON CONFLICT DO NOTHING RETURNING event_id
-            """, logger: logger)
-        var inserted = Set<Int64>(minimumCapacity: unique.count)
-        for try await id in rows.decode(Int64.self) { inserted.insert(id) }
-        guard !inserted.isEmpty else {
-            return BatchClaim(
-                claimed: Array(repeating: false, count: eventIDs.count), completedHandlers: [:], hasHistory: false)
+        let setTimeout: EventLoopFuture<PostgresQueryResult>
+        do {
+            try connection.checkOpen()
+            let begin: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
+            // Harmless should BEGIN fail: outside a transaction, SET LOCAL only warns.
+            setTimeout = connection.query("SET LOCAL lock_timeout = \(unescaped: "'\(lockTimeout)ms'")", logger: logger)
+            _ = try await begin.get()
+        } catch {
+            throw PostgresLedgerError.wrap(error, doing: "beginning the batch's transaction")
         }
-        let claimedIDs = Array(inserted)
-        var remaining = inserted
-        let claimed = eventIDs.map { remaining.remove($0) != nil }
-        // One row even without history (the LEFT JOIN's left side); progress rows only with it.
-        let history = try await connection.checkedQuery(
-            """
-            SELECT h.any, p.event_id, p.handler FROM (
-                SELECT EXISTS (SELECT 1 FROM \(unescaped: tables.handlerProgress) WHERE consumer_id = \(consumerID))
-                    OR EXISTS (SELECT 1 FROM \(unescaped: tables.failures) WHERE consumer_id = \(consumerID)) AS any
-            ) h LEFT JOIN \(unescaped: tables.handlerProgress) p
-                ON h.any AND p.consumer_id = \(consumerID) AND p.event_id = ANY(\(claimedIDs)::bigint[])
-            """, logger: logger)
-        var hasHistory = false
-        var completed: [Int64: Set<String>] = [:]
-        for try await (any, eventID, handler) in history.decode((Bool, Int64?, String?).self) {
-            hasHistory = any
-            if let eventID, let handler { completed[eventID, default: []].insert(handler) }
+        do {
+            guard !eventIDs.isEmpty else {
+                _ = try await setTimeout.get()
+                return BatchClaim(claimed: [], completedHandlers: [:], hasHistory: false)
+            }
+            let unique = Array(Set(eventIDs)).sorted()
+            try connection.checkOpen()
+            // The ids claimed come back as one array (one row), not one row each: decoding rows
+            // was a tenth of the process's CPU time.
+            let claimRows: EventLoopFuture<PostgresQueryResult> = connection.query(
+                """
+                WITH claimed AS (
+                    INSERT INTO \(unescaped: tables.processed) (consumer_id, event_id, processed_at)
+                    SELECT \(consumerID), id, now() FROM unnest(\(unique)::bigint[]) AS t(id) ORDER BY id
+                    ON CONFLICT DO NOTHING RETURNING event_id
+                ) SELECT coalesce(array_agg(event_id), '{}') FROM claimed
+                """, logger: logger)
+            // A statement of its own, after the claim: it sees what the transactions the claim
+            // waited for committed (the claim's snapshot predates them). It asks about every id
+            // of the batch, not only the claimed ones, so it need not wait for the claim's answer.
+            let historyRows: EventLoopFuture<PostgresQueryResult> = connection.query(
+                """
+                SELECT h.any, p.event_id, p.handler FROM (
+                    SELECT EXISTS (SELECT 1 FROM \(unescaped: tables.handlerProgress) WHERE consumer_id = \(consumerID))
+                        OR EXISTS (SELECT 1 FROM \(unescaped: tables.failures) WHERE consumer_id = \(consumerID)) AS any
+                ) h LEFT JOIN \(unescaped: tables.handlerProgress) p
+                    ON h.any AND p.consumer_id = \(consumerID) AND p.event_id = ANY(\(unique)::bigint[])
+                """, logger: logger)
+            _ = try await setTimeout.get()
+            let claimedIDs = try await claimRows.get().first?.decode([Int64].self) ?? []
+            let history = try await historyRows.get()
+            var remaining = Set(claimedIDs)
+            guard !remaining.isEmpty else {
+                return BatchClaim(
+                    claimed: Array(repeating: false, count: eventIDs.count), completedHandlers: [:], hasHistory: false)
+            }
+            let inserted = remaining
+            let claimed = eventIDs.map { remaining.remove($0) != nil }
+            // One row even without history (the LEFT JOIN's left side); progress rows only with it.
+            var hasHistory = false
+            var completed: [Int64: Set<String>] = [:]
+            for row in history {
+                let (any, eventID, handler) = try row.decode((Bool, Int64?, String?).self)
+                hasHistory = any
+                if let eventID, let handler, inserted.contains(eventID) { completed[eventID, default: []].insert(handler) }
+            }
+            return BatchClaim(claimed: claimed, completedHandlers: completed, hasHistory: hasHistory)
+        } catch {
+            throw PostgresLedgerError.wrap(error, doing: "claiming the batch")
         }
-        return BatchClaim(claimed: claimed, completedHandlers: completed, hasHistory: hasHistory)
     }
 
     /// `ROLLBACK`, closing the connection when even that fails (it may be mid-transaction).

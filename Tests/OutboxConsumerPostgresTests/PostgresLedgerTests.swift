@@ -131,17 +131,11 @@ struct PostgresClaimTests {
         let schema = uniqueSchema()
         try await withLedger(schema: schema) { ledger in
             let consumer = try await ledger.consumerID(name: "c", owner: nil)
-            let held = Gate()
             let release = Gate()
-            let holder = Task {
-                try await ledger.withBatch(consumerID: consumer, eventIDs: [7, 8]) { _, claim in
-                    await held.open()
-                    await release.wait()
-                    if !holderCommits { throw RollBack() }
-                    return claim.claimed
-                }
+            let holder = await holdBatch(ledger, consumerID: consumer, [7, 8], until: release) { _, claim in
+                if !holderCommits { throw RollBack() }
+                return claim.claimed
             }
-            await held.wait()
             let waiter = Task { try await claimAndCommit(ledger, consumerID: consumer, [8, 9]) }
             // The waiter's claim blocks on the holder's row lock...
             #expect(try await eventually { try await sessionsWaitingForLocks(in: schema, using: ledger) == 1 })
@@ -159,20 +153,40 @@ struct PostgresClaimTests {
         }
     }
 
+    /// The history a batch reads is what the batch its claim waited for committed: read in the
+    /// claim's own statement (its snapshot taken before the wait) it would miss it, and the
+    /// handler that already succeeded would run again.
+    @Test func aClaimThatWaitedSeesTheProgressTheHolderCommitted() async throws {
+        let schema = uniqueSchema()
+        try await withLedger(schema: schema) { ledger in
+            let consumer = try await ledger.consumerID(name: "c", owner: nil)
+            let release = Gate()
+            let holder = await holdBatch(ledger, consumerID: consumer, [7], until: release) { batch, _ in
+                // One handler succeeded, another failed: the claim is given up, progress saved.
+                try await batch.record(
+                    LedgerWrites(
+                        unclaimed: [7], progress: [(7, ["audit"])],
+                        keptFailures: [PostgresRecordTests.failure(eventID: 7, attempts: 1, reason: "mail: down")]))
+            }
+            let waiter = Task {
+                try await ledger.withBatch(consumerID: consumer, eventIDs: [7]) { _, claim in claim }
+            }
+            #expect(try await eventually { try await sessionsWaitingForLocks(in: schema, using: ledger) == 1 })
+            await release.open()
+            try await holder.value
+            let claim = try await waiter.value
+            #expect(claim.claimed == [true])
+            #expect(claim.hasHistory)
+            #expect(claim.completedHandlers == [7: ["audit"]])
+        }
+    }
+
     @Test func aWaitPastTheLockTimeoutFailsTransientlyAndClaimsNothing() async throws {
         let schema = uniqueSchema()
         try await withLedger(schema: schema, configuration: .init(lockTimeout: .milliseconds(300))) { ledger in
             let consumer = try await ledger.consumerID(name: "c", owner: nil)
-            let held = Gate()
             let release = Gate()
-            let holder = Task {
-                try await ledger.withBatch(consumerID: consumer, eventIDs: [20]) { _, _ in
-                    await held.open()
-                    await release.wait()
-                    throw RollBack()
-                }
-            }
-            await held.wait()
+            let holder = await holdBatch(ledger, consumerID: consumer, [20], until: release) { _, _ -> Void in throw RollBack() }
             let started = ContinuousClock.now
             let error = await #expect(throws: PostgresLedgerError.self) {
                 try await ledger.withBatch(consumerID: consumer, eventIDs: [21, 20, 22]) { _, claim in claim.claimed }

@@ -81,3 +81,21 @@ struct RollBack: Error {}
 func claimAndCommit(_ ledger: PostgresLedger, consumerID: Int64, _ ids: [Int64]) async throws -> [Bool] {
     try await ledger.withBatch(consumerID: consumerID, eventIDs: ids) { _, claim in claim.claimed }
 }
+
+/// Starts a batch claiming `ids` that keeps its transaction open until `release` opens, then
+/// ends with `end` (writes to commit, or a throw to roll back); returns once the claim is held.
+func holdBatch<T: Sendable>(
+    _ ledger: PostgresLedger, consumerID: Int64, _ ids: [Int64], until release: Gate,
+    then end: @escaping @Sendable (PostgresBatchTransaction, BatchClaim) async throws -> T
+) async -> Task<T, any Error> {
+    let held = Gate()
+    let holder = Task {
+        try await ledger.withBatch(consumerID: consumerID, eventIDs: ids) { batch, claim in
+            await held.open()
+            await release.wait()
+            return try await end(batch, claim)
+        }
+    }
+    await held.wait()
+    return holder
+}
