@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OutboxConsumer
 import OutboxConsumerPostgres
 import PostgresNIO
 import TestSupport
