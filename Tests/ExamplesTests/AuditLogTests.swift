@@ -158,8 +158,10 @@ func fileBytes(_ path: String) throws -> Data {
     }
 }
 
-/// The trail on both ledgers: its table's SQL is written for each.
-@Suite struct AuditTrailTests {
+/// The trail on both ledgers: its table's SQL is written for each. Serialized: each case
+/// consumes the whole sample, and twelve at once took the cooperative pool from the suite's
+/// timing-sensitive tests (following files, Redis round trips) for tens of seconds.
+@Suite(.serialized) struct AuditTrailTests {
     /// One clean pass over the sample without its duplicates, into ledger `clean` and
     /// `clean.jsonl`: the reference trail.
     func cleanTrail(_ ledgers: AuditTestLedgers) async throws -> Data {

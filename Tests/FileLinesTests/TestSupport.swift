@@ -159,7 +159,7 @@ struct FollowLog {
 func follow(
     _ follower: FileFollower,
     maxLines: Int = 100,
-    timeout: Duration = .seconds(30),  // generous: the suite runs in parallel on 2 cores
+    timeout: Duration = .seconds(60),  // generous: the suite starts dozens of processes at once on 2 cores
     sourceLocation: SourceLocation = #_sourceLocation,
     until done: (FollowLog) -> Bool
 ) async throws -> FollowLog {

@@ -316,23 +316,28 @@ struct RedisConnectionTests {
 
     @Test func connectionsWorkConcurrentlyOnTheirOwnThreads() async throws {
         // Eight connections each block 1 s in BLPOP at the same time. On the cooperative pool
-        // (2 threads on this machine) that would take ~4 s; each on its own thread ~1 s. The
-        // margin is wide so a loaded machine cannot make it fail.
+        // (2 threads on this machine) that would take ~4 s every time; each on its own thread
+        // ~1 s. Best of three tries, so a moment when the whole machine stalls (the suite starts
+        // dozens of processes at once) cannot fail it, while calls on the pool always would.
         var connections: [RedisConnection] = []
         for _ in 0..<8 { connections.append(try await connectToTestServer()) }
         let key = uniqueKey("blocking")
-        let (_, elapsed) = try await measure {
-            try await withThrowingTaskGroup(of: RedisReply.self) { group in
-                for connection in connections {
-                    group.addTask { try await connection.command("BLPOP", RedisArgument(key), "1") }
-                }
-                for try await reply in group {
-                    #expect(reply == .null)
+        var best = Duration.seconds(1_000)
+        for _ in 0..<3 where best >= .milliseconds(3000) {
+            let (_, elapsed) = try await measure {
+                try await withThrowingTaskGroup(of: RedisReply.self) { group in
+                    for connection in connections {
+                        group.addTask { try await connection.command("BLPOP", RedisArgument(key), "1") }
+                    }
+                    for try await reply in group {
+                        #expect(reply == .null)
+                    }
                 }
             }
+            #expect(elapsed >= .milliseconds(950))
+            best = min(best, elapsed)
         }
-        #expect(elapsed >= .milliseconds(950))
-        #expect(elapsed < .milliseconds(3000), "blocking calls did not run in parallel: \(elapsed)")
+        #expect(best < .milliseconds(3000), "blocking calls did not run in parallel: \(best)")
         for connection in connections { await connection.close() }
     }
 

@@ -169,7 +169,7 @@ package func lastJSONLine(_ output: String) throws -> [String: Any] {
 // MARK: - Waiting
 
 /// Polls `condition` until it holds or `timeout` passes; the timeout only matters on failure.
-package func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+package func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
