@@ -188,7 +188,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "OutboxJSONTests", dependencies: ["OutboxJSON", "TestSupport"]),
-        .testTarget(name: "OutboxSQLiteTests", dependencies: ["OutboxSQLite"]),
+        .testTarget(name: "OutboxSQLiteTests", dependencies: ["OutboxSQLite", "TestSupport"]),
         .testTarget(name: "FileLinesTests", dependencies: ["FileLines", "TestSupport"]),
         .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient", "TestSupport"]),
         // A consumer process that crash tests SIGKILL mid-batch.

@@ -65,9 +65,7 @@ final class AuditTestLedgers: Sendable {
             case .sqlite:
                 ledger = try SQLiteLedger(path: directory.path("\(name).sqlite"))
             case .postgres:
-                let url = try testPostgresURL()
-                ledger = try PostgresLedger(
-                    url: url + (url.contains("?") ? "&" : "?") + "schema=\(prefix)_\(name)", logger: quietLogger)
+                ledger = try PostgresLedger(url: try testPostgresURL(schema: "\(prefix)_\(name)"), logger: quietLogger)
             }
             opened[name] = ledger
             return ledger

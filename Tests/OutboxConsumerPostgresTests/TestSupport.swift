@@ -13,8 +13,7 @@ func uniqueSchema() -> String {
 
 /// The test server's URL with `schema` set.
 func ledgerURL(schema: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    let url = try testPostgresURL(sourceLocation: sourceLocation)
-    return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)"
+    try testPostgresURL(schema: schema, sourceLocation: sourceLocation)
 }
 
 /// Runs `body` with a ledger on the test server in a fresh schema, then shuts the ledger down

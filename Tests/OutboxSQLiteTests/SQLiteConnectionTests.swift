@@ -1,18 +1,15 @@
 import Foundation
 import OutboxSQLite
+import TestSupport
 import Testing
 
 /// The SQLite wrapper on real database files: errors that say what failed, bindings that keep
 /// what was bound, statements cached and reset, transactions and savepoints that undo.
 @Suite struct SQLiteConnectionTests {
-    let directory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("sqlite-tests-\(UUID().uuidString)")
-
-    init() throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
+    let directory = TemporaryDirectory()
 
     func open(_ name: String = "test.sqlite", options: SQLiteConnection.OpenOptions = .init()) throws -> SQLiteConnection {
-        try SQLiteConnection(path: directory.appendingPathComponent(name).path, options: options)
+        try SQLiteConnection(path: directory.path(name), options: options)
     }
 
     @Test func anErrorCarriesTheExtendedCodeSQLitesMessageAndTheStatement() throws {
@@ -38,7 +35,7 @@ import Testing
     @Test func aMissingFileIsNotCreatedWhenAskedNotTo() throws {
         let error = try #require(throws: SQLiteError.self) { try open("absent.sqlite", options: .init(create: false)) }
         #expect(error.code == .cannotOpen && error.message.contains("absent.sqlite"), "\(error)")
-        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("absent.sqlite").path))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("absent.sqlite")))
     }
 
     @Test func valuesComeBackAsBoundAndResetClearsBindings() throws {

@@ -7,6 +7,12 @@ package func testPostgresURL(sourceLocation: SourceLocation = #_sourceLocation) 
     try requiredEnvironment("OUTBOX_TEST_POSTGRES_URL", setBy: "scripts/with-postgres.sh", sourceLocation: sourceLocation)
 }
 
+/// The test server's URL with the ledger schema `schema`.
+package func testPostgresURL(schema: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    let url = try testPostgresURL(sourceLocation: sourceLocation)
+    return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)"
+}
+
 /// A PostgreSQL server of the test's own, for tests that stop or restart the server. Its cluster
 /// is made with `initdb` from `OUTBOX_POSTGRES_BINDIR`, run as `OUTBOX_POSTGRES_RUN_AS` when set
 /// (both set by scripts/with-postgres.sh); ``stop(immediately:)`` and ``start()`` keep the port

@@ -13,9 +13,13 @@ public enum AuditRecordBuilder {
     public static func journalNeedingAuthor(for event: RawEvent) -> Int? {
         let metadata = event.metadata
         guard metadata.eventType == JournalMessageCreated.eventType else { return nil }
-        let view = FieldView(
-            fields: AuditPolicy.copyAllowedFields(of: metadata.eventType, from: event.payload), metadata: metadata)
-        return view.bool("is_incoming") == false ? view.int("journal_id") : nil
+        let fields = AuditPolicy.copyAllowedFields(of: metadata.eventType, from: event.payload)
+        return journalNeedingAuthor(metadata.eventType, FieldView(fields: fields, metadata: metadata))
+    }
+
+    private static func journalNeedingAuthor(_ type: String, _ view: FieldView) -> Int? {
+        guard type == JournalMessageCreated.eventType, view.bool("is_incoming") == false else { return nil }
+        return view.int("journal_id")
     }
 
     /// - Parameter journalAuthor: who wrote the journal ``journalNeedingAuthor(for:)`` named,
@@ -25,7 +29,8 @@ public enum AuditRecordBuilder {
         let fields = AuditPolicy.copyAllowedFields(of: metadata.eventType, from: event.payload)
         let known = AuditPolicy.allowedFields[metadata.eventType] != nil
         let view = FieldView(fields: fields, metadata: metadata)
-        let replyAuthor = journalNeedingAuthor(for: event) != nil ? journalAuthor : nil
+        // From the view already made: the allowed fields are copied once per record.
+        let replyAuthor = journalNeedingAuthor(metadata.eventType, view) != nil ? journalAuthor : nil
         let description = known ? describe(metadata.eventType, view, replyAuthor: replyAuthor) : describeUnknown(metadata)
         var projectIDs = view.ints("project_ids")
         if projectIDs.isEmpty, let project = view.int("project_id") ?? metadata.projectID { projectIDs = [project] }
