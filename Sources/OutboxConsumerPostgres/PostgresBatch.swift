@@ -12,6 +12,92 @@ package struct PostgresBatchTransaction: Sendable {
     let consumerID: Int64
     let tables: PostgresLedgerSchema
     let logger: Logger
+    /// The answer to `SET LOCAL lock_timeout`, awaited by each claim after writing its statements.
+    let setTimeout: EventLoopFuture<PostgresQueryResult>
+
+    /// What a claim inserted, and what earlier runs left for the batch's ids.
+    package struct Claimed: Sendable {
+        /// The ids this claim inserted: the batch's now, not processed before.
+        package var inserted: [Int64]
+        /// Read after the insert, when asked for.
+        package var history: History?
+    }
+
+    /// Whether the consumer has any progress or kept failure, and the handlers recorded as
+    /// completed for the ids asked about.
+    package struct History: Sendable {
+        package var any: Bool
+        package var progress: [(eventID: Int64, handler: String)]
+
+        package init(any: Bool, progress: [(eventID: Int64, handler: String)]) {
+            self.any = any
+            self.progress = progress
+        }
+
+        /// The history of two claims of one batch.
+        init?(merging first: History?, _ second: History?) {
+            guard let first else {
+                guard let second else { return nil }
+                self = second
+                return
+            }
+            self = first
+            if let second {
+                any = any || second.any
+                progress += second.progress
+            }
+        }
+    }
+
+    /// Claims `ids` (ascending, each once: ``PostgresLedger/claimOrder(_:)``) for the batch and
+    /// returns the ones inserted: `INSERT ... ON CONFLICT DO NOTHING` of the ids as one `bigint[]`,
+    /// waiting (up to the lock timeout) for ids another transaction holds. With `historyOf`,
+    /// then reads the progress of those ids in a statement of its own: it sees what the
+    /// transactions the claim waited for committed (the claim's snapshot predates them).
+    /// Both are written at once and awaited once.
+    package func claim(_ ids: [Int64], historyOf: [Int64]?) async throws -> Claimed {
+        do {
+            try connection.checkOpen()
+            // The ids claimed come back as one array (one row), not one row each: decoding rows
+            // was a tenth of the process's CPU time.
+            let claimRows: EventLoopFuture<PostgresQueryResult>? =
+                ids.isEmpty
+                ? nil
+                : connection.query(
+                    """
+                    WITH claimed AS (
+                        INSERT INTO \(unescaped: tables.processed) (consumer_id, event_id, processed_at)
+                        SELECT \(consumerID), id, now() FROM unnest(\(ids)::bigint[]) AS t(id) ORDER BY id
+                        ON CONFLICT DO NOTHING RETURNING event_id
+                    ) SELECT coalesce(array_agg(event_id), '{}') FROM claimed
+                    """, logger: logger)
+            // One row even without history (the LEFT JOIN's left side); progress rows only with it.
+            let historyRows: EventLoopFuture<PostgresQueryResult>? = historyOf.flatMap { ids in
+                ids.isEmpty
+                    ? nil
+                    : connection.query(
+                        """
+                        SELECT h.any, p.event_id, p.handler FROM (
+                            SELECT EXISTS (SELECT 1 FROM \(unescaped: tables.handlerProgress) WHERE consumer_id = \(consumerID))
+                                OR EXISTS (SELECT 1 FROM \(unescaped: tables.failures) WHERE consumer_id = \(consumerID)) AS any
+                        ) h LEFT JOIN \(unescaped: tables.handlerProgress) p
+                            ON h.any AND p.consumer_id = \(consumerID) AND p.event_id = ANY(\(ids)::bigint[])
+                        """, logger: logger)
+            }
+            _ = try await setTimeout.get()
+            let inserted = try await claimRows?.get().first?.decode([Int64].self) ?? []
+            guard let historyRows else { return Claimed(inserted: inserted, history: nil) }
+            var history = History(any: false, progress: [])
+            for row in try await historyRows.get() {
+                let (any, eventID, handler) = try row.decode((Bool, Int64?, String?).self)
+                history.any = any
+                if let eventID, let handler { history.progress.append((eventID, handler)) }
+            }
+            return Claimed(inserted: inserted, history: history)
+        } catch {
+            throw PostgresLedgerError.wrap(error, doing: "claiming the batch")
+        }
+    }
 
     /// Runs `body` in a savepoint: released when it returns, rolled back to (undoing only
     /// `body`'s writes, the transaction staying usable) when it throws; the error passes through.
@@ -177,6 +263,20 @@ extension PostgresLedger {
         consumerID: Int64, eventIDs: [Int64], isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresBatchTransaction, BatchClaim) async throws -> sending R
     ) async throws -> sending R {
+        try await withBatchTransaction(consumerID: consumerID) { transaction in
+            let unique = Self.claimOrder(eventIDs)
+            let claimed = try await transaction.claim(unique, historyOf: unique)
+            return try await body(transaction, Self.batchClaim(for: eventIDs, inserted: Set(claimed.inserted), claimed.history))
+        }
+    }
+
+    /// One transaction for a batch, its claims made by `body` (``PostgresBatchTransaction/claim(_:historyOf:)``):
+    /// leases a connection, `BEGIN`, `SET LOCAL lock_timeout`, `body`, then `COMMIT` when it
+    /// returns or `ROLLBACK` when it throws; errors as in ``withBatch(consumerID:eventIDs:isolation:_:)``.
+    package func withBatchTransaction<R>(
+        consumerID: Int64, isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresBatchTransaction) async throws -> sending R
+    ) async throws -> sending R {
         try await prepare()
         let tables = self.tables
         let logger = self.logger
@@ -185,12 +285,10 @@ extension PostgresLedger {
             return try await client.withConnection(isolation: isolation) { connection in
                 let value: R
                 do {
-                    let claim = try await Self.begin(
-                        eventIDs, consumerID: consumerID, lockTimeout: lockTimeout, tables: tables, connection: connection,
-                        logger: logger)
+                    let setTimeout = try await Self.begin(lockTimeout: lockTimeout, connection: connection, logger: logger)
                     let transaction = PostgresBatchTransaction(
-                        connection: connection, consumerID: consumerID, tables: tables, logger: logger)
-                    value = try await body(transaction, claim)
+                        connection: connection, consumerID: consumerID, tables: tables, logger: logger, setTimeout: setTimeout)
+                    value = try await body(transaction)
                 } catch {
                     await Self.rollback(connection, logger: logger)
                     throw error is PSQLError ? PostgresLedgerError.wrap(error, doing: "running the batch") : error
@@ -227,76 +325,49 @@ extension PostgresLedger {
         }
     }
 
-    /// `BEGIN`, `SET LOCAL lock_timeout`, the claim statement and the history lookup (see
-    /// ``withBatch(consumerID:eventIDs:isolation:_:)``), in two waits instead of four: postgres-nio
-    /// queues a connection's queries and sends each as soon as the previous one is answered, so
-    /// the statements written together cost the server's round trips but one wake-up of this task.
-    /// The claim is written only once `BEGIN` succeeded: after a failed `BEGIN` it would run, and
-    /// commit, on its own.
+    /// `BEGIN` and `SET LOCAL lock_timeout`, written together; returns once `BEGIN` is answered,
+    /// with the `SET LOCAL`'s answer to come, which the first claim awaits after writing its own
+    /// statements: postgres-nio queues a connection's queries and sends each as soon as the
+    /// previous one is answered, so statements written together cost the server's round trips
+    /// but one wake-up of this task. Nothing else is written before `BEGIN` succeeded: after a
+    /// failed `BEGIN`, a claim would run, and commit, on its own.
     static func begin(
-        _ eventIDs: [Int64], consumerID: Int64, lockTimeout: Int64, tables: PostgresLedgerSchema,
-        connection: PostgresConnection, logger: Logger
-    ) async throws -> BatchClaim {
-        let setTimeout: EventLoopFuture<PostgresQueryResult>
+        lockTimeout: Int64, connection: PostgresConnection, logger: Logger
+    ) async throws -> EventLoopFuture<PostgresQueryResult> {
         do {
             try connection.checkOpen()
             let begin: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
             // Harmless should BEGIN fail: outside a transaction, SET LOCAL only warns.
-            setTimeout = connection.query("SET LOCAL lock_timeout = \(unescaped: "'\(lockTimeout)ms'")", logger: logger)
+            let setTimeout: EventLoopFuture<PostgresQueryResult> = connection.query(
+                "SET LOCAL lock_timeout = \(unescaped: "'\(lockTimeout)ms'")", logger: logger)
             _ = try await begin.get()
+            return setTimeout
         } catch {
             throw PostgresLedgerError.wrap(error, doing: "beginning the batch's transaction")
         }
-        do {
-            guard !eventIDs.isEmpty else {
-                _ = try await setTimeout.get()
-                return BatchClaim(claimed: [], completedHandlers: [:], hasHistory: false)
-            }
-            let unique = Array(Set(eventIDs)).sorted()
-            try connection.checkOpen()
-            // The ids claimed come back as one array (one row), not one row each: decoding rows
-            // was a tenth of the process's CPU time.
-            let claimRows: EventLoopFuture<PostgresQueryResult> = connection.query(
-                """
-                WITH claimed AS (
-                    INSERT INTO \(unescaped: tables.processed) (consumer_id, event_id, processed_at)
-                    SELECT \(consumerID), id, now() FROM unnest(\(unique)::bigint[]) AS t(id) ORDER BY id
-                    ON CONFLICT DO NOTHING RETURNING event_id
-                ) SELECT coalesce(array_agg(event_id), '{}') FROM claimed
-                """, logger: logger)
-            // A statement of its own, after the claim: it sees what the transactions the claim
-            // waited for committed (the claim's snapshot predates them). It asks about every id
-            // of the batch, not only the claimed ones, so it need not wait for the claim's answer.
-            let historyRows: EventLoopFuture<PostgresQueryResult> = connection.query(
-                """
-                SELECT h.any, p.event_id, p.handler FROM (
-                    SELECT EXISTS (SELECT 1 FROM \(unescaped: tables.handlerProgress) WHERE consumer_id = \(consumerID))
-                        OR EXISTS (SELECT 1 FROM \(unescaped: tables.failures) WHERE consumer_id = \(consumerID)) AS any
-                ) h LEFT JOIN \(unescaped: tables.handlerProgress) p
-                    ON h.any AND p.consumer_id = \(consumerID) AND p.event_id = ANY(\(unique)::bigint[])
-                """, logger: logger)
-            _ = try await setTimeout.get()
-            let claimedIDs = try await claimRows.get().first?.decode([Int64].self) ?? []
-            let history = try await historyRows.get()
-            var remaining = Set(claimedIDs)
-            guard !remaining.isEmpty else {
-                return BatchClaim(
-                    claimed: Array(repeating: false, count: eventIDs.count), completedHandlers: [:], hasHistory: false)
-            }
-            let inserted = remaining
-            let claimed = eventIDs.map { remaining.remove($0) != nil }
-            // One row even without history (the LEFT JOIN's left side); progress rows only with it.
-            var hasHistory = false
-            var completed: [Int64: Set<String>] = [:]
-            for row in history {
-                let (any, eventID, handler) = try row.decode((Bool, Int64?, String?).self)
-                hasHistory = any
-                if let eventID, let handler, inserted.contains(eventID) { completed[eventID, default: []].insert(handler) }
-            }
-            return BatchClaim(claimed: claimed, completedHandlers: completed, hasHistory: hasHistory)
-        } catch {
-            throw PostgresLedgerError.wrap(error, doing: "claiming the batch")
+    }
+
+    /// The order a batch claims its ids in: each once, ascending, so two batches with
+    /// overlapping ids lock them in the same order and never deadlock.
+    static func claimOrder(_ eventIDs: some Sequence<Int64>) -> [Int64] {
+        Array(Set(eventIDs)).sorted()
+    }
+
+    /// The claim of `eventIDs` (in their order, an id twice claimed by its first occurrence)
+    /// given the ids this transaction `inserted` and the `history` read after inserting them.
+    static func batchClaim(for eventIDs: [Int64], inserted: Set<Int64>, _ history: PostgresBatchTransaction.History?)
+        -> BatchClaim
+    {
+        guard !inserted.isEmpty else {
+            return BatchClaim(claimed: Array(repeating: false, count: eventIDs.count), completedHandlers: [:], hasHistory: false)
         }
+        var remaining = inserted
+        let claimed = eventIDs.map { remaining.remove($0) != nil }
+        var completed: [Int64: Set<String>] = [:]
+        for (eventID, handler) in history?.progress ?? [] where inserted.contains(eventID) {
+            completed[eventID, default: []].insert(handler)
+        }
+        return BatchClaim(claimed: claimed, completedHandlers: completed, hasHistory: history?.any ?? false)
     }
 
     /// `ROLLBACK`, closing the connection when even that fails (it may be mid-transaction).

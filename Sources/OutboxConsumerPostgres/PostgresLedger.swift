@@ -32,10 +32,18 @@ public final class PostgresLedger: Sendable, CustomStringConvertible {
         /// Purges refuse a horizon shorter than this. Default 7 days: an event re-delivered after
         /// its ledger row is purged would be processed again.
         public var minimumRetention: Duration
+        /// Whether a consumer claims its next batch while the current one runs its handlers, in
+        /// a second transaction on a second connection, so the server's inserts overlap this
+        /// process's work. A run then holds two of the client's connections. Default true;
+        /// false claims each batch only once the one before has committed.
+        public var claimsAhead: Bool
 
-        public init(lockTimeout: Duration = .seconds(10), minimumRetention: Duration = .seconds(7 * 86_400)) {
+        public init(
+            lockTimeout: Duration = .seconds(10), minimumRetention: Duration = .seconds(7 * 86_400), claimsAhead: Bool = true
+        ) {
             self.lockTimeout = lockTimeout
             self.minimumRetention = minimumRetention
+            self.claimsAhead = claimsAhead
         }
     }
 
@@ -90,8 +98,8 @@ public final class PostgresLedger: Sendable, CustomStringConvertible {
     /// - Parameters:
     ///   - url: where the ledger is; its password, if any, never shows in logs or errors.
     ///   - configuration: lock timeout and retention (see ``Configuration``).
-    ///   - maximumConnections: the client's pool size; one connection per batch in
-    ///     flight, plus one for admin calls.
+    ///   - maximumConnections: the client's pool size; two connections per consumer run (its
+    ///     batch and the next one's early claim), plus one for admin calls.
     ///   - logger: for the ledger and its client.
     public init(
         url: String, configuration: Configuration = .init(), maximumConnections: Int = 8, logger: Logger

@@ -15,27 +15,51 @@ extension PostgresLedger: EventLedger {
 /// claim, stays open (on a connection leased from the client) until the dispatcher commits
 /// it with the writes it decided, or rolls it back.
 ///
-/// ``PostgresLedger/withBatch(consumerID:eventIDs:isolation:_:)`` scopes a transaction to a
-/// closure; the lease keeps that closure waiting, in a task of its own, for the decision.
+/// It also claims ahead (``PostgresLedger/Configuration/claimsAhead``): once a batch has
+/// claimed, the next one's ids, less the open batch's, are claimed in a second transaction
+/// while the open batch runs its handlers, so the server inserts them while this process
+/// decodes and dispatches, and their history is read after them (see ``PostgresBatchTransaction/claim(_:historyOf:)``):
+/// nothing else can write history for ids this transaction holds. The next batch adopts that
+/// transaction and claims only the ids it shares with the batch before (which has ended by
+/// then), with their history; when it shares none, its claim costs no wait. An early claim
+/// holds its ids while it waits for the batches before it, so it never stays while one of
+/// them claims again (a redo after a transient failure, a backoff's re-claim): it is rolled
+/// back first and made again once that batch holds its claims. Otherwise batch N could wait
+/// for an id batch N+1 holds, or for another machine's batch waiting for one, while N+1 waits
+/// for N: a cycle PostgreSQL cannot see.
 actor PostgresLedgerStore: LedgerStore {
     let ledger: PostgresLedger
+    /// The batch between its claim and its end.
     private var open: OpenBatch?
+    /// True while ``beginBatch(consumerID:eventIDs:stop:)`` claims: no early claim starts then.
+    private var claiming = false
+    /// The batches to come, in order, from ``claimAhead(consumerID:eventIDs:)``, each until it
+    /// begins: the first is the one after the open batch.
+    private var announced: [(consumerID: Int64, eventIDs: [Int64])] = []
+    /// The early claim made for a batch to come.
+    private var ahead: EarlyClaim?
 
-    /// A batch between its claim and its end.
     private struct OpenBatch: Sendable {
+        let lease: BatchLease
         let transaction: PostgresBatchTransaction
-        let decision: AsyncStream<Decision>.Continuation
-        /// The lease: ends when the transaction has committed or rolled back.
-        let lease: Task<Void, any Error>
+        let eventIDs: [Int64]
     }
 
-    private enum Decision: Sendable {
-        case commit(LedgerWrites)
-        case rollBack
-    }
+    /// A batch's claim made before it began.
+    private struct EarlyClaim: Sendable {
+        /// The whole batch's ids, as announced: the ``beginBatch(consumerID:eventIDs:stop:)``
+        /// asking for these adopts the claim.
+        let eventIDs: [Int64]
+        /// Its ids that the batch open then held, in claim order: claimed when it begins.
+        let deferred: [Int64]
+        let lease: BatchLease
+        let claim: Task<(PostgresBatchTransaction, PostgresBatchTransaction.Claimed), any Error>
 
-    /// Thrown inside the lease to roll the transaction back; never leaves the store.
-    private struct RolledBack: Error {}
+        func giveUp() async {
+            await lease.rollBack()
+            _ = try? await claim.value
+        }
+    }
 
     init(ledger: PostgresLedger) {
         self.ledger = ledger
@@ -45,40 +69,87 @@ actor PostgresLedgerStore: LedgerStore {
         try await ledger.consumerID(name: name, owner: owner)
     }
 
-    /// Claims in a new transaction. A claim that waits for another batch's uncommitted ids past
-    /// the ledger's `lockTimeout` fails with a transient ``PostgresLedgerError``, nothing claimed.
+    /// Claims in a new transaction, or in the one claimed ahead for these ids. A claim that
+    /// waits for another batch's uncommitted ids past the ledger's `lockTimeout` fails with a
+    /// transient ``PostgresLedgerError``, nothing claimed.
     func beginBatch(consumerID: Int64, eventIDs: [Int64], stop: LockWaitStop?) async throws -> BatchClaim {
-        precondition(open == nil, "a Postgres ledger batch is already open in this run")
-        let (decisions, decision) = AsyncStream<Decision>.makeStream()
-        let (claims, claimed) = AsyncThrowingStream<(PostgresBatchTransaction, BatchClaim), any Error>.makeStream()
-        let ledger = self.ledger
-        let lease = Task {
+        precondition(open == nil && !claiming, "a Postgres ledger batch is already open in this run")
+        claiming = true
+        defer { claiming = false }
+        if announced.first?.eventIDs == eventIDs { announced.removeFirst() }
+        if let early = ahead, early.eventIDs == eventIDs {
+            ahead = nil
+            ledger.logger.trace("the batch adopts its early claim", metadata: ["deferred_ids": "\(early.deferred.count)"])
             do {
-                try await ledger.withBatch(consumerID: consumerID, eventIDs: eventIDs) { transaction, claim in
-                    claimed.yield((transaction, claim))
-                    for await next in decisions {
-                        switch next {
-                        case .commit(let writes):
-                            try await transaction.record(writes)
-                            return
-                        case .rollBack:
-                            throw RolledBack()
-                        }
-                    }
-                    throw RolledBack()
+                let (transaction, claimedEarly) = try await early.claim.value
+                var inserted = Set(claimedEarly.inserted)
+                var history = claimedEarly.history
+                if !early.deferred.isEmpty {
+                    let (_, claimedNow) = try await early.lease.claim(early.deferred, historyOf: early.deferred)
+                    inserted.formUnion(claimedNow.inserted)
+                    history = PostgresBatchTransaction.History(merging: history, claimedNow.history)
                 }
-                claimed.finish()
+                return opened(early.lease, transaction, eventIDs: eventIDs, inserted: inserted, history)
             } catch {
-                claimed.finish(throwing: error)
+                await early.lease.rollBack()
                 throw error
             }
         }
-        var iterator = claims.makeAsyncIterator()
-        guard let (transaction, claim) = try await iterator.next() else {
-            throw PostgresLedgerError(code: .connectionLost, message: "the batch's transaction ended before its claim")
+        // A batch before the one claimed ahead claims (again): its early claim goes first.
+        if let early = ahead {
+            ahead = nil
+            ledger.logger.debug("an earlier batch claims again: the next batch's early claim is rolled back, to be made again")
+            await early.giveUp()
         }
-        open = OpenBatch(transaction: transaction, decision: decision, lease: lease)
-        return claim
+        let lease = BatchLease(ledger: ledger, consumerID: consumerID)
+        let unique = PostgresLedger.claimOrder(eventIDs)
+        do {
+            let (transaction, claimed) = try await lease.claim(unique, historyOf: unique)
+            return opened(lease, transaction, eventIDs: eventIDs, inserted: Set(claimed.inserted), claimed.history)
+        } catch {
+            await lease.rollBack()
+            throw error
+        }
+    }
+
+    /// Records the batch as open, claims ahead for the next one if announced, returns the claim.
+    private func opened(
+        _ lease: BatchLease, _ transaction: PostgresBatchTransaction, eventIDs: [Int64], inserted: Set<Int64>,
+        _ history: PostgresBatchTransaction.History?
+    ) -> BatchClaim {
+        open = OpenBatch(lease: lease, transaction: transaction, eventIDs: eventIDs)
+        claiming = false
+        startClaimingAhead()
+        return PostgresLedger.batchClaim(for: eventIDs, inserted: inserted, history)
+    }
+
+    nonisolated var claimsAhead: Bool { ledger.configuration.claimsAhead }
+
+    func claimAhead(consumerID: Int64, eventIDs: [Int64]) {
+        guard ledger.configuration.claimsAhead else { return }
+        announced.append((consumerID, eventIDs))
+        startClaimingAhead()
+    }
+
+    func dropClaimAhead() async {
+        announced = []
+        guard let early = ahead else { return }
+        ahead = nil
+        await early.giveUp()
+    }
+
+    /// Claims the next batch's ids, less the open batch's, in a transaction of its own: only
+    /// while a batch is open and done claiming, and one early claim at a time.
+    private func startClaimingAhead() {
+        guard ahead == nil, !claiming, let open, let announced = announced.first else { return }
+        let held = Set(open.eventIDs)
+        let early = PostgresLedger.claimOrder(announced.eventIDs.lazy.filter { !held.contains($0) })
+        guard !early.isEmpty else { return }
+        let lease = BatchLease(ledger: ledger, consumerID: announced.consumerID)
+        ahead = EarlyClaim(
+            eventIDs: announced.eventIDs,
+            deferred: PostgresLedger.claimOrder(announced.eventIDs.lazy.filter { held.contains($0) }),
+            lease: lease, claim: Task { try await lease.claim(early, historyOf: early) })
     }
 
     func commitBatch<Result: Sendable>(
@@ -87,27 +158,21 @@ actor PostgresLedgerStore: LedgerStore {
         guard let batch = open else { preconditionFailure("no Postgres ledger batch is open") }
         open = nil
         let result: Result
+        let writes: LedgerWrites
         do {
-            let (writes, planned) = try await plan(PostgresTransactionalRunner(transaction: batch.transaction))
-            result = planned
-            batch.decision.yield(.commit(writes))
+            (writes, result) = try await plan(PostgresTransactionalRunner(transaction: batch.transaction))
         } catch {
-            batch.decision.yield(.rollBack)
-            batch.decision.finish()
-            _ = try? await batch.lease.value
+            await batch.lease.rollBack()
             throw error
         }
-        batch.decision.finish()
-        try await batch.lease.value
+        try await batch.lease.commit(writes)
         return result
     }
 
     func rollbackBatch() async {
         guard let batch = open else { return }
         open = nil
-        batch.decision.yield(.rollBack)
-        batch.decision.finish()
-        _ = try? await batch.lease.value
+        await batch.lease.rollBack()
     }
 
     func runInline(_ body: @Sendable () throws -> Void) async throws {
@@ -120,6 +185,90 @@ actor PostgresLedgerStore: LedgerStore {
 
     nonisolated func isTransient(_ error: any Error) -> Bool {
         (error as? PostgresLedgerError)?.isTransient ?? false
+    }
+}
+
+/// One batch's transaction, held open by a task of its own (the client lends a connection to
+/// a closure: ``PostgresLedger/withBatchTransaction(consumerID:isolation:_:)``) and driven by
+/// requests, in order, until it commits or rolls back.
+final class BatchLease: Sendable {
+    private enum Request: Sendable {
+        case claim(
+            [Int64], historyOf: [Int64]?,
+            CheckedContinuation<(PostgresBatchTransaction, PostgresBatchTransaction.Claimed), any Error>)
+        case commit(LedgerWrites)
+        case rollBack
+    }
+
+    /// Ends the transaction with a rollback; never leaves the lease.
+    private struct RolledBack: Error {}
+
+    /// A request made after the transaction ended.
+    private struct Ended: Error {}
+
+    private let requests: AsyncStream<Request>.Continuation
+    private let transaction: Task<Void, any Error>
+
+    /// Leases a connection and begins the transaction, in a task of its own.
+    init(ledger: PostgresLedger, consumerID: Int64) {
+        let (stream, requests) = AsyncStream<Request>.makeStream()
+        self.requests = requests
+        transaction = Task {
+            do {
+                try await ledger.withBatchTransaction(consumerID: consumerID) { transaction in
+                    for await request in stream {
+                        switch request {
+                        case .claim(let ids, let historyOf, let answer):
+                            do {
+                                answer.resume(returning: (transaction, try await transaction.claim(ids, historyOf: historyOf)))
+                            } catch {
+                                answer.resume(throwing: error)
+                                throw error
+                            }
+                        case .commit(let writes):
+                            try await transaction.record(writes)
+                            return
+                        case .rollBack:
+                            throw RolledBack()
+                        }
+                    }
+                    throw RolledBack()
+                }
+            } catch {
+                // Claims asked for meanwhile learn why the transaction ended.
+                requests.finish()
+                for await case .claim(_, _, let answer) in stream { answer.resume(throwing: error) }
+                throw error
+            }
+        }
+    }
+
+    /// ``PostgresBatchTransaction/claim(_:historyOf:)`` in the lease's transaction, with it.
+    func claim(_ ids: [Int64], historyOf: [Int64]?) async throws -> (PostgresBatchTransaction, PostgresBatchTransaction.Claimed) {
+        do {
+            return try await withCheckedThrowingContinuation { answer in
+                if case .terminated = requests.yield(.claim(ids, historyOf: historyOf, answer)) {
+                    answer.resume(throwing: Ended())
+                }
+            }
+        } catch is Ended {
+            try await transaction.value  // throws why it ended
+            throw PostgresLedgerError(code: .connectionLost, message: "the batch's transaction ended before its claim")
+        }
+    }
+
+    /// Records `writes` and commits; throws when either fails (then nothing of it is recorded).
+    func commit(_ writes: LedgerWrites) async throws {
+        requests.yield(.commit(writes))
+        requests.finish()
+        try await transaction.value
+    }
+
+    /// Rolls the transaction back, once the requests before are done; nothing of it is recorded.
+    func rollBack() async {
+        requests.yield(.rollBack)
+        requests.finish()
+        _ = try? await transaction.value
     }
 }
 

@@ -166,7 +166,10 @@ public final class EventConsumer: Service, Sendable {
         // a task that starts when N has committed, so the ledger goes from one batch to the next
         // without waiting for this task. Commits stay in order, and the source hears of each
         // batch's outcome after it committed, in order too. At most two batches are in flight
-        // (one processing, one waiting), and none when the source pauses or ends.
+        // (one processing, one waiting), and none when the source pauses or ends; three with a
+        // ledger that claims ahead (one processing, one claimed early, one read), so the early
+        // claim of each batch can start as soon as the one before has claimed.
+        let waitingBatches = processor.ledger.claimsAhead ? 2 : 1
         var inFlight: [(batch: SourceBatch, task: Task<([RecordOutcome], ConsumerReport), any Error>)] = []
         do {
             var sourceEnded = false
@@ -195,6 +198,12 @@ public final class EventConsumer: Service, Sendable {
                 let didRead = next != nil
                 if let batch = next?.batch {
                     let previous = inFlight.last?.task
+                    // A ledger that claims ahead learns the ids now, in order, so it can claim
+                    // them while the batch before runs its handlers.
+                    if previous != nil, processor.ledger.claimsAhead, let events = next?.events {
+                        await processor.ledger.claimAhead(
+                            consumerID: processor.consumerID, eventIDs: events.map(\.metadata.eventID))
+                    }
                     // Moved to the task, not shared with this one: the batch's arrays then have
                     // one owner and are filled in place instead of copied.
                     let handOver = Mutex(next.take())
@@ -210,10 +219,10 @@ public final class EventConsumer: Service, Sendable {
                     }
                     inFlight.append((batch, task))
                 }
-                // Settle the oldest batch once another waits behind it; settle all when the
+                // Settle the oldest batch once `waitingBatches` wait behind it; settle all when the
                 // source paused (nothing read), so its outcomes are not held back, or ended.
                 let settleAll = sourceEnded || !didRead
-                settling: while let (batch, task) = inFlight.first, settleAll || inFlight.count > 1 {
+                settling: while let (batch, task) = inFlight.first, settleAll || inFlight.count > waitingBatches {
                     inFlight.removeFirst()
                     let outcomes: [RecordOutcome]
                     let delta: ConsumerReport
@@ -243,9 +252,13 @@ public final class EventConsumer: Service, Sendable {
             }
         } catch {
             for (_, task) in inFlight { _ = try? await task.value }
+            await processor.ledger.dropClaimAhead()
             await reader.close()
             throw error
         }
+        // Batches announced to claim ahead and never begun (a batch before failed, the run
+        // stopped) hold nothing past the run.
+        await processor.ledger.dropClaimAhead()
         await reader.close()
         report.duration = clock.now - started
         logger.info(

@@ -46,6 +46,25 @@ package protocol LedgerStore: Sendable {
     /// Whether ``isTransient(_:)`` can ever be true: only then does the dispatcher keep a copy
     /// of each batch to redo it (a copy the in-place handling then pays for).
     var failsTransiently: Bool { get }
+
+    /// Whether ``claimAhead(consumerID:eventIDs:)`` does anything: only then does the dispatcher
+    /// collect the next batch's ids for it. Default: false.
+    var claimsAhead: Bool { get }
+
+    /// Says that a batch to come will claim `eventIDs`: called in the order the batches will
+    /// begin, for every batch that follows another in flight (not for a run's first, nor for a
+    /// redo). A ledger whose claims wait on a server may claim the next batch's ids early, in a
+    /// transaction of its own, once the open batch has claimed, and hand that claim to the
+    /// ``beginBatch(consumerID:eventIDs:stop:)`` asking for the same ids; ids of the open batch
+    /// are claimed only then, after it ended.
+    /// An early claim never makes an earlier batch wait: before that batch claims again (a
+    /// redo, a backoff's re-claim), the early claim is given up (and made again after it).
+    /// Default: nothing.
+    func claimAhead(consumerID: Int64, eventIDs: [Int64]) async
+
+    /// The batches announced by ``claimAhead(consumerID:eventIDs:)`` and not begun will not
+    /// begin (the run ended): whatever was claimed for them is given up. Default: nothing.
+    func dropClaimAhead() async
 }
 
 extension LedgerStore {
@@ -64,6 +83,9 @@ extension LedgerStore {
 
     package func isTransient(_ error: any Error) -> Bool { false }
     package var failsTransiently: Bool { false }
+    package var claimsAhead: Bool { false }
+    package func claimAhead(consumerID: Int64, eventIDs: [Int64]) async {}
+    package func dropClaimAhead() async {}
 }
 
 /// Runs a transactional handler inside the batch's transaction, in a savepoint of its own, so
