@@ -12,7 +12,9 @@
 # usage: scripts/compare-scaleout.sh [EVENTS]
 #   EVENTS  entries to load (default 200000)
 # env: RUNS (default 3), SEED (default 7), PAYLOAD_AS_STRING (default 0), WORK (default
-#      /tmp/outbox-compare), SCRATCH_PATH (release build directory, default .build)
+#      /tmp/outbox-compare), SCRATCH_PATH (release build directory, default .build),
+#      REF_BIN (another build's outbox-consumer: also runs one and three of it in each round,
+#      for an A/B of two builds in the same session)
 #
 # Every process exits after the stream has been quiet for IDLE (0.5 s); the rates leave that
 # wait out: events / (wall - IDLE), wall from the first start to the last exit. CPU seconds
@@ -50,10 +52,11 @@ postmaster=$(awk '/^PPid:/ { print $2 }' "/proc/$backend/status")
 redis_ticks() { redis-cli -u "$redis_url" info cpu | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%d", s * 100 }'; }
 ticks_per_s=$(getconf CLK_TCK)
 
-# run N I: drains the stream with N processes into schema s<N>_<I> through group g<N>_<I>;
-# prints "wall rate consumers_cpu server_cpu redis_cpu delivered".
+# run N I [BIN] [TAG]: drains the stream with N processes of BIN (default this build) into schema
+# s<N><TAG>_<I> through group g<N><TAG>_<I>; prints "wall rate consumers_cpu server_cpu redis_cpu delivered".
 run() {
-    local n=$1 i=$2 ledger="$pg_url?schema=s${n}_$i&sslmode=disable" group="g${n}_$i" dir="$work/scaleout-$n-$i"
+    local n=$1 i=$2 bin=${3:-$bin} tag=${4:-}
+    local ledger="$pg_url?schema=s${n}${tag}_$i&sslmode=disable" group="g${n}${tag}_$i" dir="$work/scaleout-$n$tag-$i"
     rm -rf "$dir"
     mkdir -p "$dir"
     # The schema is created before the clock starts, by a command that opens the ledger.
@@ -84,26 +87,31 @@ run() {
 }
 
 declare -A walls rates delivered_counts
+kinds=(1 3)
+[[ -z "${REF_BIN:-}" ]] || kinds+=(1ref 3ref)
 for ((i = 1; i <= runs; i++)); do
-    for n in 1 3; do
-        line=$(run "$n" "$i")
+    for kind in "${kinds[@]}"; do
+        n=${kind%ref}
+        if [[ "$kind" == *ref ]]; then line=$(run "$n" "$i" "$REF_BIN" ref); else line=$(run "$n" "$i"); fi
         read -r wall rate consumers server redis delivered <<<"$line"
-        printf '%d consumer(s), run %d: %6.2f s  %7d events/s  cpu: consumers %s s, postgres %s s, redis %s s  (delivered %d)\n' \
-            "$n" "$i" "$wall" "$rate" "$consumers" "$server" "$redis" "$delivered"
-        walls[$n]+="$wall "
-        rates[$n]+="$rate "
-        delivered_counts[$n]+="$delivered "
+        printf '%s consumer(s), run %d: %6.2f s  %7d events/s  cpu: consumers %s s, postgres %s s, redis %s s  (delivered %d)\n' \
+            "$kind" "$i" "$wall" "$rate" "$consumers" "$server" "$redis" "$delivered"
+        walls[$kind]+="$wall "
+        rates[$kind]+="$rate "
+        delivered_counts[$kind]+="$delivered "
     done
 done
 
 # Both sizes deliver each event once: the shared ledger drops the copies wherever they land.
-if [[ $(printf '%s\n' ${delivered_counts[1]} ${delivered_counts[3]} | sort -u | wc -l) != 1 ]]; then
-    echo "delivered counts differ: ${delivered_counts[1]}/ ${delivered_counts[3]}" >&2
+if [[ $(for kind in "${kinds[@]}"; do printf '%s\n' ${delivered_counts[$kind]}; done | sort -u | wc -l) != 1 ]]; then
+    echo "delivered counts differ:$(for kind in "${kinds[@]}"; do printf ' %s: %s' "$kind" "${delivered_counts[$kind]}"; done)" >&2
     exit 1
 fi
-for n in 1 3; do
-    printf '%d consumer(s): median %s s, %s events/s\n' "$n" \
-        "$(printf '%s\n' ${walls[$n]} | median)" "$(printf '%s\n' ${rates[$n]} | median)"
+for kind in "${kinds[@]}"; do
+    printf '%s consumer(s): median %s s, %s events/s\n' "$kind" \
+        "$(printf '%s\n' ${walls[$kind]} | median)" "$(printf '%s\n' ${rates[$kind]} | median)"
 done
+[[ -z "${REF_BIN:-}" ]] || awk -v new="$(printf '%s\n' ${rates[1]} | median)" -v ref="$(printf '%s\n' ${rates[1ref]} | median)" \
+    'BEGIN { printf "one consumer, this build / REF_BIN: %.2fx\n", new / ref }' 
 awk -v one="$(printf '%s\n' ${rates[1]} | median)" -v three="$(printf '%s\n' ${rates[3]} | median)" \
     'BEGIN { printf "ratio (3 / 1): %.2fx\n", three / one }'
