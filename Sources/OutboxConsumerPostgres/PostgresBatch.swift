@@ -21,32 +21,27 @@ package struct PostgresBatchTransaction: Sendable {
         package var inserted: [Int64]
         /// Read after the insert, when asked for.
         package var history: History?
+
+        /// Adds a later claim in the same transaction: its ids, and its history (the consumer
+        /// has history when either claim saw some).
+        mutating func add(_ later: Claimed) {
+            inserted += later.inserted
+            guard let more = later.history else { return }
+            guard var known = history else {
+                history = more
+                return
+            }
+            known.any = known.any || more.any
+            known.progress += more.progress
+            history = known
+        }
     }
 
     /// Whether the consumer has any progress or kept failure, and the handlers recorded as
     /// completed for the ids asked about.
     package struct History: Sendable {
-        package var any: Bool
-        package var progress: [(eventID: Int64, handler: String)]
-
-        package init(any: Bool, progress: [(eventID: Int64, handler: String)]) {
-            self.any = any
-            self.progress = progress
-        }
-
-        /// The history of two claims of one batch.
-        init?(merging first: History?, _ second: History?) {
-            guard let first else {
-                guard let second else { return nil }
-                self = second
-                return
-            }
-            self = first
-            if let second {
-                any = any || second.any
-                progress += second.progress
-            }
-        }
+        package var any = false
+        package var progress: [(eventID: Int64, handler: String)] = []
     }
 
     /// Claims `ids` (ascending, each once: ``PostgresLedger/claimOrder(_:)``) for the batch and
@@ -87,7 +82,7 @@ package struct PostgresBatchTransaction: Sendable {
             _ = try await setTimeout.get()
             let inserted = try await claimRows?.get().first?.decode([Int64].self) ?? []
             guard let historyRows else { return Claimed(inserted: inserted, history: nil) }
-            var history = History(any: false, progress: [])
+            var history = History()
             for row in try await historyRows.get() {
                 let (any, eventID, handler) = try row.decode((Bool, Int64?, String?).self)
                 history.any = any
@@ -265,8 +260,8 @@ extension PostgresLedger {
     ) async throws -> sending R {
         try await withBatchTransaction(consumerID: consumerID) { transaction in
             let unique = Self.claimOrder(eventIDs)
-            let claimed = try await transaction.claim(unique, historyOf: unique)
-            return try await body(transaction, Self.batchClaim(for: eventIDs, inserted: Set(claimed.inserted), claimed.history))
+            return try await body(
+                transaction, Self.batchClaim(for: eventIDs, try await transaction.claim(unique, historyOf: unique)))
         }
     }
 
@@ -354,20 +349,19 @@ extension PostgresLedger {
     }
 
     /// The claim of `eventIDs` (in their order, an id twice claimed by its first occurrence)
-    /// given the ids this transaction `inserted` and the `history` read after inserting them.
-    static func batchClaim(for eventIDs: [Int64], inserted: Set<Int64>, _ history: PostgresBatchTransaction.History?)
-        -> BatchClaim
-    {
+    /// given what this transaction's claims inserted and the history read after them.
+    static func batchClaim(for eventIDs: [Int64], _ claimed: PostgresBatchTransaction.Claimed) -> BatchClaim {
+        let inserted = Set(claimed.inserted)
         guard !inserted.isEmpty else {
             return BatchClaim(claimed: Array(repeating: false, count: eventIDs.count), completedHandlers: [:], hasHistory: false)
         }
         var remaining = inserted
-        let claimed = eventIDs.map { remaining.remove($0) != nil }
+        let claimedInOrder = eventIDs.map { remaining.remove($0) != nil }
         var completed: [Int64: Set<String>] = [:]
-        for (eventID, handler) in history?.progress ?? [] where inserted.contains(eventID) {
+        for (eventID, handler) in claimed.history?.progress ?? [] where inserted.contains(eventID) {
             completed[eventID, default: []].insert(handler)
         }
-        return BatchClaim(claimed: claimed, completedHandlers: completed, hasHistory: history?.any ?? false)
+        return BatchClaim(claimed: claimedInOrder, completedHandlers: completed, hasHistory: claimed.history?.any ?? false)
     }
 
     /// `ROLLBACK`, closing the connection when even that fails (it may be mid-transaction).

@@ -81,15 +81,11 @@ actor PostgresLedgerStore: LedgerStore {
             ahead = nil
             ledger.logger.trace("the batch adopts its early claim", metadata: ["deferred_ids": "\(early.deferred.count)"])
             do {
-                let (transaction, claimedEarly) = try await early.claim.value
-                var inserted = Set(claimedEarly.inserted)
-                var history = claimedEarly.history
+                var (transaction, claimed) = try await early.claim.value
                 if !early.deferred.isEmpty {
-                    let (_, claimedNow) = try await early.lease.claim(early.deferred, historyOf: early.deferred)
-                    inserted.formUnion(claimedNow.inserted)
-                    history = PostgresBatchTransaction.History(merging: history, claimedNow.history)
+                    claimed.add(try await early.lease.claim(early.deferred, historyOf: early.deferred).1)
                 }
-                return opened(early.lease, transaction, eventIDs: eventIDs, inserted: inserted, history)
+                return opened(early.lease, transaction, eventIDs: eventIDs, claimed)
             } catch {
                 await early.lease.rollBack()
                 throw error
@@ -105,7 +101,7 @@ actor PostgresLedgerStore: LedgerStore {
         let unique = PostgresLedger.claimOrder(eventIDs)
         do {
             let (transaction, claimed) = try await lease.claim(unique, historyOf: unique)
-            return opened(lease, transaction, eventIDs: eventIDs, inserted: Set(claimed.inserted), claimed.history)
+            return opened(lease, transaction, eventIDs: eventIDs, claimed)
         } catch {
             await lease.rollBack()
             throw error
@@ -114,19 +110,18 @@ actor PostgresLedgerStore: LedgerStore {
 
     /// Records the batch as open, claims ahead for the next one if announced, returns the claim.
     private func opened(
-        _ lease: BatchLease, _ transaction: PostgresBatchTransaction, eventIDs: [Int64], inserted: Set<Int64>,
-        _ history: PostgresBatchTransaction.History?
+        _ lease: BatchLease, _ transaction: PostgresBatchTransaction, eventIDs: [Int64],
+        _ claimed: PostgresBatchTransaction.Claimed
     ) -> BatchClaim {
         open = OpenBatch(lease: lease, transaction: transaction, eventIDs: eventIDs)
-        claiming = false
+        claiming = false  // done claiming: the next batch may claim ahead now
         startClaimingAhead()
-        return PostgresLedger.batchClaim(for: eventIDs, inserted: inserted, history)
+        return PostgresLedger.batchClaim(for: eventIDs, claimed)
     }
 
     nonisolated var claimsAhead: Bool { ledger.configuration.claimsAhead }
 
     func claimAhead(consumerID: Int64, eventIDs: [Int64]) {
-        guard ledger.configuration.claimsAhead else { return }
         announced.append((consumerID, eventIDs))
         startClaimingAhead()
     }

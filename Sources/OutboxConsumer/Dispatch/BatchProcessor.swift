@@ -5,6 +5,8 @@ struct PreparedBatch: Sendable {
     let batch: SourceBatch
     /// The records that decoded as events, in batch order, and each one's record index.
     var events: [DecodedEvent] = []
+    /// Each event's id, in the same order: what the batch claims.
+    var eventIDs: [Int64] = []
     var recordIndices: [Int] = []
     var rejections: [FailureRecord] = []
     /// Outcomes so far: kept for rejected records, filled in for the rest by `process`. Nil is
@@ -48,6 +50,7 @@ struct BatchProcessor: Sendable {
     func prepare(_ batch: SourceBatch) -> PreparedBatch {
         var prepared = PreparedBatch(batch: batch)
         prepared.events.reserveCapacity(batch.records.count)
+        prepared.eventIDs.reserveCapacity(batch.records.count)
         prepared.recordIndices.reserveCapacity(batch.records.count)
         // Records are read in place, not copied: a copy costs reference counting per record.
         for index in batch.records.indices {
@@ -61,6 +64,7 @@ struct BatchProcessor: Sendable {
             switch decoder.decodeEnvelope(batch.records[index].bytes) {
             case .success(let event):
                 prepared.recordIndices.append(index)
+                prepared.eventIDs.append(event.metadata.eventID)
                 prepared.events.append(event)
             case .failure(let rejection):
                 prepared.rejections.append(
@@ -121,7 +125,7 @@ struct BatchProcessor: Sendable {
     private func process(
         _ prepared: consuming PreparedBatch, tracing: BatchTracing?
     ) async throws -> ([RecordOutcome], ConsumerReport) {
-        let eventIDs = prepared.events.map { $0.metadata.eventID }
+        let eventIDs = prepared.eventIDs
         // The progress owns the batch's events (moved, not shared), so typed payloads are filled
         // in place rather than into a copy of each event.
         var progress = BatchProgress(consume prepared, checkpointKey: checkpointKey)

@@ -200,9 +200,8 @@ public final class EventConsumer: Service, Sendable {
                     let previous = inFlight.last?.task
                     // A ledger that claims ahead learns the ids now, in order, so it can claim
                     // them while the batch before runs its handlers.
-                    if previous != nil, processor.ledger.claimsAhead, let events = next?.events {
-                        await processor.ledger.claimAhead(
-                            consumerID: processor.consumerID, eventIDs: events.map(\.metadata.eventID))
+                    if previous != nil, processor.ledger.claimsAhead, let eventIDs = next?.eventIDs {
+                        await processor.ledger.claimAhead(consumerID: processor.consumerID, eventIDs: eventIDs)
                     }
                     // Moved to the task, not shared with this one: the batch's arrays then have
                     // one owner and are filled in place instead of copied.
