@@ -8,7 +8,8 @@
 #   EVENTS  archive size (default 30000; start-up is about 76M Ir of the total)
 #   OUT     callgrind output file (default $WORK/callgrind.out); read it further with
 #           callgrind_annotate --inclusive=yes OUT | swift demangle --simplified
-# env: WORK (default /dev/shm/outbox-callgrind), SEED (default 23), PAYLOAD_AS_STRING (default 0.1)
+# env: WORK (default /dev/shm/outbox-callgrind), SEED (default 23), PAYLOAD_AS_STRING (default 0.1),
+#      SCRATCH_PATH (the release build's folder, default .build)
 #
 # Swift's async main ends in libdispatch's sigsuspend on a mask in read-only memory, which
 # valgrind 3.19 writes to and crashes on ("Valgrind received a signal 11"): a preloaded
@@ -36,8 +37,9 @@ EOF
     cc -O2 -shared -fPIC "$work/sigsuspend-copy.c" -o "$shim"
 fi
 
-swift build -c release --product outbox-consumer >&2
-bin="$(swift build -c release --show-bin-path)/outbox-consumer"
+scratch=(--scratch-path "${SCRATCH_PATH:-.build}")
+swift build -c release "${scratch[@]}" --product outbox-consumer >&2
+bin="$(swift build -c release "${scratch[@]}" --show-bin-path)/outbox-consumer"
 archive="$work/archive-$events-seed${SEED:-23}.jsonl"
 [ -s "$archive" ] || "$bin" generate "$events" --seed "${SEED:-23}" --payload-as-string "${PAYLOAD_AS_STRING:-0.1}" -o "$archive"
 

@@ -10,7 +10,8 @@
 #           EVENTS --seed 23 --payload-as-string 0.1)
 # env: RUNS (default 5), WORK (default a directory in /dev/shm, tmpfs; kept for reuse),
 #      BATCH (the probe's commit interval, default 1000), PROBE_ONLY_PARSE=1 adds a run of the
-#      probe with --no-ledger, BEFORE=path/to/an/older/outbox-consumer adds that build (A/B).
+#      probe with --no-ledger, BEFORE=path/to/an/older/outbox-consumer adds that build (A/B),
+#      SCRATCH_PATH (the release build's folder, default .build).
 # Needs g++, libsimdjson-dev and libsqlite3-dev (installed with apt-get when missing and root),
 # python3 with orjson, /usr/bin/time.
 set -euo pipefail
@@ -54,8 +55,9 @@ if [ ! -x "$probe" ] || [ "$bench/limit_probe.cpp" -nt "$probe" ]; then
     g++ -O3 -march=native "$bench/limit_probe.cpp" $simdjson_flags -lsqlite3 -o "$probe"
 fi
 
-swift build -c release --product outbox-consumer >&2
-bin="$(swift build -c release --show-bin-path)/outbox-consumer"
+scratch=(--scratch-path "${SCRATCH_PATH:-.build}")
+swift build -c release "${scratch[@]}" --product outbox-consumer >&2
+bin="$(swift build -c release "${scratch[@]}" --show-bin-path)/outbox-consumer"
 
 archive="$work/events-$events-seed23-strings0.1.jsonl"
 if [ ! -s "$archive" ]; then

@@ -54,21 +54,25 @@ package struct JSONDocument: Sendable {
     /// Parses exactly one JSON value, with optional whitespace around it.
     /// Error offsets count from `bytes.startIndex`.
     package init(parsing bytes: ArraySlice<UInt8>, limits: JSONLimits = .default) throws(JSONParseError) {
-        let result: Result<TapeStorage, JSONParseError> = bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress, !buffer.isEmpty else {
-                return .failure(JSONParseError(.empty, at: 0))
-            }
+        // Out-parameters rather than a returned `Result`: reading the tape out of a `Result`
+        // copied it (a reference count up and down per document).
+        var parsed: TapeStorage?
+        var failure = JSONParseError(.empty, at: 0)
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
             // `base` is valid only in this closure: the parser dies here, and the tape it
             // returns holds its own copy of the bytes.
             var parser = TapeParser(base: base, count: buffer.count, limits: limits)
             do throws(JSONParseError) {
                 try parser.parse()
             } catch {
-                return .failure(error)
+                failure = error
+                return
             }
-            return .success(parser.finish())
+            parsed = (consume parser).finish()
         }
-        storage = try result.get()
+        guard let parsed else { throw failure }
+        storage = parsed
     }
 
     /// Parses exactly one JSON value; the array is shared, not copied.
@@ -83,6 +87,10 @@ package struct JSONDocument: Sendable {
 
     /// The top-level value.
     package var root: JSONValue { JSONValue(storage: storage, index: 0) }
+
+    /// The top-level value, for a document not used afterwards: its tape moves to the value
+    /// instead of being shared with it (no reference count up and down).
+    package consuming func takeRoot() -> JSONValue { JSONValue(storage: storage, index: 0) }
 }
 
 // MARK: - Tape
@@ -246,13 +254,16 @@ struct TapeParser {
         self.maxDepth = limits.maxDepth
         self.maxValues = limits.maxValues
         // Event lines average about one value per 8-10 bytes; growing is rare and amortized.
-        storage = TapeBuffer.make(
+        let buffer = TapeBuffer.make(
             copying: UnsafeBufferPointer(start: base, count: count), nodeCapacity: min(count / 8 + 16, limits.maxValues))
         // The allocation may be larger than asked; the limit is exact.
-        capacity = min(storage.nodeCapacity, limits.maxValues)
+        capacity = min(buffer.nodeCapacity, limits.maxValues)
+        storage = buffer
     }
 
-    mutating func finish() -> TapeStorage {
+    /// Consuming, so the buffer moves to the document rather than being shared with the parser
+    /// for the parser's last moments (a reference count up and down per document).
+    consuming func finish() -> TapeStorage {
         let (nodeCount, deepest, isCompact) = (self.nodeCount, self.deepest, !sawWhitespace && !sawEscape)
         storage.withUnsafeMutablePointerToHeader {
             $0.pointee.nodeCount = nodeCount

@@ -70,15 +70,25 @@ package struct EventDecoder: Sendable {
     }
 
     package func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
+        var events: [DecodedEvent] = []
+        if let rejection = decodeEnvelope(bytes, appendingTo: &events) { return .failure(rejection) }
+        return .success(events.removeLast())
+    }
+
+    /// ``decodeEnvelope(_:)`` for a batch: appends the event to `events` and returns nil, or
+    /// returns why the record is not an event (appending nothing). The event is made in the
+    /// array: returning it in a `Result` cost two copies of it per event (each a handful of
+    /// reference counts) on the reading task.
+    package func decodeEnvelope(_ bytes: ArraySlice<UInt8>, appendingTo events: inout [DecodedEvent]) -> InputRejection? {
         let document: JSONDocument
         do {
             document = try JSONDocument(parsing: bytes, limits: limits)
         } catch {
-            return .failure(InputRejection(reason: "not valid JSON: \(error.description)"))
+            return InputRejection(reason: "not valid JSON: \(error.description)")
         }
-        let root = document.root
+        let root = document.takeRoot()
         guard root.kind == .object else {
-            return .failure(InputRejection(reason: "not a JSON object (found \(FieldValue.describe(root)))"))
+            return InputRejection(reason: "not a JSON object (found \(FieldValue.describe(root)))")
         }
         let fields = root.scan(Self.envelopeKeys)
         var eventID: Int64?
@@ -90,20 +100,21 @@ package struct EventDecoder: Sendable {
             eventType = type
             let occurredAt = try Self.occurredAt(fields)
             let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: stringPayloadLimits)
-            let metadata = EventMetadata(
-                eventID: id, eventType: type,
-                sourceType: try Self.optionalString(fields, .source_type),
-                sourceID: try Self.optionalInt(fields, .source_id),
-                projectID: try Self.optionalInt(fields, .project_id),
-                issueID: try Self.optionalInt(fields, .issue_id),
-                journalID: try Self.optionalInt(fields, .journal_id),
-                userID: try Self.optionalInt(fields, .user_id),
-                occurredAt: occurredAt)
-            var event = DecodedEvent(metadata: metadata, payload: PayloadReader(object: payload), typeIndex: typeIndex)
-            event.traceHeaders = Self.traceHeaders(fields)
-            return .success(event)
+            events.append(
+                DecodedEvent(
+                    metadata: EventMetadata(
+                        eventID: id, eventType: type,
+                        sourceType: try Self.optionalString(fields, .source_type),
+                        sourceID: try Self.optionalInt(fields, .source_id),
+                        projectID: try Self.optionalInt(fields, .project_id),
+                        issueID: try Self.optionalInt(fields, .issue_id),
+                        journalID: try Self.optionalInt(fields, .journal_id),
+                        userID: try Self.optionalInt(fields, .user_id),
+                        occurredAt: occurredAt),
+                    payload: PayloadReader(object: payload), typeIndex: typeIndex, traceHeaders: Self.traceHeaders(fields)))
+            return nil
         } catch {
-            return .failure(InputRejection(reason: error.reason, eventID: eventID, eventType: eventType))
+            return InputRejection(reason: error.reason, eventID: eventID, eventType: eventType)
         }
     }
 
@@ -175,7 +186,7 @@ package struct EventDecoder: Sendable {
 
     /// The payload object. A payload sent as a string (the MySQL text column) is parsed again;
     /// re-published rows sometimes carry it encoded twice, so a few levels are unwrapped.
-    private static func payloadObject(_ found: JSONValue?, limits: JSONLimits) throws(InputRejection) -> JSONValue {
+    private static func payloadObject(_ found: consuming JSONValue?, limits: JSONLimits) throws(InputRejection) -> JSONValue {
         guard var value = found, !value.isNull else {
             throw InputRejection(reason: "payload is missing")
         }
@@ -186,7 +197,7 @@ package struct EventDecoder: Sendable {
                 throw InputRejection(reason: "payload is a string encoded more than \(maxPayloadEncodings) times")
             }
             do {
-                value = try JSONDocument(parsing: bytes, limits: limits).root
+                value = try JSONDocument(parsing: bytes, limits: limits).takeRoot()
             } catch  where error.kind == .tooDeep {
                 throw InputRejection(
                     reason: "payload is a string holding JSON nested deeper than \(limits.maxDepth) levels "

@@ -61,20 +61,19 @@ struct BatchProcessor: Sendable {
                 prepared.outcomes[index] = .kept(kind: rejection.kind, reason: rejection.reason)
                 continue
             }
-            switch decoder.decodeEnvelope(batch.records[index].bytes) {
-            case .success(let event):
+            // Appended in place: a returned event would be copied into the array.
+            guard let rejection = decoder.decodeEnvelope(batch.records[index].bytes, appendingTo: &prepared.events) else {
                 prepared.recordIndices.append(index)
-                prepared.eventIDs.append(event.metadata.eventID)
-                prepared.events.append(event)
-            case .failure(let rejection):
-                prepared.rejections.append(
-                    FailureRecord(
-                        kind: .invalidInput, eventID: rejection.eventID, eventType: rejection.eventType,
-                        handlers: [], reason: rejection.reason, attempts: 1, record: batch.records[index]))
-                prepared.outcomes[index] = .kept(kind: .invalidInput, reason: rejection.reason)
-                logger.warning(
-                    "kept bad input", metadata: ["origin": "\(batch.records[index].origin)", "reason": "\(rejection.reason)"])
+                prepared.eventIDs.append(prepared.events[prepared.events.count - 1].metadata.eventID)
+                continue
             }
+            prepared.rejections.append(
+                FailureRecord(
+                    kind: .invalidInput, eventID: rejection.eventID, eventType: rejection.eventType,
+                    handlers: [], reason: rejection.reason, attempts: 1, record: batch.records[index]))
+            prepared.outcomes[index] = .kept(kind: .invalidInput, reason: rejection.reason)
+            logger.warning(
+                "kept bad input", metadata: ["origin": "\(batch.records[index].origin)", "reason": "\(rejection.reason)"])
         }
         return prepared
     }
