@@ -280,8 +280,7 @@ public struct JSONLReader: EventSourceReader {
     }
 
     /// Static, so the closure captures nothing of the reader (that would copy its state per
-    /// line). `map` lends each item to it and moves each record into the result: a loop over
-    /// `items[index]` copied every item twice and every record once more.
+    /// line). `map` lends each item to it: a loop over `items[index]` copied every item twice.
     private static func records(_ items: [LineItem], source: String, maxLineLength: Int) -> [SourceRecord] {
         items.map { item in
             switch item {
