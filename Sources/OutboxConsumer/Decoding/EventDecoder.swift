@@ -70,25 +70,32 @@ package struct EventDecoder: Sendable {
     }
 
     package func decodeEnvelope(_ bytes: ArraySlice<UInt8>) -> Result<DecodedEvent, InputRejection> {
-        var events: [DecodedEvent] = []
-        if let rejection = decodeEnvelope(bytes, appendingTo: &events) { return .failure(rejection) }
-        return .success(events.removeLast())
+        Result { () throws(InputRejection) in try envelope(bytes) }
     }
 
     /// ``decodeEnvelope(_:)`` for a batch: appends the event to `events` and returns nil, or
-    /// returns why the record is not an event (appending nothing). The event is made in the
-    /// array: returning it in a `Result` cost two copies of it per event (each a handful of
-    /// reference counts) on the reading task.
+    /// returns why the record is not an event (appending nothing). The event goes straight from
+    /// the decoder into the array: taken out of a `Result`, it was copied twice per event (each
+    /// copy a handful of reference counts) on the reading task.
     package func decodeEnvelope(_ bytes: ArraySlice<UInt8>, appendingTo events: inout [DecodedEvent]) -> InputRejection? {
+        do throws(InputRejection) {
+            events.append(try envelope(bytes))
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func envelope(_ bytes: ArraySlice<UInt8>) throws(InputRejection) -> DecodedEvent {
         let document: JSONDocument
         do {
             document = try JSONDocument(parsing: bytes, limits: limits)
         } catch {
-            return InputRejection(reason: "not valid JSON: \(error.description)")
+            throw InputRejection(reason: "not valid JSON: \(error.description)")
         }
         let root = document.takeRoot()
         guard root.kind == .object else {
-            return InputRejection(reason: "not a JSON object (found \(FieldValue.describe(root)))")
+            throw InputRejection(reason: "not a JSON object (found \(FieldValue.describe(root)))")
         }
         let fields = root.scan(Self.envelopeKeys)
         var eventID: Int64?
@@ -100,21 +107,19 @@ package struct EventDecoder: Sendable {
             eventType = type
             let occurredAt = try Self.occurredAt(fields)
             let payload = try Self.payloadObject(fields[Envelope.payload.rawValue], limits: stringPayloadLimits)
-            events.append(
-                DecodedEvent(
-                    metadata: EventMetadata(
-                        eventID: id, eventType: type,
-                        sourceType: try Self.optionalString(fields, .source_type),
-                        sourceID: try Self.optionalInt(fields, .source_id),
-                        projectID: try Self.optionalInt(fields, .project_id),
-                        issueID: try Self.optionalInt(fields, .issue_id),
-                        journalID: try Self.optionalInt(fields, .journal_id),
-                        userID: try Self.optionalInt(fields, .user_id),
-                        occurredAt: occurredAt),
-                    payload: PayloadReader(object: payload), typeIndex: typeIndex, traceHeaders: Self.traceHeaders(fields)))
-            return nil
+            return DecodedEvent(
+                metadata: EventMetadata(
+                    eventID: id, eventType: type,
+                    sourceType: try Self.optionalString(fields, .source_type),
+                    sourceID: try Self.optionalInt(fields, .source_id),
+                    projectID: try Self.optionalInt(fields, .project_id),
+                    issueID: try Self.optionalInt(fields, .issue_id),
+                    journalID: try Self.optionalInt(fields, .journal_id),
+                    userID: try Self.optionalInt(fields, .user_id),
+                    occurredAt: occurredAt),
+                payload: PayloadReader(object: payload), typeIndex: typeIndex, traceHeaders: Self.traceHeaders(fields))
         } catch {
-            return InputRejection(reason: error.reason, eventID: eventID, eventType: eventType)
+            throw InputRejection(reason: error.reason, eventID: eventID, eventType: eventType)
         }
     }
 
