@@ -57,7 +57,7 @@ package struct JSONDocument: Sendable {
         // Out-parameters rather than a returned `Result`: reading the tape out of a `Result`
         // copied it (a reference count up and down per document).
         var parsed: TapeStorage?
-        var failure = JSONParseError(.empty, at: 0)
+        var failure = JSONParseError(.empty, at: 0)  // empty input's error, unless the parser finds another
         bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
             // `base` is valid only in this closure: the parser dies here, and the tape it
