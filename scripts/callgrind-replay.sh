@@ -37,9 +37,8 @@ EOF
     cc -O2 -shared -fPIC "$work/sigsuspend-copy.c" -o "$shim"
 fi
 
-scratch=(--scratch-path "${SCRATCH_PATH:-.build}")
-swift build -c release "${scratch[@]}" --product outbox-consumer >&2
-bin="$(swift build -c release "${scratch[@]}" --show-bin-path)/outbox-consumer"
+source scripts/compare-common.sh
+release_build
 archive="$work/archive-$events-seed${SEED:-23}.jsonl"
 [ -s "$archive" ] || "$bin" generate "$events" --seed "${SEED:-23}" --payload-as-string "${PAYLOAD_AS_STRING:-0.1}" -o "$archive"
 

@@ -1,5 +1,6 @@
-# Sourced by compare-replay.sh, compare-redis.sh and compare-scaleout.sh: the reference script
-# check, the release build, the generated archive (reused while its parameters match) and medians.
+# Sourced by compare-replay.sh, compare-redis.sh and compare-scaleout.sh (the reference script
+# check, the release build, the generated archive, reused while its parameters match, and
+# medians), and by compare-limit.sh, compare-postgres.sh and callgrind-replay.sh (the build).
 # Needs `events` and `work` set (and `python_consumer` for prepare_comparison); sets `bin` and
 # `archive`.
 
@@ -14,14 +15,20 @@ prepare_comparison() {
     build_and_generate
 }
 
-# build_and_generate: the release build (in SCRATCH_PATH when set, else .build) and the archive
-# of `events` events (SEED, PAYLOAD_AS_STRING), generated if missing.
-build_and_generate() {
-    mkdir -p "$work"
+# release_build: builds outbox-consumer for release (in SCRATCH_PATH when set, else .build) and
+# sets `bin` to it.
+release_build() {
     local scratch=()
     [[ -z "${SCRATCH_PATH:-}" ]] || scratch=(--scratch-path "$SCRATCH_PATH")
     swift build -c release "${scratch[@]}" --product outbox-consumer >&2
     bin="$(swift build -c release "${scratch[@]}" --show-bin-path)/outbox-consumer"
+}
+
+# build_and_generate: the release build and the archive of `events` events (SEED,
+# PAYLOAD_AS_STRING), generated if missing.
+build_and_generate() {
+    mkdir -p "$work"
+    release_build
     local seed="${SEED:-7}" as_string="${PAYLOAD_AS_STRING:-0}"
     archive="$work/archive-$events-seed$seed.jsonl"
     [[ "$as_string" == 0 ]] || archive="$work/archive-$events-seed$seed-strings$as_string.jsonl"

@@ -55,9 +55,8 @@ if [ ! -x "$probe" ] || [ "$bench/limit_probe.cpp" -nt "$probe" ]; then
     g++ -O3 -march=native "$bench/limit_probe.cpp" $simdjson_flags -lsqlite3 -o "$probe"
 fi
 
-scratch=(--scratch-path "${SCRATCH_PATH:-.build}")
-swift build -c release "${scratch[@]}" --product outbox-consumer >&2
-bin="$(swift build -c release "${scratch[@]}" --show-bin-path)/outbox-consumer"
+source scripts/compare-common.sh
+release_build
 
 archive="$work/events-$events-seed23-strings0.1.jsonl"
 if [ ! -s "$archive" ]; then

@@ -14,9 +14,8 @@ EVENTS=${1:-200000}; RUNS=${2:-3}
 BENCH=../shared/bench
 if [ ! -f "$BENCH/baseline_pg_consumer.py" ]; then echo "compare-postgres: $BENCH is not here; nothing to compare"; exit 0; fi
 python3 -c "import psycopg, orjson" 2>/dev/null || pip install -q "psycopg[binary]" orjson
-SCRATCH=${SCRATCH_PATH:-.build}
-swift build -c release -j 2 --scratch-path "$SCRATCH" --product outbox-consumer >/dev/null
-BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/outbox-consumer"
+source scripts/compare-common.sh
+release_build
 DIR=$(mktemp -d /dev/shm/outbox-pg-XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 python3 "$BENCH/gen_events.py" "$EVENTS" --seed 23 --payload-as-string 0.1 > "$DIR/events.jsonl"
@@ -51,4 +50,4 @@ for name in ours ref python; do
 done
 INNER
 chmod +x "$DIR/alternate.sh"
-DIR="$DIR" scripts/with-postgres.sh "$DIR/alternate.sh" "$DIR/events.jsonl" "$BIN" "$RUNS" "$EVENTS" "${REF_BIN:-}"
+DIR="$DIR" scripts/with-postgres.sh "$DIR/alternate.sh" "$DIR/events.jsonl" "$bin" "$RUNS" "$EVENTS" "${REF_BIN:-}"
