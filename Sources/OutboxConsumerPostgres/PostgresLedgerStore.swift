@@ -138,13 +138,17 @@ actor PostgresLedgerStore: LedgerStore {
     private func startClaimingAhead() {
         guard ahead == nil, !claiming, let open, let announced = announced.first else { return }
         let held = Set(open.eventIDs)
-        let early = PostgresLedger.claimOrder(announced.eventIDs.lazy.filter { !held.contains($0) })
+        // Both parts of the claim order stay in claim order.
+        var early: [Int64] = []
+        var deferred: [Int64] = []
+        for id in PostgresLedger.claimOrder(announced.eventIDs) {
+            if held.contains(id) { deferred.append(id) } else { early.append(id) }
+        }
         guard !early.isEmpty else { return }
         let lease = BatchLease(ledger: ledger, consumerID: announced.consumerID)
         ahead = EarlyClaim(
-            eventIDs: announced.eventIDs,
-            deferred: PostgresLedger.claimOrder(announced.eventIDs.lazy.filter { held.contains($0) }),
-            lease: lease, claim: Task { try await lease.claim(early, historyOf: early) })
+            eventIDs: announced.eventIDs, deferred: deferred, lease: lease,
+            claim: Task { [early] in try await lease.claim(early, historyOf: early) })
     }
 
     func commitBatch<Result: Sendable>(
